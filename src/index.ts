@@ -1,0 +1,4 @@
+export * from './errors.js';
+export * from './events.js';
+export * from './lifecycle.js';
+export type * from './ssh/channels.js';

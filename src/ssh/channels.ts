@@ -1,0 +1,37 @@
+/**
+ * What the forward layer needs from an SSH session: open channels out, ask the server
+ * to listen. `Session` implements it; tests may implement it over a bare ssh2 Client.
+ */
+import type { Duplex } from 'node:stream';
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** An incoming connection on a remote (-R) listener: accept it to get the channel. */
+export interface IncomingChannel {
+  /** Who connected, as the server reports it. */
+  origin: Endpoint;
+  accept(): Duplex;
+  reject(): void;
+}
+
+export interface RemoteListener {
+  /** The port the server bound (the allocated one when 0 was asked). */
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface ChannelOpener {
+  /** A label for messages: the destination as the user named it (e.g. `mahuika`). */
+  readonly destination: string;
+  /** `direct-tcpip`: a channel to host:port as seen from the server. */
+  openTcp(target: Endpoint, origin: Endpoint, opts?: { signal?: AbortSignal }): Promise<Duplex>;
+  /** `direct-streamlocal@openssh.com`: a channel to a unix socket on the server. */
+  openUnix(path: string, opts?: { signal?: AbortSignal }): Promise<Duplex>;
+  /** `tcpip-forward`: the server listens on bind:port and hands connections to `onConnection`. */
+  listenTcp(bind: string, port: number, onConnection: (c: IncomingChannel) => void): Promise<RemoteListener>;
+  /** `streamlocal-forward@openssh.com`: the server listens on a unix socket path. */
+  listenUnix(path: string, onConnection: (c: IncomingChannel) => void): Promise<RemoteListener>;
+}
