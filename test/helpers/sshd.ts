@@ -1,0 +1,194 @@
+/**
+ * Starts a real OpenSSH sshd on a free loopback port with its own config and throwaway
+ * keys, for tests and benches. Every file lives in a temp dir removed by `stop()`.
+ *
+ * @example
+ * const sshd = await startSshd();
+ * try { ... ssh -F sshd.sshConfigFile test-sshd ... } finally { await sshd.stop(); }
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync, chmodSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+
+export const SSHD = '/usr/sbin/sshd';
+export const SSH = '/usr/bin/ssh';
+export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+
+export interface SshdOptions {
+  /** Extra sshd_config lines (e.g. `Ciphers aes128-gcm@openssh.com`). */
+  extraConfig?: string[];
+  /** Listen address; default 127.0.0.1. Use `::1` for IPv6. */
+  listen?: string;
+  /** Create (once) a local user with this password and allow password auth for it. */
+  passwordUser?: { name: string; password: string };
+}
+
+export interface Sshd {
+  host: string;
+  port: number;
+  /** The user the client key is authorised for (the user running the tests). */
+  user: string;
+  dir: string;
+  clientKeyPath: string;
+  clientPublicKey: string;
+  hostKeyPath: string;
+  /** `ssh-ed25519 AAAA...` of the host key. */
+  hostPublicKey: string;
+  /** A known_hosts file holding `[host]:port <host key>`. */
+  knownHostsFile: string;
+  /** An ssh_config with `Host test-sshd` pointing here (key, known_hosts, strict checking). */
+  sshConfigFile: string;
+  logFile: string;
+  log(): string;
+  /** Lines of the sshd log that record an authentication attempt (accepted or failed). */
+  authAttempts(): string[];
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export function keygen(path: string, opts: { type?: string; passphrase?: string; comment?: string } = {}): string {
+  execFileSync(SSH_KEYGEN, ['-q', '-t', opts.type ?? 'ed25519', '-N', opts.passphrase ?? '', '-C', opts.comment ?? 'burrow-test', '-f', path]);
+  return readFileSync(`${path}.pub`, 'utf8').trim();
+}
+
+function ensurePasswordUser(name: string, password: string): void {
+  try {
+    execFileSync('id', [name], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', name]);
+  }
+  execFileSync('chpasswd', [], { input: `${name}:${password}\n` });
+}
+
+async function waitForBanner(host: string, port: number, proc: ChildProcess, logFile: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (proc.exitCode !== null) {
+      throw new Error(`sshd exited with ${proc.exitCode}: ${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
+    }
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, host);
+      s.once('data', (d) => {
+        s.destroy();
+        resolve(d.toString().startsWith('SSH-2.0'));
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('sshd did not start');
+}
+
+export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
+  if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install openssh-server`);
+  const dir = mkdtempSync(join(tmpdir(), 'burrow-sshd-'));
+  chmodSync(dir, 0o755);
+  const host = opts.listen ?? '127.0.0.1';
+  const user = userInfo().username;
+  const hostKeyPath = join(dir, 'ssh_host_ed25519_key');
+  const hostPublicKey = keygen(hostKeyPath, { comment: 'host' });
+  const clientKeyPath = join(dir, 'id_ed25519');
+  const clientPublicKey = keygen(clientKeyPath, { comment: 'client' });
+  writeFileSync(join(dir, 'authorized_keys'), clientPublicKey + '\n', { mode: 0o644 });
+  if (opts.passwordUser) ensurePasswordUser(opts.passwordUser.name, opts.passwordUser.password);
+  if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+
+  const port = await freePort(host);
+  const logFile = join(dir, 'sshd.log');
+  const config = [
+    `Port ${port}`,
+    `ListenAddress ${host}`,
+    `HostKey ${hostKeyPath}`,
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'StrictModes no',
+    'UsePAM no',
+    'PermitRootLogin yes',
+    `PasswordAuthentication ${opts.passwordUser ? 'yes' : 'no'}`,
+    'KbdInteractiveAuthentication no',
+    'AllowTcpForwarding yes',
+    'AllowStreamLocalForwarding yes',
+    'StreamLocalBindUnlink yes',
+    'GatewayPorts no',
+    'PermitTunnel no',
+    'X11Forwarding no',
+    'PrintMotd no',
+    'LogLevel VERBOSE',
+    'MaxStartups 1000:30:2000',
+    'MaxSessions 100',
+    'ClientAliveInterval 0',
+    ...(opts.extraConfig ?? []),
+  ];
+  const configFile = join(dir, 'sshd_config');
+  writeFileSync(configFile, config.join('\n') + '\n');
+  const proc = spawn(SSHD, ['-D', '-e', '-f', configFile, '-E', logFile], { stdio: 'ignore' });
+  proc.on('error', () => {});
+  await waitForBanner(host, port, proc, logFile);
+
+  const hostPattern = port === 22 ? host : `[${host}]:${port}`;
+  const knownHostsFile = join(dir, 'known_hosts');
+  writeFileSync(knownHostsFile, `${hostPattern} ${hostPublicKey.split(' ').slice(0, 2).join(' ')}\n`, { mode: 0o600 });
+  const sshConfigFile = join(dir, 'ssh_config');
+  writeFileSync(
+    sshConfigFile,
+    [
+      'Host test-sshd',
+      `  HostName ${host}`,
+      `  Port ${port}`,
+      `  User ${user}`,
+      `  IdentityFile ${clientKeyPath}`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${knownHostsFile}`,
+      '  StrictHostKeyChecking yes',
+      '  BatchMode yes',
+      '',
+    ].join('\n'),
+  );
+
+  let stopped = false;
+  const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
+  return {
+    host,
+    port,
+    user,
+    dir,
+    clientKeyPath,
+    clientPublicKey,
+    hostKeyPath,
+    hostPublicKey,
+    knownHostsFile,
+    sshConfigFile,
+    logFile,
+    log,
+    authAttempts: () =>
+      log()
+        .split('\n')
+        .filter((l) => /(Accepted|Failed) (publickey|password|keyboard-interactive)/.test(l)),
+    process: proc,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((r) => proc.once('exit', r));
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
