@@ -1,0 +1,347 @@
+/**
+ * One authenticated SSH connection to a destination, shared by every tunnel to it.
+ * Opens its transport (TCP, ProxyCommand or a ProxyJump hop's channel), checks the
+ * host key against known_hosts, authenticates once, and implements {@link ChannelOpener}.
+ *
+ * @example
+ * const cfg = await resolveHost('mahuika');
+ * const session = await Session.connect({ config: cfg, prompter });
+ * const channel = await session.openTcp({ host: 'localhost', port: 6666 }, { host: '127.0.0.1', port: 0 });
+ * await session.close();
+ */
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { ClientChannel, PseudoTtyOptions } from 'ssh2';
+import { BurrowError, isBurrowError } from '../errors.js';
+import type { EventBus, SessionState } from '../events.js';
+import type { ResolvedHost } from '../config/types.js';
+import type { Prompter } from '../prompt.js';
+import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from './channels.js';
+import { createAuth } from './auth.js';
+import { createHostVerifier } from './hostkeys/index.js';
+import { connectTcp, spawnProxyCommand, type Transport } from './transport.js';
+
+const { Client } = ssh2;
+
+export interface SessionOptions {
+  config: ResolvedHost;
+  /** Who answers passwords, one-time codes and host-key questions; undefined = nobody (fail fast). */
+  prompter?: Prompter;
+  bus?: EventBus;
+  signal?: AbortSignal;
+  /** A password to answer with instead of asking (demo, tests). Never logged or stored. */
+  password?: string;
+  /** ssh-agent socket (default $SSH_AUTH_SOCK). */
+  agent?: string;
+  /**
+   * For ProxyJump: an opener for the previous hop. The pool supplies it, so hops are
+   * shared like any other session.
+   */
+  via?: ChannelOpener;
+  /** ProxyCommand stderr: inherited like ssh, or ignored. */
+  proxyStderr?: 'inherit' | 'ignore';
+  /** Cipher preference (e.g. `aes128-gcm@openssh.com`), like ssh's `-c`. */
+  ciphers?: string[];
+  log?: (message: string) => void;
+}
+
+type Listener = (c: IncomingChannel) => void;
+
+/** A live SSH connection. Emits `'close'` (with a BurrowError when lost unexpectedly). */
+export class Session extends EventEmitter implements ChannelOpener {
+  readonly destination: string;
+  readonly config: ResolvedHost;
+  #client: InstanceType<typeof Client>;
+  #transport: Transport;
+  #state: SessionState = 'connected';
+  #bus: EventBus | undefined;
+  #tcpListeners = new Map<string, Listener>();
+  #unixListeners = new Map<string, Listener>();
+  #closing = false;
+
+  private constructor(config: ResolvedHost, client: InstanceType<typeof Client>, transport: Transport, bus: EventBus | undefined) {
+    super();
+    this.destination = config.alias;
+    this.config = config;
+    this.#client = client;
+    this.#transport = transport;
+    this.#bus = bus;
+    client.on('tcp connection', (info, accept, reject) => {
+      const fn = this.#tcpListeners.get(`${info.destIP}:${info.destPort}`) ?? [...this.#tcpListeners.entries()].find(([k]) => k.endsWith(`:${info.destPort}`))?.[1];
+      if (!fn) return reject();
+      fn({ origin: { host: info.srcIP, port: info.srcPort }, accept: () => guard(accept()), reject });
+    });
+    client.on('unix connection', (info, accept, reject) => {
+      const fn = this.#unixListeners.get(info.socketPath);
+      if (!fn) return reject();
+      fn({ origin: { host: info.socketPath, port: 0 }, accept: () => guard(accept()), reject });
+    });
+    client.on('error', () => {});
+    client.on('close', () => {
+      const lost = !this.#closing;
+      this.#setState('closed');
+      this.#transport.dispose();
+      this.emit('close', lost ? new BurrowError('DISCONNECTED', `connection to ${this.destination} lost`, { phase: 'session' }) : undefined);
+    });
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  #setState(state: SessionState, error?: BurrowError): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#bus?.emit({ type: 'session-state', destination: this.destination, state, ...(error ? { error: { code: error.code, message: error.message } } : {}) });
+  }
+
+  /** Connects, verifies the host key and authenticates. Rejects with a BurrowError. */
+  static async connect(opts: SessionOptions): Promise<Session> {
+    const { config, bus } = opts;
+    const log = opts.log ?? (() => {});
+    const emit = (state: SessionState, error?: BurrowError) =>
+      bus?.emit({ type: 'session-state', destination: config.alias, state, ...(error ? { error: { code: error.code, message: error.message } } : {}) });
+    emit('connecting');
+    let transport: Transport | undefined;
+    try {
+      transport = await openTransport(opts);
+      log(`connected to ${transport.describe}`);
+      const client = await handshake(opts, transport, () => emit('authenticating'));
+      const session = new Session(config, client, transport, bus);
+      emit('connected');
+      return session;
+    } catch (e) {
+      transport?.dispose();
+      const err = isBurrowError(e) ? e : new BurrowError('CONNECT_FAILED', `${config.alias}: ${(e as Error).message}`, { phase: 'connect', cause: e });
+      emit('closed', err);
+      throw err;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#state === 'closed') throw new BurrowError('SESSION_CLOSED', `the connection to ${this.destination} is closed`, { phase: 'channel' });
+  }
+
+  openTcp(target: Endpoint, origin: Endpoint, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
+    this.#assertOpen();
+    return channelOpen(opts.signal, `${target.host}:${target.port}`, this.destination, (cb) =>
+      this.#client.forwardOut(origin.host, origin.port, target.host, target.port, cb),
+    );
+  }
+
+  openUnix(path: string, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
+    this.#assertOpen();
+    return channelOpen(opts.signal, path, this.destination, (cb) => this.#client.openssh_forwardOutStreamLocal(path, cb));
+  }
+
+  listenTcp(bind: string, port: number, onConnection: Listener): Promise<RemoteListener> {
+    this.#assertOpen();
+    return new Promise((resolve, reject) => {
+      this.#client.forwardIn(bind, port, (err, realPort) => {
+        if (err) {
+          return reject(new BurrowError('FORWARD_REFUSED', `${this.destination} refused to listen on ${bind || '*'}:${port}${port ? ' (port in use there, or forwarding not allowed)' : ''}`, { phase: 'forward', cause: err, details: { bind, port } }));
+        }
+        const actual = realPort || port;
+        const key = `${bind}:${port === 0 ? actual : port}`;
+        this.#tcpListeners.set(key, onConnection);
+        resolve({
+          port: actual,
+          close: () =>
+            new Promise<void>((res) => {
+              this.#tcpListeners.delete(key);
+              if (this.#state === 'closed') return res();
+              try {
+                this.#client.unforwardIn(bind, port === 0 ? actual : port, () => res());
+              } catch {
+                res();
+              }
+            }),
+        });
+      });
+    });
+  }
+
+  listenUnix(path: string, onConnection: Listener): Promise<RemoteListener> {
+    this.#assertOpen();
+    return new Promise((resolve, reject) => {
+      this.#client.openssh_forwardInStreamLocal(path, (err) => {
+        if (err) return reject(new BurrowError('FORWARD_REFUSED', `${this.destination} refused to listen on ${path}`, { phase: 'forward', cause: err, details: { path } }));
+        this.#unixListeners.set(path, onConnection);
+        resolve({
+          port: 0,
+          close: () =>
+            new Promise<void>((res) => {
+              this.#unixListeners.delete(path);
+              if (this.#state === 'closed') return res();
+              try {
+                this.#client.openssh_unforwardInStreamLocal(path, () => res());
+              } catch {
+                res();
+              }
+            }),
+        });
+      });
+    });
+  }
+
+  /** Runs a command; with `pty`, allocates a terminal like `ssh -t`. */
+  exec(command: string, opts: { pty?: PseudoTtyOptions | false; env?: Record<string, string> } = {}): Promise<ClientChannel> {
+    this.#assertOpen();
+    return new Promise((resolve, reject) => {
+      this.#client.exec(command, { pty: opts.pty || undefined, env: opts.env }, (err, ch) => (err ? reject(new BurrowError('CHANNEL_OPEN_FAILED', `cannot run command on ${this.destination}: ${err.message}`, { phase: 'channel', cause: err })) : resolve(guard(ch))));
+    });
+  }
+
+  /** Opens an interactive shell with a PTY. */
+  shell(pty: PseudoTtyOptions | false, opts: { env?: Record<string, string> } = {}): Promise<ClientChannel> {
+    this.#assertOpen();
+    return new Promise((resolve, reject) => {
+      const cb = (err: Error | undefined, ch: ClientChannel) => (err ? reject(new BurrowError('CHANNEL_OPEN_FAILED', `cannot open a shell on ${this.destination}: ${err.message}`, { phase: 'channel', cause: err })) : resolve(guard(ch)));
+      if (pty === false) this.#client.shell(false, { env: opts.env }, cb);
+      else this.#client.shell(pty, { env: opts.env }, cb);
+    });
+  }
+
+  /** Ends the connection politely (open channels are closed by the server). */
+  close(): Promise<void> {
+    if (this.#state === 'closed') return Promise.resolve();
+    this.#closing = true;
+    return new Promise((resolve) => {
+      this.once('close', () => resolve());
+      this.#client.end();
+      // A transport that never closes (a wedged ProxyCommand) must not hold us forever.
+      setTimeout(() => this.destroy(), 3000).unref();
+    });
+  }
+
+  /** Cuts the connection now. */
+  destroy(): void {
+    if (this.#state === 'closed') return;
+    this.#closing = true;
+    this.#client.destroy();
+    this.#transport.dispose();
+  }
+}
+
+function guard<T extends { on(ev: 'error', fn: (e: Error) => void): unknown }>(ch: T): T {
+  ch.on('error', () => {});
+  return ch;
+}
+
+function channelOpen(
+  signal: AbortSignal | undefined,
+  what: string,
+  destination: string,
+  open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void,
+): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new BurrowError('ABORTED', `opening ${what} aborted`, { phase: 'channel', cause: signal.reason }));
+    let done = false;
+    const onAbort = () => {
+      done = true;
+      reject(new BurrowError('ABORTED', `opening ${what} aborted`, { phase: 'channel', cause: signal?.reason }));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      open((err, ch) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (done) {
+          ch?.destroy();
+          return;
+        }
+        if (err) {
+          const reason = (err as Error & { reason?: number }).reason;
+          const why = reason === 2 ? 'connection refused or unreachable from there' : reason === 1 ? 'administratively prohibited' : err.message;
+          return reject(new BurrowError('CHANNEL_OPEN_FAILED', `${destination} could not open ${what}: ${why}`, { phase: 'channel', cause: err, details: { reason } }));
+        }
+        resolve(guard(ch));
+      });
+    } catch (e) {
+      reject(new BurrowError('SESSION_CLOSED', `the connection to ${destination} is closed`, { phase: 'channel', cause: e }));
+    }
+  });
+}
+
+async function openTransport(opts: SessionOptions): Promise<Transport> {
+  const { config } = opts;
+  if (opts.via) {
+    const via = opts.via;
+    const stream = await via.openTcp({ host: config.hostname, port: config.port }, { host: '127.0.0.1', port: 0 }, { signal: opts.signal }).catch((e: unknown) => {
+      throw new BurrowError('CONNECT_FAILED', `jump host ${via.destination} could not reach ${config.hostname} port ${config.port}`, { phase: 'connect', cause: e });
+    });
+    return { stream, describe: `${config.hostname} port ${config.port} via ${via.destination}`, dispose: () => stream.destroy() };
+  }
+  if (config.proxyCommand) return spawnProxyCommand(config.proxyCommand, opts.proxyStderr);
+  return connectTcp(config, opts.signal);
+}
+
+function handshake(opts: SessionOptions, transport: Transport, onAuthenticating: () => void): Promise<InstanceType<typeof Client>> {
+  const { config, prompter } = opts;
+  const log = opts.log ?? (() => {});
+  const canAsk = prompter && !config.batchMode;
+  const verifier = createHostVerifier({
+    host: config.hostname,
+    port: config.port,
+    hostKeyAlias: config.hostKeyAlias,
+    userKnownHostsFiles: config.userKnownHostsFiles,
+    globalKnownHostsFiles: config.globalKnownHostsFiles,
+    strict: config.batchMode && config.strictHostKeyChecking === 'ask' ? 'yes' : config.strictHostKeyChecking,
+    ask: canAsk ? (q: string) => prompter.ask(q, { echo: true }) : undefined,
+    onWarning: (m: string) => prompter?.info(m),
+  });
+  const auth = createAuth({ config, prompter: canAsk ? prompter : undefined, password: opts.password, agent: opts.agent, log });
+  const client = new Client();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (e: BurrowError) => {
+      if (settled) return;
+      settled = true;
+      client.destroy();
+      reject(e);
+    };
+    const onAbort = () => fail(new BurrowError('ABORTED', 'connection aborted', { phase: 'connect', cause: opts.signal?.reason }));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    client.once('handshake', onAuthenticating);
+    client.once('ready', () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      settled = true;
+      resolve(client);
+    });
+    client.on('error', (err: Error & { level?: string }) => {
+      if (verifier.error) return fail(verifier.error);
+      if (err.level === 'client-authentication') {
+        const allowed = auth.serverMethods.join(',') || 'unknown';
+        if (auth.neededPrompt && !canAsk) {
+          return fail(new BurrowError('AUTH_NEEDS_TTY', `${config.user}@${config.alias}: the server asks for a password or one-time code (${allowed}) and there is no terminal to ask on${config.batchMode ? ' (BatchMode is on)' : ''}; run burrow in a terminal or set up a key`, { phase: 'auth', cause: err }));
+        }
+        const tried = auth.tried.length ? auth.tried.join(', ') : 'nothing it accepts';
+        return fail(new BurrowError('AUTH_FAILED', `${config.user}@${config.alias}: permission denied (tried ${tried}; server allows ${allowed}). Not retrying, to avoid locking the account.`, { phase: 'auth', cause: err, details: { tried: auth.tried, allowed: auth.serverMethods } }));
+      }
+      if (err.level === 'client-timeout') {
+        return fail(new BurrowError('CONNECT_TIMEOUT', `${config.alias}: timed out during the SSH handshake`, { phase: 'handshake', cause: err }));
+      }
+      const streamErr = transport.stream.errored;
+      if (isBurrowError(streamErr)) return fail(streamErr);
+      fail(new BurrowError('CONNECT_FAILED', `${config.alias} (${transport.describe}): ${err.message}`, { phase: 'handshake', cause: err }));
+    });
+    client.on('close', () => {
+      if (verifier.error) return fail(verifier.error);
+      const streamErr = transport.stream.errored;
+      if (isBurrowError(streamErr)) return fail(streamErr);
+      fail(new BurrowError('CONNECT_FAILED', `${config.alias} (${transport.describe}): connection closed during the SSH handshake`, { phase: 'handshake' }));
+    });
+    const alive = config.serverAliveInterval > 0;
+    client.connect({
+      sock: transport.stream,
+      username: config.user,
+      hostVerifier: verifier.verify,
+      authHandler: auth.handler,
+      // A person may be typing a second factor: the handshake timeout must allow for it.
+      readyTimeout: canAsk ? 10 * 60_000 : (config.connectTimeout ?? 30) * 1000,
+      keepaliveInterval: alive ? config.serverAliveInterval * 1000 : 0,
+      keepaliveCountMax: config.serverAliveCountMax,
+      ...(opts.ciphers ? { algorithms: { cipher: opts.ciphers as never } } : {}),
+    });
+  });
+}

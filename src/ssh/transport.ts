@@ -1,0 +1,127 @@
+/**
+ * The byte stream an SSH connection runs over: a TCP socket, a ProxyCommand child's
+ * stdio, or a channel of the previous hop of a ProxyJump chain.
+ */
+import net from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Duplex } from 'node:stream';
+import { BurrowError } from '../errors.js';
+import type { ResolvedHost } from '../config/types.js';
+
+export interface Transport {
+  stream: Duplex;
+  /** Human description for messages (`10.0.0.1:22`, `proxy command ...`, `via lander`). */
+  describe: string;
+  /** Releases what the transport owns (the child process, the hop's lease). */
+  dispose(): void;
+}
+
+function connectError(e: NodeJS.ErrnoException, host: string, port: number): BurrowError {
+  const where = `${host} port ${port}`;
+  switch (e.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new BurrowError('DNS_FAILED', `could not resolve hostname ${host}: ${e.code === 'EAI_AGAIN' ? 'temporary failure in name resolution' : 'name or service not known'}`, { phase: 'connect', cause: e });
+    case 'ECONNREFUSED':
+      return new BurrowError('CONNECT_FAILED', `connect to ${where}: connection refused (is sshd running there?)`, { phase: 'connect', cause: e });
+    case 'ETIMEDOUT':
+      return new BurrowError('CONNECT_TIMEOUT', `connect to ${where}: timed out`, { phase: 'connect', cause: e });
+    default:
+      return new BurrowError('CONNECT_FAILED', `connect to ${where}: ${e.message}`, { phase: 'connect', cause: e });
+  }
+}
+
+/** Direct TCP, honouring ConnectTimeout and AddressFamily. */
+export async function connectTcp(cfg: ResolvedHost, signal?: AbortSignal): Promise<Transport> {
+  const { hostname: host, port } = cfg;
+  const family = cfg.addressFamily === 'inet' ? 4 : cfg.addressFamily === 'inet6' ? 6 : 0;
+  const timeout = cfg.connectTimeout ? AbortSignal.timeout(cfg.connectTimeout * 1000) : undefined;
+  const abort = signal && timeout ? AbortSignal.any([signal, timeout]) : (signal ?? timeout);
+  const socket = net.connect({ host, port, family, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000, autoSelectFamily: family === 0 });
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      socket.destroy();
+      if (timeout?.aborted) reject(new BurrowError('CONNECT_TIMEOUT', `connect to ${host} port ${port}: timed out after ${cfg.connectTimeout}s (ConnectTimeout)`, { phase: 'connect' }));
+      else reject(new BurrowError('ABORTED', 'connect aborted', { phase: 'connect', cause: signal?.reason }));
+    };
+    abort?.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => {
+      abort?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      abort?.removeEventListener('abort', onAbort);
+      reject(connectError(e, host, port));
+    });
+  });
+  socket.on('error', () => {}); // later errors surface through ssh2's own handler
+  return { stream: socket, describe: `${host} port ${port}`, dispose: () => socket.destroy() };
+}
+
+/**
+ * ProxyCommand: the child's stdout/stdin are the transport; its stderr goes to ours,
+ * as with ssh. The child is ended with the session.
+ */
+export async function spawnProxyCommand(command: string, stderr: 'inherit' | 'ignore' = 'inherit'): Promise<Transport> {
+  const child: ChildProcess = spawn('/bin/sh', ['-c', `exec ${command}`], { stdio: ['pipe', 'pipe', stderr] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (e) => reject(new BurrowError('PROXY_COMMAND_FAILED', `cannot run ProxyCommand '${command}': ${e.message}`, { phase: 'connect', cause: e })));
+  });
+  const stdin = child.stdin!;
+  const stdout = child.stdout!;
+  stdin.on('error', () => {});
+  stdout.on('error', () => {});
+  const stream = Duplex.from({ readable: stdout, writable: stdin });
+  stream.on('error', () => {});
+  child.once('exit', (code, sig) => {
+    if (!stream.destroyed) {
+      stream.destroy(new BurrowError('PROXY_COMMAND_FAILED', `ProxyCommand '${command}' exited (${sig ?? `status ${code}`})`, { phase: 'connect' }));
+    }
+  });
+  return {
+    stream,
+    describe: `proxy command '${command}'`,
+    dispose: () => {
+      stream.destroy();
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+        t.unref();
+        child.once('exit', () => clearTimeout(t));
+      }
+    },
+  };
+}
+
+/** One hop of `ProxyJump`/`-J`: `[user@]host[:port]`. */
+export interface JumpHop {
+  user?: string;
+  host: string;
+  port?: number;
+  text: string;
+}
+
+export function parseProxyJump(value: string): JumpHop[] {
+  return value.split(',').map((raw) => {
+    const text = raw.trim();
+    let rest = text.replace(/^ssh:\/\//, '');
+    let user: string | undefined;
+    const at = rest.lastIndexOf('@');
+    if (at >= 0) {
+      user = rest.slice(0, at);
+      rest = rest.slice(at + 1);
+    }
+    let host = rest;
+    let port: number | undefined;
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest) ?? /^([^:]+)(?::(\d+))?$/.exec(rest);
+    if (m) {
+      host = m[1] ?? rest;
+      if (m[2]) port = Number(m[2]);
+    }
+    if (!host || (port !== undefined && !(port > 0 && port < 65536))) {
+      throw new BurrowError('CONFIG', `bad ProxyJump hop '${text}': expected [user@]host[:port]`, { phase: 'config' });
+    }
+    return { user, host, port, text };
+  });
+}
