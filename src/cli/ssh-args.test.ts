@@ -1,0 +1,27 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseSshArgs } from './ssh-args.js';
+import { isBurrowError } from '../errors.js';
+
+test('parses ssh-style flags, the destination and the command', () => {
+  const a = parseSshArgs(['-NL', '5555:localhost:6666', '-L5556:x:1', '-D', '1080', '-vvv', '-p', '2222', 'mahuika', '-R', '0:localhost:22', 'ls', '-la']);
+  assert.deepEqual(a.local, ['5555:localhost:6666', '5556:x:1']);
+  assert.deepEqual(a.dynamic, ['1080']);
+  assert.deepEqual(a.remote, ['0:localhost:22']);
+  assert.equal(a.noCommand, true);
+  assert.equal(a.verbose, 3);
+  assert.equal(a.destination, 'mahuika');
+  assert.deepEqual(a.command, ['ls', '-la']);
+  assert.deepEqual(a.options, ['Port=2222']);
+});
+
+test('maps -J -l -4 -o to config options in order', () => {
+  const a = parseSshArgs(['-J', 'lander', '-l', 'me', '-4', '-o', 'ServerAliveInterval=5', 'host']);
+  assert.deepEqual(a.options, ['ProxyJump=lander', 'User=me', 'AddressFamily=inet', 'ServerAliveInterval=5']);
+});
+
+test('usage errors are USAGE BurrowErrors', () => {
+  for (const argv of [['-L'], ['-Z', 'host'], ['-p', 'abc', 'host'], ['-f', 'host'], ['--nope']]) {
+    assert.throws(() => parseSshArgs(argv), (e: unknown) => isBurrowError(e, 'USAGE'), argv.join(' '));
+  }
+});
