@@ -15,3 +15,4 @@ export {
   type AppendOptions,
 } from './known-hosts.js';
 export { knownHostsName, matchPatternList, hashHostName, matchHashed, hostFieldMatches } from './patterns.js';
+export { preferHostKeyAlgorithms, preferredHostKeyAlgorithms } from './algorithms.js';

@@ -13,6 +13,7 @@ import ssh2 from 'ssh2';
 import type { BurrowError } from '../../errors.js';
 import { createHostVerifier, type HostKeyPolicy } from './verifier.js';
 import { hashHostName } from './patterns.js';
+import { preferredHostKeyAlgorithms } from './algorithms.js';
 
 const { Client, Server } = ssh2;
 
@@ -23,9 +24,9 @@ interface HostKey {
 
 let dir: string;
 let n = 0;
-function keygen(): HostKey {
+function keygen(type: 'ed25519' | 'rsa' = 'ed25519'): HostKey {
   const path = join(dir, `hostkey${n++}`);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path], { stdio: 'ignore' });
+  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-f', path], { stdio: 'ignore' });
   return { private: readFileSync(path), b64: readFileSync(`${path}.pub`, 'utf8').split(' ')[1] ?? '' };
 }
 
@@ -34,8 +35,8 @@ class TestServer {
   readonly server: InstanceType<typeof Server>;
   authAttempts = 0;
   port = 0;
-  constructor(key: HostKey) {
-    this.server = new Server({ hostKeys: [key.private] }, (conn) => {
+  constructor(...keys: HostKey[]) {
+    this.server = new Server({ hostKeys: keys.map((k) => k.private) }, (conn) => {
       conn.on('error', () => {}); // the refusing client hangs up mid-handshake
       conn.on('authentication', (ctx) => {
         this.authAttempts++;
@@ -56,15 +57,17 @@ class TestServer {
 type Outcome = { ready: true } | { ready: false; error: BurrowError | Error };
 
 /** Connects as a session would: a refusal surfaces as the verifier's BurrowError. */
-function connect(port: number, over: Partial<HostKeyPolicy>): Promise<Outcome> {
-  const hv = createHostVerifier({
+async function connect(port: number, over: Partial<HostKeyPolicy>, preferKnown = false): Promise<Outcome> {
+  const policy: HostKeyPolicy = {
     host: '127.0.0.1',
     port,
     userKnownHostsFiles: [],
     globalKnownHostsFiles: [],
     strict: 'yes',
     ...over,
-  });
+  };
+  const hv = createHostVerifier(policy);
+  const algorithms = preferKnown ? { serverHostKey: await preferredHostKeyAlgorithms(policy) } : undefined;
   const client = new Client();
   return new Promise<Outcome>((resolve) => {
     client.on('ready', () => {
@@ -72,7 +75,15 @@ function connect(port: number, over: Partial<HostKeyPolicy>): Promise<Outcome> {
       resolve({ ready: true });
     });
     client.on('error', (e) => resolve({ ready: false, error: hv.error ?? e }));
-    client.connect({ host: '127.0.0.1', port, username: 'u', password: 'p', hostVerifier: hv.verify, readyTimeout: 10_000 });
+    client.connect({
+      host: '127.0.0.1',
+      port,
+      username: 'u',
+      password: 'p',
+      hostVerifier: hv.verify,
+      readyTimeout: 10_000,
+      ...(algorithms && { algorithms }),
+    });
   }).finally(() => client.end());
 }
 
@@ -136,5 +147,21 @@ describe('host verifier with ssh2 Client and Server', () => {
     assert.equal(readFileSync(file, 'utf8'), `[127.0.0.1]:${srv.port} ssh-ed25519 ${key.b64}\n`);
     assert.equal(warnings.length, 1);
     assert.deepEqual(await connect(srv.port, { userKnownHostsFiles: [file], strict: 'yes' }), { ready: true });
+  });
+
+  test('a host known only by its RSA key: refused as another type, accepted once RSA is asked for first', async () => {
+    const rsa = keygen('rsa');
+    const two = await new TestServer(key, rsa).listen();
+    try {
+      const file = join(dir, 'rsa_kh');
+      writeFileSync(file, `[127.0.0.1]:${two.port} ssh-rsa ${rsa.b64}\n`);
+      const err = errorOf(await connect(two.port, { userKnownHostsFiles: [file], strict: 'accept-new' }));
+      assert.equal(err.code, 'HOST_KEY_MISMATCH');
+      assert.equal(err.details['reason'], 'other-type');
+      assert.deepEqual(await connect(two.port, { userKnownHostsFiles: [file] }, true), { ready: true });
+      assert.equal(readFileSync(file, 'utf8').split('\n').length, 2, 'no ED25519 key was added');
+    } finally {
+      await two.close();
+    }
   });
 });
