@@ -1,0 +1,47 @@
+/**
+ * `exec` requests: built-ins answered in JavaScript, or (only with `allowExec`) the
+ * command run by `/bin/sh -c` with its stdio joined to the channel.
+ */
+import { spawn } from 'node:child_process';
+import { pipeline } from 'node:stream/promises';
+import type { ServerChannel } from 'ssh2';
+import { runBuiltin } from './builtins.js';
+import type { ConnContext } from './context.js';
+
+/** How long a command gets after SIGTERM before SIGKILL when its channel closes. */
+const KILL_GRACE_MS = 2000;
+
+export function runExec(ctx: ConnContext, channel: ServerChannel, command: string): void {
+  if (!ctx.allowExec) {
+    const r = runBuiltin(command, { user: ctx.username });
+    if (r.stdout) channel.write(r.stdout);
+    if (r.stderr) channel.stderr.write(r.stderr);
+    channel.exit(r.code);
+    channel.end();
+    return;
+  }
+  const child = spawn('/bin/sh', ['-c', command], { stdio: 'pipe' });
+  ctx.own(child);
+  let exited = false;
+  const outputs = Promise.all([
+    pipeline(child.stdout, channel, { end: false }),
+    pipeline(child.stderr, channel.stderr, { end: false }),
+  ]).catch(() => undefined);
+  pipeline(channel, child.stdin).catch(() => undefined);
+  child.on('error', (err) => {
+    channel.stderr.write(`burrow demo server: cannot run /bin/sh: ${err.message}\n`);
+  });
+  child.once('close', (code, signal) => {
+    exited = true;
+    void outputs.then(() => {
+      if (signal) channel.exit(signal.replace(/^SIG/, ''));
+      else channel.exit(code ?? 1);
+      channel.end();
+    });
+  });
+  channel.once('close', () => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    setTimeout(() => exited || child.kill('SIGKILL'), KILL_GRACE_MS).unref();
+  });
+}

@@ -1,0 +1,179 @@
+/**
+ * `burrow demo`: an embedded SSH server and a web page on loopback, a real `-L` tunnel
+ * through burrow's own client (injected as `openTunnel`, so this module never imports
+ * the client layer), one page fetched through it, then wait for Ctrl-C or stop (`once`).
+ */
+import { randomBytes } from 'node:crypto';
+import { get } from 'node:http';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { abortError, BurrowError, toBurrowError } from '../errors.js';
+import { startDemoHttpService } from './http-service.js';
+import { startDemoSshServer } from './ssh-server.js';
+
+export interface OpenTunnelArgs {
+  sshHost: string;
+  sshPort: number;
+  user: string;
+  password: string;
+  /** A known_hosts file holding the demo server's key: verify strictly against it. */
+  knownHostsFile: string;
+  /** 0: pick a free port. */
+  localPort: number;
+  target: { host: string; port: number };
+}
+
+export interface DemoTunnel {
+  /** The port actually bound. */
+  localPort: number;
+  close(): Promise<void>;
+}
+
+export interface RunDemoOptions {
+  /** Fetch once, close everything and return; otherwise wait until `signal` aborts. */
+  once: boolean;
+  /** Where progress lines go (one line per call, no trailing newline). */
+  out: (line: string) => void;
+  signal?: AbortSignal;
+  /** Local port of the tunnel. Default 0: a free one, printed. */
+  localPort?: number;
+  openTunnel: (args: OpenTunnelArgs) => Promise<DemoTunnel>;
+}
+
+export interface DemoResult {
+  sshPort: number;
+  httpPort: number;
+  localPort: number;
+  /** HTTP status of the page fetched through the tunnel. */
+  status: number;
+}
+
+const FETCH_TIMEOUT_MS = 15_000;
+
+/**
+ * Runs the demo.
+ *
+ * @example
+ * const ac = new AbortController();
+ * process.once('SIGINT', () => ac.abort());
+ * await runDemo({ once: false, out: console.log, signal: ac.signal, openTunnel });
+ */
+export async function runDemo(opts: RunDemoOptions): Promise<DemoResult> {
+  if (!opts.once && !opts.signal) {
+    throw new BurrowError('USAGE', 'runDemo needs a signal to stop on unless once is true', { phase: 'cli' });
+  }
+  const cleanups: Array<() => Promise<void>> = [];
+  let result: DemoResult;
+  try {
+    result = await demo(opts, cleanups);
+  } catch (e) {
+    await closeAll(cleanups).catch(() => undefined);
+    throw e;
+  }
+  await closeAll(cleanups);
+  return result;
+}
+
+async function demo(opts: RunDemoOptions, cleanups: Array<() => Promise<void>>): Promise<DemoResult> {
+  const { out, signal } = opts;
+  const check = (): void => {
+    if (signal?.aborted) throw abortError(signal, 'demo');
+  };
+  check();
+  const dir = await mkdtemp(join(tmpdir(), 'burrow-demo-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  await chmod(dir, 0o700);
+
+  const web = await startDemoHttpService();
+  cleanups.push(() => web.close());
+  out(`web page listening on http://127.0.0.1:${web.port}/ (loopback only: it stands for a service on a cluster node)`);
+
+  const user = 'demo';
+  const password = randomBytes(12).toString('base64url');
+  const ssh = await startDemoSshServer({ users: { [user]: password } });
+  cleanups.push(() => ssh.close());
+  out(`demo SSH server started at ${ssh.host}:${ssh.port} (user ${user}, one-time password)`);
+  out(`host key fingerprint ED25519 ${ssh.fingerprint} (fresh for this run)`);
+
+  const knownHostsFile = join(dir, 'known_hosts');
+  await writeFile(knownHostsFile, `${ssh.hostKeyLine()}\n`, { mode: 0o600, flag: 'wx' });
+  check();
+
+  const tunnel = await opts.openTunnel({
+    sshHost: ssh.host,
+    sshPort: ssh.port,
+    user,
+    password,
+    knownHostsFile,
+    localPort: opts.localPort ?? 0,
+    target: { host: web.host, port: web.port },
+  });
+  cleanups.push(() => tunnel.close());
+  const url = `http://127.0.0.1:${tunnel.localPort}/`;
+  out(`tunnel 127.0.0.1:${tunnel.localPort} → ${web.host}:${web.port} via demo SSH server ${ssh.host}:${ssh.port}`);
+
+  const page = await fetchPage(url, signal);
+  out(`GET ${url} → ${page.status} ${page.statusText}: "${page.firstLine}"`);
+  const result = { sshPort: ssh.port, httpPort: web.port, localPort: tunnel.localPort, status: page.status };
+
+  out(`try: curl ${url}`);
+  if (opts.once) return result;
+  out('press Ctrl-C to stop');
+  await untilAborted(signal as AbortSignal);
+  out(`stopping: the page was served ${web.requests} time(s) through the tunnel`);
+  return result;
+}
+
+interface Page {
+  status: number;
+  statusText: string;
+  /** The first line of text, markup stripped. */
+  firstLine: string;
+}
+
+/** One GET without keep-alive, so no idle connection holds the tunnel's channel open. */
+async function fetchPage(url: string, signal: AbortSignal | undefined): Promise<Page> {
+  const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+  const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  try {
+    return await new Promise<Page>((resolve, reject) => {
+      const req = get(url, { agent: false, signal: both }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const firstLine = text.split('\n').map((l) => l.replace(/<[^>]*>/g, '').trim()).find((l) => l !== '') ?? '';
+          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', firstLine });
+        });
+      });
+      req.on('error', reject);
+    });
+  } catch (e) {
+    if (signal?.aborted) throw abortError(signal, 'demo');
+    const why = e instanceof Error ? e.message : String(e);
+    throw new BurrowError('CONNECT_FAILED', `fetching ${url} through the tunnel failed: ${why}; the tunnel opened but the page did not arrive`, {
+      phase: 'forward',
+      cause: e,
+    });
+  }
+}
+
+function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
+
+/** Closes in reverse order of opening; the first failure is rethrown after all ran. */
+async function closeAll(cleanups: Array<() => Promise<void>>): Promise<void> {
+  let first: unknown;
+  for (const fn of cleanups.reverse()) {
+    try {
+      await fn();
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  if (first !== undefined) throw toBurrowError(first);
+}

@@ -1,0 +1,176 @@
+/**
+ * The demo server against the real OpenSSH client: proves it speaks real SSH (host
+ * key checked strictly, public-key auth in BatchMode, -L, -R 0, exec) and that it
+ * refuses to become an open proxy.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { get } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import ssh2 from 'ssh2';
+import { GREETING, startDemoHttpService, type DemoHttpService } from './http-service.js';
+import { startDemoSshServer, type DemoSshServer } from './ssh-server.js';
+
+const SSH = '/usr/bin/ssh';
+
+describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bin/ssh' }, () => {
+  let dir: string;
+  let srv: DemoSshServer;
+  let web: DemoHttpService;
+  let base: string[];
+  const children = new Set<ChildProcessWithoutNullStreams>();
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'burrow-demo-test-'));
+    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    await writeFile(join(dir, 'id'), pair.private, { mode: 0o600 });
+    srv = await startDemoSshServer({ authorizedKeys: [pair.public] });
+    web = await startDemoHttpService();
+    await writeFile(join(dir, 'known_hosts'), `${srv.hostKeyLine()}\n`, { mode: 0o600 });
+    base = [
+      '-F', '/dev/null',
+      '-o', 'BatchMode=yes',
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', `UserKnownHostsFile=${join(dir, 'known_hosts')}`,
+      '-o', 'GlobalKnownHostsFile=/dev/null',
+      '-o', 'IdentitiesOnly=yes',
+      '-o', 'PreferredAuthentications=publickey',
+      '-o', 'ExitOnForwardFailure=yes',
+      '-i', join(dir, 'id'),
+      '-p', String(srv.port),
+      '-l', 'alice',
+    ];
+  });
+
+  after(async () => {
+    for (const c of children) c.kill('SIGTERM');
+    await srv.close();
+    await web.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** Starts ssh and resolves with the first stderr match of `ready` (ssh stays running). */
+  function sshUntil(args: string[], ready: RegExp): Promise<{ child: ChildProcessWithoutNullStreams; match: RegExpExecArray }> {
+    const child = spawn(SSH, [...base, ...args]);
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    return new Promise((resolve, reject) => {
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = ready.exec(err);
+        if (m) resolve({ child, match: m });
+      });
+      child.once('exit', (code) => reject(new Error(`ssh exited ${code} before ready:\n${err}`)));
+    });
+  }
+
+  /** Runs ssh to completion. `first` go before the defaults (ssh keeps the first value of an option). */
+  function sshRun(args: string[], first: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const child = spawn(SSH, [...first, ...base, ...args]);
+    children.add(child);
+    child.stdin.end();
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    return new Promise((resolve) =>
+      child.once('close', (code) => {
+        children.delete(child);
+        resolve({ code, stdout, stderr });
+      }),
+    );
+  }
+
+  function stop(child: ChildProcessWithoutNullStreams): Promise<void> {
+    return new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  }
+
+  it('carries ssh -N -L to the web page', async () => {
+    const localPort = await freePort();
+    // -v: "Entering interactive session" comes after the -L listener is bound.
+    const { child } = await sshUntil(
+      ['-v', '-N', '-L', `127.0.0.1:${localPort}:127.0.0.1:${web.port}`, '127.0.0.1'],
+      /Entering interactive session/,
+    );
+    const page = await httpGet(localPort);
+    assert.equal(page.status, 200);
+    assert.match(page.body, new RegExp(GREETING));
+    await stop(child);
+  });
+
+  it('allocates a port for ssh -R 0 and forwards connections back to the client', async () => {
+    const { child, match } = await sshUntil(
+      ['-N', '-R', `0:127.0.0.1:${web.port}`, '127.0.0.1'],
+      /Allocated port (\d+) for remote forward/,
+    );
+    const remotePort = Number(match[1]);
+    assert.ok(remotePort > 0);
+    const page = await httpGet(remotePort);
+    assert.equal(page.status, 200);
+    assert.match(page.body, new RegExp(GREETING));
+    await stop(child);
+  });
+
+  it('answers exec echo hi with a built-in', async () => {
+    const r = await sshRun(['127.0.0.1', 'echo', 'hi']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hi\n');
+  });
+
+  it('runs no real commands unless allowExec', async () => {
+    const r = await sshRun(['127.0.0.1', 'cat /etc/passwd']);
+    assert.equal(r.code, 127);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /not available/);
+  });
+
+  it('refuses direct-tcpip to a non-loopback address, saying why', async () => {
+    const r = await sshRun(['-W', '192.0.2.1:80', '127.0.0.1']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /administratively prohibited: burrow demo server forwards only to loopback/);
+  });
+
+  it('is rejected by ssh when the known_hosts key does not match', async () => {
+    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
+    assert.ok(!(other instanceof Error));
+    const wrong = join(dir, 'wrong_known_hosts');
+    await writeFile(wrong, `[127.0.0.1]:${srv.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);
+    const r = await sshRun(['127.0.0.1', 'echo', 'hi'], ['-o', `UserKnownHostsFile=${wrong}`]);
+    assert.equal(r.code, 255);
+    assert.match(r.stderr, /REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen({ host: '127.0.0.1', port: 0 }, () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function httpGet(port: number): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+  });
+}
