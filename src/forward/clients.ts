@@ -1,0 +1,160 @@
+/**
+ * The connections of one forward: owns every local socket and channel, keeps the
+ * stats, emits `client-open` / `client-close`, and can wait for them to drain or
+ * cut them all.
+ */
+import type { Duplex } from 'node:stream';
+import { toBurrowError, type ErrorCode } from '../errors.js';
+import type { EventBus, ErrorInfo } from '../events.js';
+import { join, type Join } from './pipe.js';
+import type { ForwardStats } from './types.js';
+
+function info(err: unknown, code: ErrorCode): ErrorInfo {
+  const e = toBurrowError(err, code, 'channel');
+  return { code: e.code, message: e.message };
+}
+
+/** One accepted connection, from accept to close. */
+export class Client {
+  readonly n: number;
+  readonly local: Duplex;
+  readonly from: string;
+  #to: string | undefined;
+  #remote: Duplex | undefined;
+  #join: Join | undefined;
+  #ended = false;
+  readonly #table: Clients;
+
+  constructor(table: Clients, n: number, local: Duplex, from: string) {
+    this.#table = table;
+    this.n = n;
+    this.local = local;
+    this.from = from;
+    local.on('error', () => {}); // a reset before the join must not crash the process
+  }
+
+  /** True once the connection is over (or the forward was destroyed). */
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** Announces the connection with its target (`client-open`). */
+  open(to: string): void {
+    if (this.#to !== undefined || this.#ended) return;
+    this.#to = to;
+    this.#table.bus?.emit({ type: 'client-open', id: this.#table.id, client: this.n, from: this.from, to });
+  }
+
+  /** Moves bytes between the local stream and `remote` until both directions end. */
+  join(remote: Duplex): void {
+    if (this.#ended) {
+      remote.on('error', () => {});
+      remote.destroy();
+      return;
+    }
+    this.#remote = remote;
+    const stats = this.#table.stats;
+    this.#join = join(this.local, remote, {
+      onIn: (n) => (stats.bytesIn += n),
+      onOut: (n) => (stats.bytesOut += n),
+    });
+    void this.#join.done.then((r) => this.#finish(r.error, 'DISCONNECTED'));
+  }
+
+  /**
+   * The target could not be reached. `reply` is sent before the local side is ended
+   * (SOCKS failure codes); without it the local side is cut.
+   */
+  fail(err: unknown, reply?: Buffer): void {
+    if (this.#ended) return;
+    this.#table.stats.failed++;
+    if (reply && !this.local.destroyed) {
+      this.local.end(reply);
+      // A client that never closes its half must not hold the slot forever.
+      setTimeout(() => this.local.destroy(), 5000).unref();
+    } else {
+      this.local.destroy();
+    }
+    this.#finish(err, 'CHANNEL_OPEN_FAILED');
+  }
+
+  /** Cuts both sides now. */
+  destroy(): void {
+    if (this.#join) this.#join.destroy();
+    else {
+      this.local.destroy();
+      this.#remote?.destroy();
+    }
+    this.#finish(undefined, 'DISCONNECTED');
+  }
+
+  #finish(err: unknown, code: ErrorCode): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    const t = this.#table;
+    if (this.#to !== undefined) {
+      t.bus?.emit({
+        type: 'client-close',
+        id: t.id,
+        client: this.n,
+        bytesIn: this.#join?.bytesIn ?? 0,
+        bytesOut: this.#join?.bytesOut ?? 0,
+        ...(err === undefined ? {} : { error: info(err, code) }),
+      });
+    }
+    t.release(this);
+  }
+}
+
+export class Clients {
+  readonly stats: ForwardStats = { active: 0, total: 0, bytesIn: 0, bytesOut: 0, failed: 0 };
+  readonly id: string;
+  readonly bus: EventBus | undefined;
+  readonly #live = new Set<Client>();
+  readonly #ac = new AbortController();
+  #idle: (() => void)[] = [];
+  #next = 0;
+
+  constructor(id: string, bus: EventBus | undefined) {
+    this.id = id;
+    this.bus = bus;
+  }
+
+  /** Aborted by {@link destroyAll}: pass it to channel opens so they stop too. */
+  get signal(): AbortSignal {
+    return this.#ac.signal;
+  }
+
+  /** Takes ownership of an accepted local stream. */
+  add(local: Duplex, from: string): Client {
+    const c = new Client(this, ++this.#next, local, from);
+    this.#live.add(c);
+    this.stats.active++;
+    this.stats.total++;
+    if (this.#ac.signal.aborted) c.destroy();
+    return c;
+  }
+
+  /** @internal called by a Client when it ends. */
+  release(c: Client): void {
+    if (!this.#live.delete(c)) return;
+    this.stats.active--;
+    if (this.#live.size === 0) {
+      const waiters = this.#idle;
+      this.#idle = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Resolves when no connection is open. */
+  idle(): Promise<void> {
+    if (this.#live.size === 0) return Promise.resolve();
+    return new Promise((r) => this.#idle.push(r));
+  }
+
+  /** Cuts every connection and aborts pending channel opens. */
+  destroyAll(): void {
+    this.#ac.abort();
+    for (const c of [...this.#live]) c.destroy();
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Joins a local socket and an SSH channel: both directions through `stream.pipeline`
+ * (so a slow reader slows the writer instead of growing a buffer), each direction
+ * ends on its own (half-close), and every error is caught.
+ */
+import { pipeline } from 'node:stream';
+import type { Duplex } from 'node:stream';
+
+export interface JoinResult {
+  /** Bytes from the remote side to the local one. */
+  bytesIn: number;
+  /** Bytes from the local side to the remote one. */
+  bytesOut: number;
+  /** The first error of either side, if the join did not end cleanly. */
+  error?: Error;
+}
+
+export interface JoinOptions {
+  /** Called for every chunk moved, with its size, for live stats. */
+  onIn?: (n: number) => void;
+  onOut?: (n: number) => void;
+}
+
+export interface Join {
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Settles when both directions have ended or either failed; never rejects. */
+  readonly done: Promise<JoinResult>;
+  /** Cuts both sides now. */
+  destroy(err?: Error): void;
+}
+
+const swallow = (): void => {};
+
+/** Ends a stream for good: sockets and channels alike. */
+function kill(s: Duplex, err?: Error): void {
+  if (!s.destroyed) s.destroy(err);
+}
+
+/**
+ * Joins `local` and `remote` both ways. Data flows only while the receiving side
+ * takes it: when the local reader stalls, `pipeline` stops reading the channel, ssh2
+ * stops granting window, and the server stops sending.
+ *
+ * @example
+ * const j = join(socket, channel);
+ * const { bytesIn, bytesOut, error } = await j.done;
+ */
+export function join(local: Duplex, remote: Duplex, opts: JoinOptions = {}): Join {
+  // An error on either side after the pipelines settle must not become an uncaught one.
+  local.on('error', swallow);
+  remote.on('error', swallow);
+
+  let bytesIn = 0;
+  let bytesOut = 0;
+  let error: Error | undefined;
+  let pending = 2;
+  let resolve!: (r: JoinResult) => void;
+  const done = new Promise<JoinResult>((r) => (resolve = r));
+
+  const settle = (err: Error | null | undefined): void => {
+    if (err && !error) {
+      error = err;
+      // One direction broke: the other cannot be trusted either.
+      kill(local, err);
+      kill(remote, err);
+    }
+    if (--pending > 0) return;
+    // Both directions finished: make sure both sides are closed (ssh2 channels only
+    // close when told; sockets with allowHalfOpen close once both halves end).
+    kill(local);
+    kill(remote);
+    resolve(error ? { bytesIn, bytesOut, error } : { bytesIn, bytesOut });
+  };
+
+  pipeline(local, remote, settle);
+  pipeline(remote, local, settle);
+  // Counted after the pipes attach so no chunk is emitted before they listen.
+  local.on('data', (c: Buffer) => {
+    bytesOut += c.length;
+    opts.onOut?.(c.length);
+  });
+  remote.on('data', (c: Buffer) => {
+    bytesIn += c.length;
+    opts.onIn?.(c.length);
+  });
+
+  return {
+    get bytesIn() {
+      return bytesIn;
+    },
+    get bytesOut() {
+      return bytesOut;
+    },
+    done,
+    destroy(err?: Error) {
+      kill(local, err);
+      kill(remote, err);
+    },
+  };
+}
