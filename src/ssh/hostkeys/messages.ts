@@ -5,14 +5,18 @@
 import { BurrowError } from '../../errors.js';
 import type { KnownHostEntry } from './known-hosts.js';
 import { displayKeyType } from './keyblob.js';
+import { knownHostsName } from './patterns.js';
 
 /** What the verifier knows about the key it was shown. */
 export interface Presented {
   /** The known_hosts name: `host` or `[host]:port`. */
   name: string;
-  /** Host and port to point `ssh-keyscan` at in advice. */
+  /** The name and port the key is filed under (the HostKeyAlias and 22 when one is set). */
   host: string;
   port: number;
+  /** Where the server really is, for `ssh-keyscan` advice. */
+  scanHost: string;
+  scanPort: number;
   keyType: string;
   fingerprint: string;
 }
@@ -23,8 +27,10 @@ function shellQuote(s: string): string {
 
 function keyscan(p: Presented, file: string | undefined): string {
   const type = displayKeyType(p.keyType).toLowerCase();
-  const port = p.port === 22 ? '' : ` -p ${p.port}`;
-  return `ssh-keyscan -t ${type}${port} ${p.host} >> ${file ?? '~/.ssh/known_hosts'}`;
+  const port = p.scanPort === 22 ? '' : ` -p ${p.scanPort}`;
+  // ssh-keyscan names the line after the address it scanned; an alias must replace it.
+  const rename = p.name === knownHostsName(p.scanHost, p.scanPort) ? '' : ` | sed 's/^[^ ]*/${p.name}/'`;
+  return `ssh-keyscan -t ${type}${port} ${p.scanHost}${rename} >> ${file ?? '~/.ssh/known_hosts'}`;
 }
 
 function where(e: KnownHostEntry): string {
@@ -46,6 +52,7 @@ export function mismatchError(p: Presented, offending: KnownHostEntry): BurrowEr
     `Offending ${type} key in ${where(offending)}`,
     'If the cluster\'s administrators confirm the new key, remove the old one with:',
     `  ssh-keygen -f ${shellQuote(offending.file)} -R ${shellQuote(p.name)}`,
+    `(or delete line ${offending.line} of that file by hand if it holds a pattern such as *.cluster).`,
     `Host key verification failed (burrow refuses a changed key whatever StrictHostKeyChecking says).`,
   ].join('\n');
   return new BurrowError('HOST_KEY_MISMATCH', message, {

@@ -64,6 +64,15 @@ describe('known hosts', () => {
     assert.equal(r.ok, true);
   });
 
+  test('bad lines and unreadable files are warned about and skipped', async () => {
+    const user = khFile(`garbage-line\nlogin.hpc ssh-ed25519 ${ed.b64}\n`);
+    const p = policy({ userKnownHostsFiles: [user], globalKnownHostsFiles: [dir] });
+    assert.equal((await check(p, ed.blob)).ok, true);
+    assert.equal(p.warnings.length, 2);
+    assert.ok(p.warnings[0]?.startsWith(`${user}:1: `), p.warnings[0]);
+    assert.ok(p.warnings[1]?.startsWith(`${dir}: cannot read`), p.warnings[1]);
+  });
+
   test('a changed key is refused under every strict mode, naming file:line and the new fingerprint', async () => {
     const user = khFile(`# c\nother ssh-ed25519 ${ed2.b64}\nlogin.hpc ssh-ed25519 ${ed.b64}\n`);
     for (const strict of ['yes', 'no', 'accept-new', 'ask'] as const) {
@@ -109,8 +118,15 @@ describe('known hosts', () => {
 
   test('HostKeyAlias: keys are looked up under the alias, without the port', async () => {
     const user = khFile(`cluster-alias ssh-ed25519 ${ed.b64}\n`);
-    const r = await check(policy({ host: '10.1.1.1', port: 2222, hostKeyAlias: 'cluster-alias', userKnownHostsFiles: [user] }), ed.blob);
-    assert.equal(r.ok, true);
+    const aliased = policy({ host: '10.1.1.1', port: 2222, hostKeyAlias: 'cluster-alias', userKnownHostsFiles: [user] });
+    assert.equal((await check(aliased, ed.blob)).ok, true);
+
+    const fresh = { ...aliased, userKnownHostsFiles: [khFile()] };
+    const r = await check(fresh, ed.blob);
+    assert.equal(r.error?.code, 'HOST_KEY_UNKNOWN');
+    assert.ok(r.error?.message.includes(`ssh-keyscan -t ed25519 -p 2222 10.1.1.1 | sed 's/^[^ ]*/cluster-alias/'`), r.error?.message);
+    assert.equal((await check({ ...fresh, strict: 'accept-new' }, ed.blob)).ok, true);
+    assert.equal(readFileSync(fresh.userKnownHostsFiles[0] ?? '', 'utf8'), `cluster-alias ssh-ed25519 ${ed.b64}\n`);
   });
 
   test('a blob that is not an SSH key is refused', async () => {

@@ -90,11 +90,19 @@ async function decide(policy: HostKeyPolicy, key: Buffer): Promise<BurrowError |
   const name = knownHostsName(host, port);
   const keyType = keyTypeOf(key);
   if (keyType === undefined) return msg.malformedKeyError(name);
-  const presented: msg.Presented = { name, host, port, keyType, fingerprint: fingerprintSha256(key) };
+  const presented: msg.Presented = {
+    name,
+    host,
+    port,
+    scanHost: policy.host,
+    scanPort: policy.port,
+    keyType,
+    fingerprint: fingerprintSha256(key),
+  };
 
   const files = [...policy.userKnownHostsFiles, ...policy.globalKnownHostsFiles];
   const entries = await lookupKnownHosts(files, host, port, (p) =>
-    policy.onWarning?.(`${p.file}${p.line ? `:${p.line}` : ''}: ${p.reason}; line ignored`),
+    policy.onWarning?.(p.line ? `${p.file}:${p.line}: ${p.reason}; line ignored` : `${p.file}: ${p.reason}; file ignored`),
   );
   const revoked = entries.find((e) => e.marker === 'revoked' && e.key.equals(key));
   if (revoked) return msg.revokedError(presented, revoked);
