@@ -1,3 +1,49 @@
+/**
+ * The `burrow` command: parses, calls the library, maps errors to messages and exit
+ * codes. Sets `process.exitCode` rather than exiting, so everything closes in order.
+ */
+import { isBurrowError, toBurrowError } from '../errors.js';
+import { parseSshArgs } from './ssh-args.js';
+import { HELP } from './help.js';
+import { exitCodeFor, EXIT_USAGE } from './exit-codes.js';
+
+const SUBCOMMANDS = new Set(['demo']);
+
 export async function main(argv: string[]): Promise<void> {
-  console.log('burrow', argv.join(' '));
+  try {
+    process.exitCode = await dispatch(argv);
+  } catch (e) {
+    const err = toBurrowError(e);
+    const verbose = argv.some((a) => /^-v+$/.test(a));
+    process.stderr.write(`burrow: ${err.message}\n`);
+    if (!isBurrowError(e) || err.code === 'INTERNAL' || verbose) {
+      // Unexpected failures keep their stack for a bug report; expected ones never do.
+      if (!isBurrowError(e) && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    }
+    process.exitCode = exitCodeFor(err.code);
+  }
+}
+
+async function dispatch(argv: string[]): Promise<number> {
+  const first = argv[0];
+  if (first && SUBCOMMANDS.has(first)) {
+    const { runSubcommand } = await import('./subcommands.js');
+    return runSubcommand(first, argv.slice(1));
+  }
+  const args = parseSshArgs(argv);
+  if (args.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (args.version) {
+    const { versionText } = await import('./version.js');
+    process.stdout.write(await versionText(args.verbose));
+    return 0;
+  }
+  if (!args.destination) {
+    process.stderr.write(HELP);
+    return EXIT_USAGE;
+  }
+  const { runForwardCommand } = await import('./forward-command.js');
+  return runForwardCommand(args);
 }

@@ -1,0 +1,104 @@
+/**
+ * `burrow [flags] destination [command]`: resolve the config, bind the forwards,
+ * connect once, then forward (-N) or run the command/shell. Thin: the work is in
+ * config/, ssh/, forward/ and agent/.
+ */
+import { BurrowError, toBurrowError } from '../errors.js';
+import { EventBus } from '../events.js';
+import { resolveHost } from '../config/ssh-config/index.js';
+import { parseForwardSpec, type ForwardKind, type ForwardSpec } from '../config/forward-spec.js';
+import type { ResolvedHost } from '../config/types.js';
+import { SessionPool } from '../ssh/pool.js';
+import { TunnelSet } from '../agent/tunnel-set.js';
+import type { SshArgs } from './ssh-args.js';
+import { openTtyPrompter } from './tty-prompter.js';
+import { attachView } from './status-view.js';
+import { runRemote } from './remote-command.js';
+import { EXIT_INTERRUPTED, EXIT_OK, EXIT_SSH } from './exit-codes.js';
+
+function collectSpecs(args: SshArgs, cfg: ResolvedHost): ForwardSpec[] {
+  const fromCli = (kind: ForwardKind, list: string[]) => list.map((t) => parseForwardSpec(kind, t));
+  const fromConfig = (kind: ForwardKind, list: string[]) => list.map((t) => parseForwardSpec(kind, t, { fromConfig: true }));
+  return [
+    ...fromCli('local', args.local),
+    ...fromCli('remote', args.remote),
+    ...fromCli('dynamic', args.dynamic),
+    ...fromConfig('local', cfg.localForwards),
+    ...fromConfig('remote', cfg.remoteForwards),
+    ...fromConfig('dynamic', cfg.dynamicForwards),
+  ];
+}
+
+export async function runForwardCommand(args: SshArgs): Promise<number> {
+  if (!args.destination) throw new BurrowError('USAGE', "no destination given; e.g. 'burrow -N -L 5555:localhost:6666 mahuika'\nrun 'burrow --help' for usage", { phase: 'cli' });
+  const resolveOpts = { configFile: args.configFile, options: args.options, identityFiles: args.identityFiles };
+  const config = await resolveHost(args.destination, resolveOpts);
+  const specs = collectSpecs(args, config);
+  const debug = (level: number, msg: string) => {
+    if (args.verbose >= level && !args.json) process.stderr.write(`debug${level}: ${msg}\n`);
+  };
+  for (const key of config.unsupported) debug(1, `ignoring ${key}: not supported by burrow`);
+
+  const bus = new EventBus();
+  const prompter = config.batchMode ? undefined : openTtyPrompter();
+  const pool = new SessionPool({
+    resolve: (dest, over) => resolveHost(over.user ? `${over.user}@${dest}` : dest, { ...resolveOpts, options: over.port ? [`Port=${over.port}`] : [] }),
+    prompter,
+    bus,
+    ciphers: args.ciphers,
+    proxyStderr: args.quiet ? 'ignore' : 'inherit',
+    log: (m) => debug(1, m),
+  });
+
+  const interrupt = new AbortController();
+  let interrupts = 0;
+  let set: TunnelSet | undefined;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      if (!args.quiet && !args.json) process.stderr.write('\nclosing (Ctrl-C again to cut)\n');
+      interrupt.abort(new BurrowError('ABORTED', 'interrupted', { phase: 'cli' }));
+    } else {
+      set?.destroy();
+      pool.destroyAll();
+      process.exit(EXIT_INTERRUPTED);
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const forwardOnly = args.noCommand;
+  const detach = attachView(bus, {
+    json: args.json,
+    quiet: args.quiet || (!forwardOnly && !args.verbose),
+    verbose: args.verbose,
+    totals: forwardOnly ? () => set?.totals() ?? { active: 0, total: 0, bytesIn: 0, bytesOut: 0 } : undefined,
+  });
+  try {
+    set = await TunnelSet.open({ pool, config, specs, bus, signal: interrupt.signal });
+    if (forwardOnly) {
+      if (set.forwards.length === 0 && !args.quiet && !args.json) process.stderr.write(`connected to ${config.alias}; no forwards (Ctrl-C to stop)\n`);
+      const aborted = new Promise<'interrupted'>((r) => interrupt.signal.addEventListener('abort', () => r('interrupted'), { once: true }));
+      const outcome = await Promise.race([set.lost, aborted]);
+      if (outcome === 'interrupted') {
+        await set.close();
+        return EXIT_OK;
+      }
+      if (outcome) throw outcome;
+      return EXIT_OK;
+    }
+    const status = await runRemote(set.session, { command: args.command, forceTty: args.forceTty, noTty: args.noTty });
+    await set.close(0);
+    return status;
+  } catch (e) {
+    const err = toBurrowError(e);
+    if (err.code === 'ABORTED' && interrupt.signal.aborted) return EXIT_INTERRUPTED;
+    throw err;
+  } finally {
+    detach();
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    pool.destroyAll();
+  }
+}
+
+export { EXIT_SSH };

@@ -1,0 +1,89 @@
+/**
+ * Renders the event stream for a person (stderr) or a program (`--json` on stdout).
+ * On a terminal, one live line shows connections and bytes, rewritten once a second.
+ */
+import type { EventBus, TunnelEvent } from '../events.js';
+
+export interface ViewOptions {
+  json: boolean;
+  quiet: boolean;
+  verbose: number;
+  /** Live totals for the status line; omitted = no status line. */
+  totals?: () => { active: number; total: number; bytesIn: number; bytesOut: number };
+  err?: NodeJS.WriteStream;
+  out?: NodeJS.WritableStream;
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+function describe(ev: TunnelEvent, verbose: number): string | undefined {
+  switch (ev.type) {
+    case 'session-state':
+      if (ev.error) return `${ev.destination}: ${ev.error.message}`;
+      return ev.state === 'connected' || verbose > 0 ? `${ev.destination}: ${ev.state}` : undefined;
+    case 'forward-listening':
+      return `  ${ev.listen} → ${ev.target} via ${ev.via}`;
+    case 'forward-failed':
+      return `forward ${ev.spec} failed: ${ev.error.message}`;
+    case 'forward-closed':
+      return verbose > 0 ? `forward ${ev.id} closed` : undefined;
+    case 'client-open':
+      return verbose > 0 ? `${ev.id} #${ev.client}: ${ev.from} → ${ev.to}` : undefined;
+    case 'client-close':
+      if (ev.error) return `${ev.id} #${ev.client}: ${ev.error.message}`;
+      return verbose > 0 ? `${ev.id} #${ev.client}: closed (${formatBytes(ev.bytesIn)} in, ${formatBytes(ev.bytesOut)} out)` : undefined;
+    case 'warning':
+      return `warning: ${ev.message}`;
+    case 'info':
+      return ev.message;
+  }
+}
+
+/** Subscribes a view to the bus; returns a function that stops it. */
+export function attachView(bus: EventBus, opts: ViewOptions): () => void {
+  const err = opts.err ?? process.stderr;
+  const out = opts.out ?? process.stdout;
+  if (opts.json) {
+    return bus.subscribe((ev) => out.write(`${JSON.stringify({ time: new Date().toISOString(), ...ev })}\n`));
+  }
+  const live = Boolean(opts.totals) && err.isTTY && !opts.quiet;
+  let statusShown = false;
+  const clearStatus = () => {
+    if (statusShown) {
+      err.write('\r\x1b[K');
+      statusShown = false;
+    }
+  };
+  const unsubscribe = bus.subscribe((ev) => {
+    if (opts.quiet && ev.type !== 'forward-failed' && !(ev.type === 'session-state' && ev.error)) return;
+    const line = describe(ev, opts.verbose);
+    if (line === undefined) return;
+    clearStatus();
+    err.write(`${line}\n`);
+  });
+  let timer: NodeJS.Timeout | undefined;
+  if (live && opts.totals) {
+    const totals = opts.totals;
+    timer = setInterval(() => {
+      const t = totals();
+      clearStatus();
+      err.write(`  ${t.active} open, ${t.total} total, ↓ ${formatBytes(t.bytesIn)} ↑ ${formatBytes(t.bytesOut)}  (Ctrl-C to stop)`);
+      statusShown = true;
+    }, 1000);
+    timer.unref();
+  }
+  return () => {
+    unsubscribe();
+    if (timer) clearInterval(timer);
+    clearStatus();
+  };
+}

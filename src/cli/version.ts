@@ -1,0 +1,14 @@
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+
+export async function versionText(verbose: number): Promise<string> {
+  const pkg = require('../../package.json') as { version: string };
+  let text = `burrow ${pkg.version} (node ${process.version})\n`;
+  if (verbose > 0) {
+    const { cryptoStatus } = await import('../ssh/crypto-status.js');
+    const s = cryptoStatus();
+    text += `ssh2 ${s.ssh2Version}; native crypto binding: ${s.nativeBinding ? 'in use' : 'MISSING (slow JS crypto; install a compiler and reinstall)'}; channel window patch: ${s.windowPatch ? 'applied' : 'NOT applied (run npm ci)'}\n`;
+  }
+  return text;
+}

@@ -1,0 +1,96 @@
+/**
+ * A stable {@link ChannelOpener} for one destination whose Session may not exist yet
+ * (still connecting, or reconnecting later). Local listeners bind to the handle before
+ * the connection is up, so a taken port is reported before anyone types a second
+ * factor; clients that arrive meanwhile wait, bounded, then get a clean refusal.
+ */
+import type { Duplex } from 'node:stream';
+import { BurrowError } from '../errors.js';
+import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from './channels.js';
+import type { Session } from './session.js';
+
+export interface SessionHandleOptions {
+  /** How long a new client may wait for the session (ms); default 10 s. */
+  waitMs?: number;
+}
+
+export class SessionHandle implements ChannelOpener {
+  readonly destination: string;
+  readonly #waitMs: number;
+  #session: Session | undefined;
+  #failure: BurrowError | undefined;
+  #waiters = new Set<{ resolve: (s: Session) => void; reject: (e: BurrowError) => void }>();
+
+  constructor(destination: string, opts: SessionHandleOptions = {}) {
+    this.destination = destination;
+    this.#waitMs = opts.waitMs ?? 10_000;
+  }
+
+  get session(): Session | undefined {
+    return this.#session;
+  }
+
+  /** A session is up (or gone, with undefined): waiters proceed. */
+  set(session: Session | undefined): void {
+    this.#session = session;
+    if (!session) return;
+    this.#failure = undefined;
+    for (const w of this.#waiters) w.resolve(session);
+    this.#waiters.clear();
+  }
+
+  /** No session will come: waiting and future clients fail with `err`. */
+  fail(err: BurrowError): void {
+    this.#session = undefined;
+    this.#failure = err;
+    for (const w of this.#waiters) w.reject(err);
+    this.#waiters.clear();
+  }
+
+  /** Resolves with the live session, waiting up to the bound. */
+  wait(signal?: AbortSignal): Promise<Session> {
+    const s = this.#session;
+    if (s && s.state !== 'closed') return Promise.resolve(s);
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      const timeout = AbortSignal.timeout(this.#waitMs);
+      const stop = signal ? AbortSignal.any([signal, timeout]) : timeout;
+      const w = {
+        resolve: (s: Session) => {
+          stop.removeEventListener('abort', onStop);
+          resolve(s);
+        },
+        reject: (e: BurrowError) => {
+          stop.removeEventListener('abort', onStop);
+          reject(e);
+        },
+      };
+      const onStop = () => {
+        this.#waiters.delete(w);
+        reject(
+          timeout.aborted
+            ? new BurrowError('SESSION_CLOSED', `no connection to ${this.destination} within ${this.#waitMs / 1000}s`, { phase: 'channel' })
+            : new BurrowError('ABORTED', 'aborted while waiting for the connection', { phase: 'channel', cause: signal?.reason }),
+        );
+      };
+      stop.addEventListener('abort', onStop, { once: true });
+      this.#waiters.add(w);
+    });
+  }
+
+  async openTcp(target: Endpoint, origin: Endpoint, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
+    return (await this.wait(opts.signal)).openTcp(target, origin, opts);
+  }
+
+  async openUnix(path: string, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
+    return (await this.wait(opts.signal)).openUnix(path, opts);
+  }
+
+  async listenTcp(bind: string, port: number, onConnection: (c: IncomingChannel) => void): Promise<RemoteListener> {
+    return (await this.wait()).listenTcp(bind, port, onConnection);
+  }
+
+  async listenUnix(path: string, onConnection: (c: IncomingChannel) => void): Promise<RemoteListener> {
+    return (await this.wait()).listenUnix(path, onConnection);
+  }
+}
