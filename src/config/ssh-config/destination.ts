@@ -108,3 +108,16 @@ export function parseJumpHop(hop: string): Destination | undefined {
   }
   return { ...(user !== undefined && { user }), host: cleanHost(hr.host), ...(port !== undefined && { port }) };
 }
+
+/**
+ * OpenSSH's `ssh_valid_hostname`: no shell metacharacters, whitespace or leading
+ * `-` in a host name that came from the command line (it ends up in `%h`).
+ */
+export function isValidHostname(s: string): boolean {
+  return !s.startsWith('-') && !/["'`$\\;&<>|(){},\s\p{Cc}]/u.test(s);
+}
+
+/** OpenSSH's `ssh_valid_ruser`, for user names given on the command line. */
+export function isValidRemoteUser(s: string): boolean {
+  return !s.startsWith('-') && !/["'`;&<>|(){}\p{Cc}]|\s-|\\$/u.test(s);
+}

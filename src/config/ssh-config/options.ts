@@ -32,8 +32,13 @@ export interface RawOptions {
   port?: number;
   identityFiles: { path: string; userProvided: boolean }[];
   identitiesOnly?: boolean;
-  /** ProxyCommand and ProxyJump share one slot: whichever comes first wins, `none` included. */
-  proxy?: { kind: 'command' | 'jump'; value: string };
+  /**
+   * As OpenSSH since the 2026 fix (and Debian's 9.2): a ProxyJump host also sets
+   * ProxyCommand to `none`, so whichever of the two comes first wins; `ProxyJump none`
+   * only blocks later ProxyJump lines, `ProxyCommand` (even `none`) blocks later ProxyJump.
+   */
+  proxyCommand?: string;
+  proxyJump?: string;
   localForwards: ForwardEntry[];
   remoteForwards: ForwardEntry[];
   dynamicForwards: ForwardEntry[];
@@ -127,7 +132,13 @@ function setJump(o: RawOptions, l: LineInput): void {
       }
     }
   }
-  first(o, l, 'proxy', { kind: 'jump', value });
+  if (!l.active || o.proxyJump !== undefined) return;
+  if (value.toLowerCase() === 'none') {
+    o.proxyJump = 'none';
+  } else if (o.proxyCommand === undefined) {
+    o.proxyJump = value;
+    o.proxyCommand = 'none';
+  }
 }
 
 /** Applies one line of an implemented keyword other than Host, Match and Include. */
@@ -184,7 +195,7 @@ export function applyLine(o: RawOptions, l: LineInput): void {
     case 'globalknownhostsfile':
       return first(o, l, 'globalKnownHostsFiles', fileList(l));
     case 'proxycommand':
-      return first(o, l, 'proxy', { kind: 'command', value: l.rest.replace(/^[ \t=]+/, '') });
+      return first(o, l, 'proxyCommand', l.rest.replace(/^[ \t=]+/, ''));
     case 'proxyjump':
       return setJump(o, l);
     case 'localforward':

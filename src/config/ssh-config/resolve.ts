@@ -9,7 +9,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { BurrowError } from '../../errors.js';
 import type { ResolvedHost } from '../types.js';
-import { parseDestination } from './destination.js';
+import { isValidHostname, isValidRemoteUser, parseDestination } from './destination.js';
 import { emptyOptions, type RawOptions } from './options.js';
 import { applyCommandLineOption, readConfigFile, type PassContext } from './reader.js';
 import { clientTokens, expandTilde, expandTokens, proxyCommandTokens, type ConnectionInfo, type HomeLookup } from './tokens.js';
@@ -88,6 +88,16 @@ function commandLine(o: RawOptions, opts: ResolveOptions, dest: { user?: string;
   }
 }
 
+/** As ssh: names from the command line end up in `%h`/`%r`, so no shell metacharacters. */
+function checkCommandLine(host: string, user: string | undefined): void {
+  if (!isValidHostname(host)) {
+    throw new BurrowError('USAGE', `host name '${host}' contains characters ssh does not allow (spaces, quotes, shell metacharacters, a leading -); check the destination`, { phase: 'config' });
+  }
+  if (user !== undefined && !isValidRemoteUser(user)) {
+    throw new BurrowError('USAGE', `user name '${user}' contains characters ssh does not allow (quotes, shell metacharacters, a leading -); check -l, -o User or user@`, { phase: 'config' });
+  }
+}
+
 /**
  * Resolves the OpenSSH client configuration for a destination, as `ssh -G` does:
  * `Host`/`Match` blocks (including the final pass), `Include`, `-o`/`-l`/`-p`/`-i`
@@ -121,6 +131,7 @@ export async function resolveHost(destination: string, opts: ResolveOptions = {}
   };
   for (const o of opts.options ?? []) await applyCommandLineOption(o, ctx);
   commandLine(ctx.options, opts, dest);
+  checkCommandLine(alias, ctx.options.user);
   await readFiles(ctx, opts);
 
   const o = ctx.options;
@@ -168,7 +179,9 @@ function finish(o: RawOptions, f: FinishInput): ResolvedHost {
   const known = o.userKnownHostsFiles ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2'];
   const global = o.globalKnownHostsFiles ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2'];
   const none = (l: string[]): boolean => l[0]?.toLowerCase() === 'none';
-  const proxy = o.proxy && o.proxy.value.toLowerCase() !== 'none' ? o.proxy : undefined;
+  const set = (v: string | undefined): string | undefined => (v === undefined || v.toLowerCase() === 'none' ? undefined : v);
+  const proxyJump = set(o.proxyJump);
+  const proxyCommand = proxyJump === undefined ? set(o.proxyCommand) : undefined;
   const clear = o.clearAllForwardings === true;
   return {
     alias: f.alias,
@@ -178,10 +191,10 @@ function finish(o: RawOptions, f: FinishInput): ResolvedHost {
     identityFiles: identities.filter((i) => i.toLowerCase() !== 'none').map((i) => path(i, 'IdentityFile')),
     identityFilesExplicit: explicit,
     identitiesOnly: o.identitiesOnly ?? false,
-    ...(proxy?.kind === 'command' && {
-      proxyCommand: expandTokens(proxy.value, proxyCommandTokens(conn), 'ProxyCommand'),
+    ...(proxyCommand !== undefined && {
+      proxyCommand: expandTokens(proxyCommand, proxyCommandTokens(conn), 'ProxyCommand'),
     }),
-    ...(proxy?.kind === 'jump' && { proxyJump: proxy.value }),
+    ...(proxyJump !== undefined && { proxyJump }),
     localForwards: clear ? [] : o.localForwards.map((x) => x.raw),
     remoteForwards: clear ? [] : o.remoteForwards.map((x) => x.raw),
     dynamicForwards: clear ? [] : o.dynamicForwards.map((x) => x.raw),
