@@ -19,7 +19,7 @@ import type { ResolvedHost } from '../config/types.js';
 import type { Prompter } from '../prompt.js';
 import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from './channels.js';
 import { createAuth } from './auth.js';
-import { createHostVerifier } from './hostkeys/index.js';
+import { createHostVerifier, preferredHostKeyAlgorithms, type HostKeyPolicy } from './hostkeys/index.js';
 import { connectTcp, spawnProxyCommand, type Transport } from './transport.js';
 
 const { Client } = ssh2;
@@ -276,11 +276,11 @@ async function openTransport(opts: SessionOptions): Promise<Transport> {
   return connectTcp(config, opts.signal);
 }
 
-function handshake(opts: SessionOptions, transport: Transport, onAuthenticating: () => void): Promise<InstanceType<typeof Client>> {
+async function handshake(opts: SessionOptions, transport: Transport, onAuthenticating: () => void): Promise<InstanceType<typeof Client>> {
   const { config, prompter } = opts;
   const log = opts.log ?? (() => {});
   const canAsk = prompter && !config.batchMode;
-  const verifier = createHostVerifier({
+  const policy: HostKeyPolicy = {
     host: config.hostname,
     port: config.port,
     hostKeyAlias: config.hostKeyAlias,
@@ -289,7 +289,10 @@ function handshake(opts: SessionOptions, transport: Transport, onAuthenticating:
     strict: config.batchMode && config.strictHostKeyChecking === 'ask' ? 'yes' : config.strictHostKeyChecking,
     ask: canAsk ? (q: string) => prompter.ask(q, { echo: true }) : undefined,
     onWarning: (m: string) => prompter?.info(m),
-  });
+  };
+  const verifier = createHostVerifier(policy);
+  // Offer the key types known_hosts already has for this host first, as OpenSSH does.
+  const serverHostKey = await preferredHostKeyAlgorithms(policy);
   const auth = createAuth({ config, prompter: canAsk ? prompter : undefined, password: opts.password, agent: opts.agent, log });
   const client = new Client();
   return new Promise((resolve, reject) => {
@@ -341,7 +344,7 @@ function handshake(opts: SessionOptions, transport: Transport, onAuthenticating:
       readyTimeout: canAsk ? 10 * 60_000 : (config.connectTimeout ?? 30) * 1000,
       keepaliveInterval: alive ? config.serverAliveInterval * 1000 : 0,
       keepaliveCountMax: config.serverAliveCountMax,
-      ...(opts.ciphers ? { algorithms: { cipher: opts.ciphers as never } } : {}),
+      algorithms: { serverHostKey, ...(opts.ciphers ? { cipher: opts.ciphers as never } : {}) },
     });
   });
 }
