@@ -607,16 +607,18 @@ export class Site {
         [join(d, 'var-log-munge'), '/var/log/munge'],
       );
     }
-    const script = [
-      'set -e',
-      `hostname ${HOSTNAMES[n]}`,
-      // Every target exists on a Debian host with the packages installed; no mkdir (each
-      // process costs tens of ms on a small VM).
-      ...binds.map(([src, dst]) => `mount --bind ${src} ${dst}`),
-    ].join('\n');
+    const enter = ['/usr/bin/nsenter', '-t', String(s.holder.pid), '-n', '-m', '-u', '--'];
     const t0 = Date.now();
-    const strace = process.env.BURROW_SITE_STRACE ? ['/usr/bin/strace', '-f', '-tt', '-T', '-o', `/tmp/st.${n}`] : [];
-    await must('/usr/bin/nsenter', ['-t', String(s.holder.pid), '-n', '-m', '-u', '--', ...strace, '/bin/sh', '-c', script]);
+    // One perl process makes every mount (mount(2) via syscall.ph): spawning mount(8) once
+    // per bind costs tens of ms each on a small, busy VM. Falls back to mount(8).
+    const flat = binds.flat();
+    const viaPerl = existsSync('/usr/bin/perl')
+      ? await run(enter[0] ?? '', [...enter.slice(1), '/usr/bin/perl', '-e', PERL_MOUNT, HOSTNAMES[n], ...flat])
+      : { code: -1, stdout: '', stderr: 'no perl' };
+    if (viaPerl.code !== 0) {
+      const script = ['set -e', `hostname ${HOSTNAMES[n]}`, ...binds.map(([src, dst]) => `mount --bind ${src} ${dst}`)].join('\n');
+      await must(enter[0] ?? '', [...enter.slice(1), '/bin/sh', '-c', script]);
+    }
     if (process.env.BURROW_SITE_DEBUG) console.error(`[site] mounts of ${n}: ${Date.now() - t0} ms`);
   }
 
@@ -918,6 +920,18 @@ function hostKeyPart(pubLine: string): string {
   // "ssh-ed25519 AAAA... comment" → "ssh-ed25519 AAAA..."
   return pubLine.split(/\s+/).slice(0, 2).join(' ');
 }
+
+// argv: hostname, then (source, target) pairs. Exit 3 when syscall.ph is unavailable.
+const PERL_MOUNT = `
+eval { require "syscall.ph"; 1 } or exit 3;
+my $h = shift @ARGV;
+syscall(&SYS_sethostname, $h, length $h) == 0 or die "sethostname: $!";
+while (@ARGV) {
+  my ($s, $d) = (shift @ARGV, shift @ARGV);
+  my ($fs, $z) = ("none", 0);
+  syscall(&SYS_mount, $s, $d, $fs, 4096, $z) == 0 or die "mount --bind $s $d: $!";
+}
+`;
 
 function openAppend(path: string): number {
   return openSync(path, 'a', 0o644);
