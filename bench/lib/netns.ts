@@ -1,0 +1,92 @@
+/**
+ * Two network namespaces joined through the userspace delay line: `burrowbench-c`
+ * (10.202.0.1, clients) and `burrowbench-s` (10.202.0.2, servers). Nothing in them
+ * has a route anywhere else. Removed by `stop()` or the bench's cleanup.
+ */
+import { existsSync } from 'node:fs';
+import { onCleanup, run, runOk, startDaemon } from './proc.js';
+
+export const CLIENT_NS = 'burrowbench-c';
+export const SERVER_NS = 'burrowbench-s';
+export const CLIENT_ADDR = '10.202.0.1';
+export const SERVER_ADDR = '10.202.0.2';
+const IFNAME = 'bbtun0';
+/** Large MTU so a userspace delay line on two cores can carry hundreds of MiB/s. */
+const MTU = 65000;
+
+export interface Buffers {
+  rmem: string;
+  wmem: string;
+}
+
+export interface DelayedPair {
+  rttMs: number;
+  /** Command prefix that runs a program in the client or server namespace. */
+  inClient: string[];
+  inServer: string[];
+  setBuffers(b: Buffers): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function sysctlHost(key: string): Promise<string> {
+  return (await runOk('sysctl', ['-n', key])).trim().replace(/\s+/g, ' ');
+}
+
+/** The host's own TCP buffer limits, for the "default buffers" runs. */
+export async function hostBuffers(): Promise<Buffers> {
+  return { rmem: await sysctlHost('net.ipv4.tcp_rmem'), wmem: await sysctlHost('net.ipv4.tcp_wmem') };
+}
+
+/** Buffers as tuned on data-transfer hosts: 64 MiB max. */
+export const TUNED_BUFFERS: Buffers = { rmem: '4096 131072 67108864', wmem: '4096 16384 67108864' };
+
+async function removeNs(name: string): Promise<void> {
+  if (existsSync(`/run/netns/${name}`)) await run('ip', ['netns', 'del', name]);
+}
+
+export async function createDelayedPair(delayline: string, rttMs: number): Promise<DelayedPair> {
+  const cc = await sysctlHost('net.ipv4.tcp_congestion_control');
+  for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
+  const unregister = onCleanup(async () => {
+    for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
+  });
+  for (const ns of [CLIENT_NS, SERVER_NS]) {
+    await runOk('ip', ['netns', 'add', ns]);
+    await runOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    await runOk('nsenter', [`--net=/run/netns/${ns}`, 'sysctl', '-q', '-w', `net.ipv4.tcp_congestion_control=${cc}`]);
+  }
+  const line = await startDaemon(delayline, [CLIENT_NS, SERVER_NS, IFNAME, String(Math.round((rttMs * 1000) / 2))], {
+    ready: /ready/,
+  });
+  for (const [ns, local, peer] of [
+    [CLIENT_NS, CLIENT_ADDR, SERVER_ADDR],
+    [SERVER_NS, SERVER_ADDR, CLIENT_ADDR],
+  ] as const) {
+    await runOk('ip', ['-n', ns, 'link', 'set', IFNAME, 'mtu', String(MTU), 'txqueuelen', '10000', 'up']);
+    await runOk('ip', ['-n', ns, 'addr', 'add', local, 'peer', peer, 'dev', IFNAME]);
+  }
+  const pair: DelayedPair = {
+    rttMs,
+    inClient: ['nsenter', `--net=/run/netns/${CLIENT_NS}`],
+    inServer: ['nsenter', `--net=/run/netns/${SERVER_NS}`],
+    async setBuffers(b: Buffers): Promise<void> {
+      for (const ns of [CLIENT_NS, SERVER_NS]) {
+        await runOk('nsenter', [
+          `--net=/run/netns/${ns}`,
+          'sysctl',
+          '-q',
+          '-w',
+          `net.ipv4.tcp_rmem=${b.rmem}`,
+          `net.ipv4.tcp_wmem=${b.wmem}`,
+        ]);
+      }
+    },
+    async stop(): Promise<void> {
+      await line.stop();
+      for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
+      unregister();
+    },
+  };
+  await pair.setBuffers(await hostBuffers());
+  return pair;
+}

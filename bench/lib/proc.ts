@@ -1,0 +1,186 @@
+/**
+ * Child processes and cleanup for the bench: every process, namespace and
+ * temporary directory the bench creates registers a cleanup here, and the
+ * cleanups run on normal exit, on failure and on SIGINT/SIGTERM.
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+type Cleanup = () => void | Promise<void>;
+const cleanups: Cleanup[] = [];
+let cleaning: Promise<void> | undefined;
+
+/** Registers `fn` to run (last registered first) when the bench ends. */
+export function onCleanup(fn: Cleanup): () => void {
+  cleanups.push(fn);
+  return () => {
+    const i = cleanups.indexOf(fn);
+    if (i >= 0) cleanups.splice(i, 1);
+  };
+}
+
+/** Runs every registered cleanup once; safe to call repeatedly. */
+export function cleanupAll(): Promise<void> {
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const fn = cleanups.pop();
+      try {
+        await fn?.();
+      } catch (err) {
+        console.error('bench cleanup:', err instanceof Error ? err.message : err);
+      }
+    }
+  })();
+  return cleaning;
+}
+
+/** Makes Ctrl-C and SIGTERM tear everything down before exiting. */
+export function installSignalHandlers(): void {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      console.error(`\nbench: ${sig}, cleaning up`);
+      void cleanupAll().finally(() => {
+        process.exitCode = 130;
+        process.exit();
+      });
+    });
+  }
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion and collects its output. */
+export function run(
+  cmd: string,
+  args: string[],
+  opts: SpawnOptions & { timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const { timeoutMs, ...spawnOpts } = opts;
+  return new Promise((resolve, reject) => {
+    const cp = spawn(cmd, args, { ...spawnOpts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const unregister = onCleanup(() => stopProcess(cp));
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => cp.kill('SIGKILL'), timeoutMs);
+    const kill = (): void => {
+      if (timer) clearTimeout(timer);
+      unregister();
+    };
+    let stdout = '';
+    let stderr = '';
+    cp.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    cp.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    cp.on('error', (err) => {
+      kill();
+      reject(err);
+    });
+    cp.on('close', (code) => {
+      kill();
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs a command and fails with its stderr unless it exits 0. */
+export async function runOk(cmd: string, args: string[], opts: SpawnOptions = {}): Promise<string> {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+  }
+  return r.stdout;
+}
+
+export interface Daemon {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Everything written to stderr so far (for error messages). */
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a long-running process. Resolves once `ready` matches a line of its
+ * stdout or stderr (or at once without `ready`).
+ */
+export function startDaemon(
+  cmd: string,
+  args: string[],
+  opts: SpawnOptions & { ready?: RegExp; timeoutMs?: number } = {},
+): Promise<Daemon> {
+  const { ready, timeoutMs = 15_000, ...spawnOpts } = opts;
+  return new Promise((resolve, reject) => {
+    const cp = spawn(cmd, args, { ...spawnOpts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let settled = false;
+    const daemon: Daemon = {
+      pid: cp.pid ?? -1,
+      child: cp,
+      stderr: () => err,
+      stop: () => stopProcess(cp),
+    };
+    const unregister = onCleanup(() => stopProcess(cp));
+    const timer = setTimeout(() => fail(new Error(`${cmd} not ready after ${timeoutMs} ms: ${err.trim()}`)), timeoutMs);
+    const check = (): void => {
+      if (!settled && ready && (ready.test(out) || ready.test(err))) {
+        settled = true;
+        clearTimeout(timer);
+        resolve(daemon);
+      }
+    };
+    function fail(e: Error): void {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      void stopProcess(cp).finally(() => reject(e));
+    }
+    cp.stdout?.on('data', (d: Buffer) => {
+      if (out.length < 65536) out += d.toString();
+      check();
+    });
+    cp.stderr?.on('data', (d: Buffer) => {
+      if (err.length < 65536) err += d.toString();
+      check();
+    });
+    cp.on('error', (e) => fail(e));
+    cp.on('exit', (code, sig) => {
+      unregister();
+      fail(new Error(`${cmd} ${args.join(' ')} exited early (${code ?? sig}): ${err.trim()}`));
+    });
+    if (!ready) {
+      settled = true;
+      clearTimeout(timer);
+      resolve(daemon);
+    }
+  });
+}
+
+/** SIGTERM, then SIGKILL after a grace period; resolves when the process is gone. */
+export function stopProcess(cp: ChildProcess, graceMs = 2000): Promise<void> {
+  if (cp.exitCode !== null || cp.signalCode !== null || cp.pid === undefined) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => cp.kill('SIGKILL'), graceMs);
+    cp.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    cp.kill('SIGTERM');
+  });
+}
+
+const CLK_TCK = 100;
+
+/** User + system CPU seconds a process has used so far (from /proc/PID/stat). */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

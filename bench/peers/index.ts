@@ -1,0 +1,109 @@
+/**
+ * The programs compared side by side: raw TCP (the limit), OpenSSH's `ssh -N` and
+ * burrow, each with the same cipher against the same sshd.
+ */
+import { resolve } from 'node:path';
+import { run, sleep, startDaemon, type Daemon } from '../lib/proc.js';
+import { BENCH_HOST } from '../lib/sshd.js';
+
+/**
+ * How burrow is started: arguments before ssh's (`-N -F cfg -L ... host`).
+ * Until burrow's CLI can forward, the ssh2-based stand-in with the patched ssh2; to
+ * bench the real CLI, make this `[process.execPath, 'bin/burrow.js']`
+ * (or set BURROW_BENCH_CMD='node bin/burrow.js').
+ */
+export const BURROW_COMMAND: string[] = process.env.BURROW_BENCH_CMD?.split(' ') ?? [
+  process.execPath,
+  '--import',
+  'tsx',
+  'bench/peers/ssh2-forwarder.ts',
+];
+
+export const AES = 'aes128-gcm@openssh.com';
+export const CHACHA = 'chacha20-poly1305@openssh.com';
+
+export interface Forward {
+  listen: number;
+  host: string;
+  port: number;
+}
+
+export interface ForwardPlan {
+  local: Forward[];
+  remote: Forward[];
+  dynamic: number[];
+}
+
+export interface PeerEnv {
+  /** Command prefix that runs a program where the clients run (a namespace or nothing). */
+  prefix: string[];
+  /** An ssh_config for the bench's sshd with this cipher. */
+  config(cipher: string): Promise<string>;
+}
+
+export interface Running {
+  /** The client process whose CPU time is measured (undefined for raw TCP). */
+  pid: number | undefined;
+  stop(): Promise<void>;
+}
+
+export interface Peer {
+  id: string;
+  family: 'raw' | 'openssh' | 'burrow';
+  cipher?: string;
+  start(env: PeerEnv, plan: ForwardPlan): Promise<Running>;
+}
+
+function sshArgs(config: string, plan: ForwardPlan): string[] {
+  const args = ['-N', '-F', config];
+  for (const f of plan.local) args.push('-L', `127.0.0.1:${f.listen}:${f.host}:${f.port}`);
+  for (const f of plan.remote) args.push('-R', `127.0.0.1:${f.listen}:${f.host}:${f.port}`);
+  for (const p of plan.dynamic) args.push('-D', `127.0.0.1:${p}`);
+  args.push(BENCH_HOST);
+  return args;
+}
+
+/** Waits until every port is listening where the clients run (`ss`, namespace-aware). */
+async function waitListening(env: PeerEnv, ports: number[], daemon: Daemon): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const argv = [...env.prefix, 'ss', '-Hltn'];
+    const r = await run(argv[0] as string, argv.slice(1));
+    const open = new Set([...r.stdout.matchAll(/:(\d+)\s/g)].map((m) => Number(m[1])));
+    if (ports.every((p) => open.has(p))) return;
+    if (daemon.child.exitCode !== null) throw new Error(`forwarder exited: ${daemon.stderr().trim()}`);
+    if (Date.now() > deadline) throw new Error(`forwards not listening after 20 s: ${daemon.stderr().trim()}`);
+    await sleep(50);
+  }
+}
+
+function forwarder(id: string, family: 'openssh' | 'burrow', cipher: string, command: () => string[]): Peer {
+  return {
+    id,
+    family,
+    cipher,
+    async start(env: PeerEnv, plan: ForwardPlan): Promise<Running> {
+      const argv = [...env.prefix, ...command(), ...sshArgs(await env.config(cipher), plan)];
+      const daemon = await startDaemon(argv[0] as string, argv.slice(1), { cwd: resolve('.') });
+      await waitListening(env, [...plan.local.map((f) => f.listen), ...plan.remote.map((f) => f.listen), ...plan.dynamic], daemon);
+      return { pid: daemon.pid, stop: () => daemon.stop() };
+    },
+  };
+}
+
+export const RAW: Peer = {
+  id: 'raw',
+  family: 'raw',
+  start: () => Promise.resolve({ pid: undefined, stop: () => Promise.resolve() }),
+};
+
+export const opensshPeer = (cipher: string, id: string): Peer => forwarder(id, 'openssh', cipher, () => ['ssh']);
+export const burrowPeer = (cipher: string, id: string): Peer => forwarder(id, 'burrow', cipher, () => BURROW_COMMAND);
+
+export const PEERS = {
+  raw: RAW,
+  'openssh-aes': opensshPeer(AES, 'openssh-aes'),
+  'openssh-chacha': opensshPeer(CHACHA, 'openssh-chacha'),
+  'burrow-aes': burrowPeer(AES, 'burrow-aes'),
+  'burrow-chacha': burrowPeer(CHACHA, 'burrow-chacha'),
+} as const;

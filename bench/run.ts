@@ -1,0 +1,331 @@
+/**
+ * burrow's bench suite: raw TCP, OpenSSH `ssh -N` and burrow side by side, on
+ * loopback and through a userspace delay line between two network namespaces.
+ *
+ *   npm run bench [-- --quick] [-- --only loopback|netns] [-- --reps N]
+ *
+ * Prints a table and writes bench/results/<date>.json (medians of the repetitions,
+ * each with its ratio to OpenSSH with the same cipher and to raw TCP).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release } from 'node:os';
+import { join } from 'node:path';
+import { cryptoStatus } from '../src/ssh/crypto-status.js';
+import { bulk, concurrent, connLatency, type Metrics, type Target } from './cases/traffic.js';
+import { coldStart } from './cases/coldstart.js';
+import { createDelayedPair, hostBuffers, SERVER_ADDR, TUNED_BUFFERS } from './lib/netns.js';
+import { freePort } from './lib/ports.js';
+import { cleanupAll, installSignalHandlers, run, startDaemon } from './lib/proc.js';
+import { startSshd } from './lib/sshd.js';
+import { fmt, median, table } from './lib/stats.js';
+import { buildTools, type Tools } from './lib/tools.js';
+import { BURROW_COMMAND, PEERS, type ForwardPlan, type Peer, type PeerEnv } from './peers/index.js';
+
+const MiB = 1024 * 1024;
+
+interface Options {
+  quick: boolean;
+  reps: number;
+  only: 'all' | 'loopback' | 'netns';
+}
+
+function parseOptions(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const repsAt = argv.indexOf('--reps');
+  const onlyAt = argv.indexOf('--only');
+  const only = (onlyAt >= 0 ? argv[onlyAt + 1] : 'all') as Options['only'];
+  return { quick, reps: repsAt >= 0 ? Number(argv[repsAt + 1]) : quick ? 1 : 3, only };
+}
+
+const UNITS: Record<string, { unit: string; better: 'higher' | 'lower' }> = {
+  throughput: { unit: 'MiB/s', better: 'higher' },
+  cpu: { unit: 'CPU s/GiB', better: 'lower' },
+  latency: { unit: 'ms each', better: 'lower' },
+  wall: { unit: 's wall', better: 'lower' },
+};
+
+interface Series {
+  group: string;
+  label: string;
+  metric: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  peers: Record<string, { samples: number[]; median?: number; error?: string }>;
+  ratios?: Record<string, { vsOpenssh?: number; vsRaw?: number }>;
+}
+
+const series = new Map<string, Series>();
+const failures: string[] = [];
+
+function record(group: string, label: string, peer: string, m: Metrics): void {
+  for (const [metric, value] of Object.entries(m)) {
+    const key = `${group}|${label}|${metric}`;
+    let s = series.get(key);
+    if (!s) {
+      const u = UNITS[metric] ?? { unit: metric, better: 'higher' as const };
+      s = { group, label, metric, unit: u.unit, better: u.better, peers: {} };
+      series.set(key, s);
+    }
+    (s.peers[peer] ??= { samples: [] }).samples.push(value);
+  }
+}
+
+function recordError(group: string, label: string, peer: string, err: unknown): void {
+  const msg = err instanceof Error ? err.message : String(err);
+  failures.push(`${group} / ${label} / ${peer}: ${msg}`);
+  console.error(`  FAILED ${label} ${peer}: ${msg}`);
+  const key = `${group}|${label}|throughput`;
+  const s = series.get(key) ?? { group, label, metric: 'error', unit: '', better: 'higher' as const, peers: {} };
+  (s.peers[peer] ??= { samples: [] }).error = msg;
+  series.set(key, s);
+}
+
+interface CaseDef {
+  label: string;
+  peers?: string[];
+  run(peer: Peer, pid: number | undefined, target: (kind: 'L' | 'ssf' | 'R' | 'D') => Target): Promise<Metrics>;
+}
+
+async function runGroup(
+  group: string,
+  peers: Peer[],
+  env: PeerEnv,
+  plan: ForwardPlan,
+  target: (peer: Peer, kind: 'L' | 'ssf' | 'R' | 'D') => Target,
+  cases: CaseDef[],
+  reps: number,
+): Promise<void> {
+  console.log(`\n== ${group}`);
+  for (let rep = 1; rep <= reps; rep++) {
+    for (const peer of peers) {
+      let running;
+      try {
+        running = await peer.start(env, plan);
+      } catch (err) {
+        recordError(group, 'start', peer.id, err);
+        continue;
+      }
+      try {
+        for (const c of cases) {
+          if (c.peers && !c.peers.includes(peer.id)) continue;
+          try {
+            const m = await c.run(peer, running.pid, (k) => target(peer, k));
+            record(group, c.label, peer.id, m);
+            console.log(`  rep ${rep} ${peer.id.padEnd(14)} ${c.label.padEnd(22)} ${Object.entries(m).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
+          } catch (err) {
+            recordError(group, c.label, peer.id, err);
+          }
+        }
+      } finally {
+        await running.stop();
+      }
+    }
+  }
+}
+
+function bulkCases(tools: Tools, bytes: { down: number; up: number }, peersFor: { R?: string[]; D?: string[] }, withRD: boolean): CaseDef[] {
+  const cases: CaseDef[] = [
+    { label: `-L download ${bytes.down / MiB} MiB`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'get', bytes.down, pid) },
+    { label: `-L upload ${bytes.up / MiB} MiB`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'put', bytes.up, pid) },
+  ];
+  if (withRD) {
+    cases.push(
+      { label: `-R download ${bytes.down / MiB} MiB`, peers: peersFor.R, run: (_p, pid, t) => bulk(tools.tcpbench, t('R'), 'get', bytes.down, pid) },
+      { label: `-D download ${bytes.down / MiB} MiB`, peers: peersFor.D, run: (_p, pid, t) => bulk(tools.tcpbench, t('D'), 'get', bytes.down, pid) },
+    );
+  }
+  return cases;
+}
+
+async function loopback(tools: Tools, opts: Options): Promise<void> {
+  const sshd = await startSshd({ addr: '127.0.0.1', port: await freePort() });
+  const port = await freePort();
+  const ssf = await freePort();
+  const server = await startDaemon(tools.tcpbench, ['server', '127.0.0.1', String(port), String(ssf)], { ready: /ready/, timeoutMs: 60_000 });
+  const [lMain, lSsf, rMain, dPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const plan: ForwardPlan = {
+    local: [
+      { listen: lMain, host: '127.0.0.1', port },
+      { listen: lSsf, host: '127.0.0.1', port: ssf },
+    ],
+    remote: [{ listen: rMain, host: '127.0.0.1', port }],
+    dynamic: [dPort],
+  };
+  const env: PeerEnv = { prefix: [], config: (c) => sshd.clientConfig(c) };
+  const target = (peer: Peer, k: 'L' | 'ssf' | 'R' | 'D'): Target => {
+    const raw = peer.family === 'raw';
+    if (k === 'ssf') return { prefix: [], host: '127.0.0.1', port: raw ? ssf : lSsf };
+    if (raw) return { prefix: [], host: '127.0.0.1', port };
+    if (k === 'R') return { prefix: [], host: '127.0.0.1', port: rMain };
+    if (k === 'D') return { prefix: [], host: '127.0.0.1', port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } };
+    return { prefix: [], host: '127.0.0.1', port: lMain };
+  };
+  const bytes = opts.quick ? 64 * MiB : 256 * MiB;
+  const aesOnly = ['raw', 'openssh-aes', 'burrow-aes'];
+  const rrCount = opts.quick ? 50 : 200;
+  const ssfCount = opts.quick ? 10 : 40;
+  const cases: CaseDef[] = [
+    ...bulkCases(tools, { down: bytes, up: bytes }, { R: aesOnly, D: aesOnly }, true),
+    { label: `new conn, request/reply ×${rrCount}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', rrCount) },
+    { label: `new conn, server first ×${ssfCount}`, peers: aesOnly, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('ssf'), 'ssf', ssfCount) },
+    { label: '200 concurrent × 1 MiB', peers: aesOnly, run: (_p, _pid, t) => concurrent(tools.tcpbench, t('L'), 200, MiB) },
+  ];
+  try {
+    await runGroup('loopback', Object.values(PEERS), env, plan, target, cases, opts.reps);
+  } finally {
+    await server.stop();
+    await sshd.stop();
+  }
+}
+
+async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void> {
+  const pair = await createDelayedPair(tools.delayline, rttMs);
+  try {
+    const sshd = await startSshd({ addr: SERVER_ADDR, port: 2222, prefix: pair.inServer });
+    const server = await startDaemon(pair.inServer[0] as string, [...pair.inServer.slice(1), tools.tcpbench, 'server', SERVER_ADDR, '27001', '27002'], {
+      ready: /ready/,
+      timeoutMs: 60_000,
+    });
+    const plan: ForwardPlan = { local: [{ listen: 30001, host: SERVER_ADDR, port: 27001 }], remote: [], dynamic: [] };
+    const env: PeerEnv = { prefix: pair.inClient, config: (c) => sshd.clientConfig(c) };
+    const target = (peer: Peer): Target =>
+      peer.family === 'raw' ? { prefix: pair.inClient, host: SERVER_ADDR, port: 27001 } : { prefix: pair.inClient, host: '127.0.0.1', port: 30001 };
+    const bytes = opts.quick ? 32 * MiB : 128 * MiB;
+    const count = opts.quick ? 4 : 10;
+    const cases: CaseDef[] = [
+      ...bulkCases(tools, { down: bytes, up: bytes }, {}, false),
+      { label: `new conn, request/reply ×${count}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count) },
+    ];
+    const peers = [PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']];
+    try {
+      for (const [name, buffers] of [
+        ['default buffers', await hostBuffers()],
+        ['tuned buffers (64 MiB)', TUNED_BUFFERS],
+      ] as const) {
+        await pair.setBuffers(buffers);
+        await runGroup(`${rttMs} ms RTT, ${name}`, peers, env, plan, target, cases, opts.reps);
+      }
+    } finally {
+      await server.stop();
+      await sshd.stop();
+    }
+  } finally {
+    await pair.stop();
+  }
+}
+
+function finish(): void {
+  for (const s of series.values()) {
+    for (const p of Object.values(s.peers)) if (p.samples.length) p.median = median(p.samples);
+    s.ratios = {};
+    for (const [id, p] of Object.entries(s.peers)) {
+      if (!id.startsWith('burrow') || p.median === undefined) continue;
+      const ossh = s.peers[id.replace('burrow', 'openssh')]?.median;
+      const raw = s.metric === 'cpu' ? undefined : s.peers.raw?.median;
+      s.ratios[id] = {
+        ...(ossh ? { vsOpenssh: p.median / ossh } : {}),
+        ...(raw ? { vsRaw: p.median / raw } : {}),
+      };
+    }
+  }
+}
+
+function render(): string {
+  const out: string[] = [];
+  const groups = [...new Set([...series.values()].map((s) => s.group))];
+  const head = ['case', 'unit', 'raw TCP', 'OpenSSH aes', 'burrow aes', 'burrow÷OpenSSH', 'burrow÷raw', 'OpenSSH chacha', 'burrow chacha', 'burrow÷OpenSSH chacha'];
+  for (const g of groups) {
+    const rows = [...series.values()]
+      .filter((s) => s.group === g)
+      .map((s) => {
+        const v = (id: string): string => {
+          const p = s.peers[id];
+          if (p?.error) return 'FAIL';
+          return fmt(p?.median);
+        };
+        const r = (id: string, k: 'vsOpenssh' | 'vsRaw'): string => {
+          const x = s.ratios?.[id]?.[k];
+          return x === undefined ? '–' : `${fmt(x)}x`;
+        };
+        return [s.label, s.unit, v('raw'), v('openssh-aes'), v('burrow-aes'), r('burrow-aes', 'vsOpenssh'), r('burrow-aes', 'vsRaw'), v('openssh-chacha'), v('burrow-chacha'), r('burrow-chacha', 'vsOpenssh')];
+      });
+    out.push(`\n### ${g}\n`, table(head, rows));
+  }
+  return out.join('\n');
+}
+
+async function machine(): Promise<Record<string, unknown>> {
+  const ssh = await run('ssh', ['-V']);
+  return {
+    cpu: cpus()[0]?.model,
+    cores: cpus().length,
+    kernel: release(),
+    node: process.version,
+    openssh: ssh.stderr.trim(),
+    ssh2: cryptoStatus(),
+    burrowCommand: BURROW_COMMAND.join(' '),
+    loadavg: loadavg(),
+  };
+}
+
+async function main(): Promise<void> {
+  installSignalHandlers();
+  const opts = parseOptions(process.argv.slice(2));
+  const started = new Date();
+  const info = await machine();
+  const status = cryptoStatus();
+  if (!status.nativeBinding) console.warn('warning: ssh2 native crypto binding missing; burrow figures will be slow');
+  if (!status.windowPatch) console.warn('warning: ssh2 window patch not applied (run npm ci)');
+  console.log(`bench ${opts.quick ? '--quick ' : ''}reps=${opts.reps} on ${String(info.cpu)} ×${String(info.cores)}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  const tools = await buildTools();
+  let cold;
+  try {
+    if (opts.only !== 'netns') await loopback(tools, opts);
+    if (opts.only !== 'loopback') {
+      for (const rtt of opts.quick ? [50] : [50, 100]) await delayed(tools, opts, rtt);
+    }
+    try {
+      cold = await coldStart(opts.quick ? 3 : 10);
+    } catch (err) {
+      failures.push(`cold start: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  } finally {
+    await cleanupAll();
+  }
+  finish();
+  const text = render();
+  console.log(text);
+  if (cold) {
+    console.log(`\ncold start (median): burrow --help ${fmt(cold.burrowHelpMs)} ms, node -e '' ${fmt(cold.nodeEmptyMs)} ms, ssh -V ${fmt(cold.sshVersionMs)} ms`);
+  }
+  if (failures.length) console.log(`\nFAILURES:\n${failures.map((f) => `- ${f}`).join('\n')}`);
+  const dir = join('bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${started.toISOString().replace(/[:]/g, '-').replace(/\..*/, '')}${opts.quick ? '-quick' : ''}.json`);
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        date: started.toISOString(),
+        seconds: (Date.now() - started.getTime()) / 1000,
+        options: opts,
+        machine: { ...info, loadavgEnd: loadavg() },
+        note: 'medians of the repetitions; ratios are burrow ÷ OpenSSH (same cipher) and burrow ÷ raw TCP, of the medians',
+        coldStart: cold,
+        results: [...series.values()],
+        failures,
+        table: text,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  console.log(`\nwrote ${file} (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
+  if (failures.length) process.exitCode = 1;
+}
+
+main().catch(async (err: unknown) => {
+  console.error(err);
+  await cleanupAll();
+  process.exitCode = 1;
+});
