@@ -27,7 +27,10 @@ export function runExec(ctx: ConnContext, channel: ServerChannel, command: strin
     pipeline(child.stdout, channel, { end: false }),
     pipeline(child.stderr, channel.stderr, { end: false }),
   ]).catch(() => undefined);
-  pipeline(channel, child.stdin).catch(() => undefined);
+  // Not pipeline(): when the command exits, stdin errors (EPIPE) and pipeline would
+  // destroy the channel before the exit status is sent.
+  child.stdin.on('error', () => undefined);
+  channel.pipe(child.stdin);
   child.on('error', (err) => {
     channel.stderr.write(`burrow demo server: cannot run /bin/sh: ${err.message}\n`);
   });

@@ -128,7 +128,7 @@ async function demo(opts: RunDemoOptions, cleanups: Array<() => Promise<void>>):
 interface Page {
   status: number;
   statusText: string;
-  /** The first line of text, markup stripped. */
+  /** The first line of visible text, markup stripped. */
   firstLine: string;
 }
 
@@ -144,7 +144,11 @@ async function fetchPage(url: string, signal: AbortSignal | undefined): Promise<
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          const firstLine = text.split('\n').map((l) => l.replace(/<[^>]*>/g, '').trim()).find((l) => l !== '') ?? '';
+          const firstLine = text
+            .replace(/<head[\s\S]*?<\/head>/i, '')
+            .split('\n')
+            .map((l) => l.replace(/<[^>]*>/g, '').trim())
+            .find((l) => l !== '') ?? '';
           resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', firstLine });
         });
       });

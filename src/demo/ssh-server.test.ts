@@ -1,0 +1,208 @@
+/**
+ * The demo server driven by a bare ssh2 Client: every auth method (including a
+ * two-round password + code keyboard-interactive), the open-proxy refusal and its
+ * reason, the shell, allowExec, and close() ending everything.
+ */
+import assert from 'node:assert/strict';
+import { connect as netConnect } from 'node:net';
+import { describe, it } from 'node:test';
+import type { ClientChannel, ConnectConfig } from 'ssh2';
+import ssh2 from 'ssh2';
+import { startDemoSshServer, type DemoSshServer } from './ssh-server.js';
+
+const { Client } = ssh2;
+type SshClient = InstanceType<typeof Client>;
+
+/** Connects and resolves with the client once ready, or rejects with the auth/handshake error. */
+function login(srv: DemoSshServer, cfg: Partial<ConnectConfig>, onKi?: (prompts: string[]) => string[]): Promise<SshClient> {
+  const c = new Client();
+  if (onKi) {
+    c.on('keyboard-interactive', (_n, _i, _l, prompts, finish) => finish(onKi(prompts.map((p) => p.prompt))));
+  }
+  return new Promise((resolve, reject) => {
+    c.once('ready', () => resolve(c));
+    c.once('error', reject);
+    c.connect({
+      host: srv.host,
+      port: srv.port,
+      // Pin the host key the way a careful client does: compare against the server's own.
+      hostVerifier: (key: Buffer) => `ssh-ed25519 ${key.toString('base64')}` === srv.hostPublicKey,
+      ...cfg,
+    });
+  });
+}
+
+function forwardOut(c: SshClient, host: string, port: number): Promise<ClientChannel> {
+  return new Promise((resolve, reject) =>
+    c.forwardOut('127.0.0.1', 0, host, port, (err, ch) => (err ? reject(err) : resolve(ch))),
+  );
+}
+
+function exec(c: SshClient, cmd: string): Promise<{ code: number | undefined; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) =>
+    c.exec(cmd, (err, ch) => {
+      if (err) return reject(err);
+      let stdout = '';
+      let stderr = '';
+      let code: number | undefined;
+      ch.on('data', (d: Buffer) => (stdout += d.toString()));
+      ch.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      ch.on('exit', (c: number) => (code = c));
+      ch.on('close', () => resolve({ code, stdout, stderr }));
+    }),
+  );
+}
+
+describe('demo SSH server with an ssh2 client', () => {
+  it('accepts the right password and refuses a wrong one', async () => {
+    const srv = await startDemoSshServer({ users: { ann: 'right' } });
+    try {
+      const c = await login(srv, { username: 'ann', password: 'right' });
+      c.end();
+      await assert.rejects(login(srv, { username: 'ann', password: 'wrong' }), /All configured authentication methods failed/);
+      await assert.rejects(login(srv, { username: 'bob', password: 'right' }), /All configured authentication methods failed/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('gives a random demo password when no auth is configured, and refuses none', async () => {
+    const srv = await startDemoSshServer();
+    try {
+      const pw = srv.users.demo;
+      assert.ok(pw && pw.length >= 12);
+      (await login(srv, { username: 'demo', password: pw })).end();
+      // With no credentials ssh2 tries only `none`.
+      await assert.rejects(login(srv, { username: 'demo' }), /authentication methods failed/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('asks a password then a one-time code in two keyboard-interactive rounds', async () => {
+    const rounds: string[][] = [];
+    const srv = await startDemoSshServer({
+      keyboardInteractive: {
+        prompts: ['Password: ', { prompt: 'Verification code: ', echo: true }],
+        oneAtATime: true,
+        check: (user, answers) => user === 'ann' && answers[0] === 'pw' && answers[1] === '123456',
+      },
+    });
+    try {
+      const answer = (prompts: string[]): string[] => {
+        rounds.push(prompts);
+        return prompts.map((p) => (p.startsWith('Password') ? 'pw' : '123456'));
+      };
+      (await login(srv, { username: 'ann', tryKeyboard: true }, answer)).end();
+      assert.deepEqual(rounds, [['Password: '], ['Verification code: ']]);
+      await assert.rejects(
+        login(srv, { username: 'ann', tryKeyboard: true }, (ps) => ps.map(() => 'nope')),
+        /authentication methods failed/,
+      );
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('accepts an authorized key and refuses another', async () => {
+    const good = ssh2.utils.generateKeyPairSync('ed25519');
+    const bad = ssh2.utils.generateKeyPairSync('ed25519');
+    const srv = await startDemoSshServer({ authorizedKeys: [Buffer.from(good.public)] });
+    try {
+      (await login(srv, { username: 'ann', privateKey: good.private })).end();
+      await assert.rejects(login(srv, { username: 'ann', privateKey: bad.private }), /authentication methods failed/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('refuses direct-tcpip to non-loopback targets with a reason, and connects loopback ones', async () => {
+    const srv = await startDemoSshServer({ users: { ann: 'pw' } });
+    try {
+      const c = await login(srv, { username: 'ann', password: 'pw' });
+      for (const host of ['192.0.2.1', '10.0.0.1', 'example.com', '::2', '0.0.0.0']) {
+        await assert.rejects(forwardOut(c, host, 80), (err: Error & { reason?: number }) => {
+          assert.equal(err.reason, 1, `${host}: administratively prohibited`);
+          assert.match(err.message, /forwards only to loopback/);
+          return true;
+        });
+      }
+      // A loopback port nobody listens on: the open fails with CONNECT_FAILED and the errno.
+      const closedPort = await new Promise<number>((resolve) => {
+        const s = netConnect({ host: '127.0.0.1', port: srv.port }, () => {
+          resolve(s.localPort ?? 1);
+          s.destroy();
+        });
+      });
+      await assert.rejects(forwardOut(c, '127.0.0.1', closedPort), (err: Error & { reason?: number }) => {
+        assert.equal(err.reason, 2);
+        assert.match(err.message, /ECONNREFUSED/);
+        return true;
+      });
+      // The SSH port itself is loopback: the channel opens and the SSH banner comes through.
+      const ch = await forwardOut(c, 'localhost', srv.port);
+      const banner = await new Promise<string>((resolve) => ch.once('data', (d: Buffer) => resolve(d.toString())));
+      assert.match(banner, /^SSH-2\.0-burrow-demo/);
+      ch.destroy();
+      assert.ok(srv.stats.refused >= 6);
+      c.end();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('runs built-ins by default and real commands only with allowExec', async () => {
+    const plain = await startDemoSshServer({ users: { ann: 'pw' } });
+    const real = await startDemoSshServer({ users: { ann: 'pw' }, allowExec: true });
+    try {
+      const a = await login(plain, { username: 'ann', password: 'pw' });
+      assert.deepEqual(await exec(a, 'echo "two  words"'), { code: 0, stdout: 'two  words\n', stderr: '' });
+      assert.equal((await exec(a, 'whoami')).stdout, 'ann\n');
+      assert.equal((await exec(a, 'printf x')).code, 127);
+      const b = await login(real, { username: 'ann', password: 'pw' });
+      assert.deepEqual(await exec(b, 'printf x; echo err >&2; exit 3'), { code: 3, stdout: 'x', stderr: 'err\n' });
+      a.end();
+      b.end();
+    } finally {
+      await plain.close();
+      await real.close();
+    }
+  });
+
+  it('opens a line-echo shell that says what it is', async () => {
+    const srv = await startDemoSshServer({ users: { ann: 'pw' } });
+    try {
+      const c = await login(srv, { username: 'ann', password: 'pw' });
+      const out = await new Promise<string>((resolve, reject) =>
+        c.shell(false, (err, ch) => {
+          if (err) return reject(err);
+          let text = '';
+          ch.on('data', (d: Buffer) => (text += d.toString()));
+          ch.on('close', () => resolve(text));
+          ch.end('hello there\nwhoami\nexit\n');
+        }),
+      );
+      assert.match(out, /burrow demo server/);
+      assert.match(out, /hello there$/m);
+      assert.match(out, /\$ ann$/m);
+      c.end();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('close() ends every connection and frees the port', async () => {
+    const srv = await startDemoSshServer({ users: { ann: 'pw' } });
+    const c = await login(srv, { username: 'ann', password: 'pw' });
+    const ended = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    c.on('error', () => undefined);
+    assert.equal(srv.stats.openConnections, 1);
+    await srv.close();
+    await ended;
+    assert.equal(srv.stats.openConnections, 0);
+    await assert.rejects(
+      new Promise((resolve, reject) => netConnect({ host: '127.0.0.1', port: srv.port }).once('connect', resolve).once('error', reject)),
+      /ECONNREFUSED/,
+    );
+  });
+});
