@@ -103,9 +103,14 @@ function addForward(o: RawOptions, l: LineInput): void {
   if (a === undefined || a === '') throw configError(l.origin, `${l.keyword} needs an argument`);
   let list = o.localForwards;
   let kind: ForwardKind = 'local';
-  if (l.keyword === 'dynamicforward' || (l.keyword === 'remoteforward' && b === undefined)) kind = 'dynamic';
-  if (l.keyword === 'remoteforward') list = o.remoteForwards;
-  else if (l.keyword === 'dynamicforward') list = o.dynamicForwards;
+  if (l.keyword === 'remoteforward') {
+    list = o.remoteForwards;
+    // One argument: a remote dynamic (SOCKS) forward.
+    kind = b === undefined ? 'dynamic' : 'remote';
+  } else if (l.keyword === 'dynamicforward') {
+    list = o.dynamicForwards;
+    kind = 'dynamic';
+  }
   if (kind === 'dynamic' ? b !== undefined : b === undefined) {
     throw configError(l.origin, `${l.keyword} ${kind === 'dynamic' ? 'takes one argument' : 'needs a listen and a target argument'}, e.g. ${l.keyword === 'dynamicforward' ? '1080' : '6676 localhost:6676'}`);
   }
@@ -115,7 +120,7 @@ function addForward(o: RawOptions, l: LineInput): void {
     const spec = parseForwardSpec(kind, b === undefined ? a : `${a}:${b}`);
     key = JSON.stringify([kind, spec.listen, spec.target ?? null]);
   } catch (e) {
-    if (isBurrowError(e)) throw configError(l.origin, e.message, e);
+    if (isBurrowError(e)) throw configError(l.origin, `${l.keyword} ${l.args.join(' ')}: ${e.message}`, e);
     throw e;
   }
   if (!l.active || list.some((f) => f.key === key)) return;

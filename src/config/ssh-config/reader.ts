@@ -89,7 +89,7 @@ async function processLine(
     throw configError(origin, `unknown keyword '${keyword}'; check the spelling (see man ssh_config) or list it in IgnoreUnknown`);
   }
   const args = splitArgs(rest);
-  if (args === undefined) throw configError(origin, 'unbalanced quotes');
+  if (args === undefined) throw configError(origin, 'unbalanced quotes; close the quote or escape it with \\');
   if (kind === 'ignored') return;
   const canonical = IMPLEMENTED[keyword];
   if (cmdline && (canonical === 'host' || canonical === 'match' || canonical === 'include')) {

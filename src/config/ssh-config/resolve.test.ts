@@ -64,6 +64,7 @@ const cases: Case[] = [
   })),
   ...['inc-top', 'inc-a', 'blockinc', 'never-matches', 'after', 'plain'].map((dest) => ({ file: 'include.conf', dest })),
   ...['tok', 'tok2', 'none-keys', 'glob-known'].map((dest) => ({ file: 'tokens.conf', dest })),
+  ...['alias', 'real.example', 'other'].map((dest) => ({ file: 'canonical.conf', dest })),
   ...['fwd', 'fwd2', 'clear'].map((dest) => ({ file: 'forwards.conf', dest })),
   ...['j1', 'j2', 'j3', 'j4', 'j5', 'j6', 'jx'].map((dest) => ({ file: 'proxy.conf', dest })),
   // Command-line overrides: -o first, then -l/-p/-i, then the destination's user and port.
