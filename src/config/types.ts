@@ -41,4 +41,6 @@ export interface ResolvedHost {
   batchMode: boolean;
   /** Keys present in the config that burrow does not implement (lower-case), for `-v`. */
   unsupported: string[];
+  /** Config files read, in order (includes too), for `-v`. */
+  configFiles?: string[];
 }
