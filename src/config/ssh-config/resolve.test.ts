@@ -96,6 +96,24 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+describe('the article example', () => {
+  it('resolves mahuika through lander with the forward and keepalive settings', async () => {
+    const file = join(dir, 'article.conf');
+    const r = await resolveHost('mahuika', { configFile: file, homeDir: HOME, localUser: 'me' });
+    assert.equal(r.alias, 'mahuika');
+    assert.equal(r.hostname, 'login.mahuika.nesi.org.nz');
+    assert.equal(r.user, 'cwal219');
+    assert.equal(r.proxyCommand, 'ssh -W login.mahuika.nesi.org.nz:22 lander');
+    assert.deepEqual(r.localForwards, ['6676 mahuika:6676']);
+    assert.equal(r.exitOnForwardFailure, true);
+    assert.equal(r.serverAliveInterval, 300);
+    assert.equal(r.serverAliveCountMax, 2);
+    assert.deepEqual(r.unsupported, ['forwardx11', 'forwardx11trusted']);
+    assert.deepEqual(r.configFiles, [file]);
+    assert.equal((await resolveHost('lander', { configFile: file, homeDir: HOME })).hostname, 'lander.nesi.org.nz');
+  });
+});
+
 describe('resolveHost agrees with ssh -G', () => {
   for (const c of cases) {
     const label = `${c.file} ${c.dest}${c.opts ? ` ${JSON.stringify(c.opts)}` : ''}`;

@@ -65,6 +65,12 @@ function passwdLookup(localUser: string, homeDir: string): HomeLookup {
   };
 }
 
+/** Where OpenSSH keeps the system-wide client config (Win32-OpenSSH: %PROGRAMDATA%\ssh). */
+function defaultSystemConfig(): string {
+  if (process.platform === 'win32') return join(process.env.PROGRAMDATA ?? 'C:\\ProgramData', 'ssh', 'ssh_config');
+  return '/etc/ssh/ssh_config';
+}
+
 async function readFiles(ctx: PassContext, opts: ResolveOptions): Promise<void> {
   if (opts.configFile !== undefined) {
     if (opts.configFile.toLowerCase() === 'none') return;
@@ -74,7 +80,7 @@ async function readFiles(ctx: PassContext, opts: ResolveOptions): Promise<void> 
     return;
   }
   await readConfigFile(join(ctx.homeDir, '.ssh', 'config'), ctx, true);
-  await readConfigFile(opts.systemConfigFile ?? '/etc/ssh/ssh_config', ctx, false);
+  await readConfigFile(opts.systemConfigFile ?? defaultSystemConfig(), ctx, false);
 }
 
 function commandLine(o: RawOptions, opts: ResolveOptions, dest: { user?: string; port?: number }): void {
@@ -143,7 +149,8 @@ export async function resolveHost(destination: string, opts: ResolveOptions = {}
     Object.assign(ctx, { host, finalPass: true });
     await readFiles(ctx, opts);
   }
-  return finish(o, { alias, host, localUser, homeDir, env, lookup: ctx.lookupHome, uid: account.uid, opts });
+  const resolved = finish(o, { alias, host, localUser, homeDir, env, lookup: ctx.lookupHome, uid: account.uid, opts });
+  return { ...resolved, configFiles: [...new Set(ctx.files)] };
 }
 
 interface FinishInput {
