@@ -58,7 +58,7 @@ export function createAuthenticator(opts: AuthOptions): (ctx: AuthContext) => vo
         ).then(
           (ok) => (ok ? ctx.accept() : refuse()),
           () => refuse(),
-        );
+        ).catch(() => undefined); // the client hung up mid-answer
         return;
       default:
         return refuse();

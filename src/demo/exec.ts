@@ -13,6 +13,8 @@ const KILL_GRACE_MS = 2000;
 
 export function runExec(ctx: ConnContext, channel: ServerChannel, command: string): void {
   if (!ctx.allowExec) {
+    // Input is ignored, but must be read: ssh2 reports a server channel closed only after its 'end'.
+    channel.resume();
     const r = runBuiltin(command, { user: ctx.username });
     if (r.stdout) channel.write(r.stdout);
     if (r.stderr) channel.stderr.write(r.stderr);

@@ -8,7 +8,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
+import { connect as netConnect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -71,10 +71,10 @@ describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bi
   }
 
   /** Runs ssh to completion. `first` go before the defaults (ssh keeps the first value of an option). */
-  function sshRun(args: string[], first: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  function sshRun(args: string[], first: string[] = [], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const child = spawn(SSH, [...first, ...base, ...args]);
     children.add(child);
-    child.stdin.end();
+    child.stdin.end(input);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -102,7 +102,7 @@ describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bi
       ['-v', '-N', '-L', `127.0.0.1:${localPort}:127.0.0.1:${web.port}`, '127.0.0.1'],
       /Entering interactive session/,
     );
-    const page = await httpGet(localPort);
+    const page = await httpGet({ port: localPort });
     assert.equal(page.status, 200);
     assert.match(page.body, new RegExp(GREETING));
     await stop(child);
@@ -115,10 +115,44 @@ describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bi
     );
     const remotePort = Number(match[1]);
     assert.ok(remotePort > 0);
-    const page = await httpGet(remotePort);
+    const page = await httpGet({ port: remotePort });
     assert.equal(page.status, 200);
     assert.match(page.body, new RegExp(GREETING));
     await stop(child);
+  });
+
+  it('carries ssh -L to a unix socket (direct-streamlocal)', async () => {
+    const path = join(dir, 'app.sock');
+    const app = createServer((sock) => sock.end('hello over a unix socket\n'));
+    await new Promise<void>((resolve) => app.listen(path, resolve));
+    try {
+      const localPort = await freePort();
+      const { child } = await sshUntil(['-v', '-N', '-L', `127.0.0.1:${localPort}:${path}`, '127.0.0.1'], /Entering interactive session/);
+      assert.equal(await readAll(localPort), 'hello over a unix socket\n');
+      await stop(child);
+    } finally {
+      await new Promise<void>((resolve) => app.close(() => resolve()));
+    }
+  });
+
+  it('listens on a unix socket for ssh -R path:host:port (streamlocal-forward)', async () => {
+    const path = join(dir, 'remote.sock');
+    const { child } = await sshUntil(
+      ['-v', '-N', '-R', `${path}:127.0.0.1:${web.port}`, '127.0.0.1'],
+      /remote forward success for: listen [^\n]*remote\.sock/,
+    );
+    const page = await httpGet({ socketPath: path });
+    assert.equal(page.status, 200);
+    assert.match(page.body, new RegExp(GREETING));
+    await stop(child);
+  });
+
+  it('gives ssh -tt a line-echo shell that edits lines', async () => {
+    // \x7f erases the typo; the shell echoes keystrokes itself because the pty is raw.
+    const r = await sshRun(['-tt', '127.0.0.1'], [], 'hellp\x7fo world\rexit\r');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /burrow demo server/);
+    assert.match(r.stdout, /\r\nhello world\r\n/);
   });
 
   it('answers exec echo hi with a built-in', async () => {
@@ -162,9 +196,9 @@ function freePort(): Promise<number> {
   });
 }
 
-function httpGet(port: number): Promise<{ status: number; body: string }> {
+function httpGet(where: { port: number } | { socketPath: string }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+    const req = get({ host: '127.0.0.1', ...where, path: '/', agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (body += d));
@@ -172,5 +206,15 @@ function httpGet(port: number): Promise<{ status: number; body: string }> {
       res.on('error', reject);
     });
     req.on('error', reject);
+  });
+}
+
+function readAll(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    netConnect({ host: '127.0.0.1', port })
+      .on('data', (d: Buffer) => (text += d.toString()))
+      .once('end', () => resolve(text))
+      .once('error', reject);
   });
 }
