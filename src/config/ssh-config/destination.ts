@@ -74,7 +74,13 @@ export function parseSshUri(s: string): Destination | undefined | null {
   return { ...(user !== undefined && { user }), host, ...(port !== undefined && { port }) };
 }
 
-/** Parses the destination argument of `ssh` (`host`, `user@host`, `ssh://...`). */
+/**
+ * Parses the destination argument of `ssh` (`host`, `user@host`, `ssh://...`).
+ *
+ * @example
+ * parseDestination('cwal219@mahuika');        // { user: 'cwal219', host: 'mahuika' }
+ * parseDestination('ssh://bob@mahuika:2200'); // { user: 'bob', host: 'mahuika', port: 2200 }
+ */
 export function parseDestination(dest: string): Destination {
   const uri = parseSshUri(dest);
   if (uri === null) throw badDestination(dest, 'malformed ssh:// URI');

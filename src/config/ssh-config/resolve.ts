@@ -24,7 +24,10 @@ export interface ResolveOptions {
   user?: string;
   /** `-p` */
   port?: number;
-  /** `-i`, added before the files from config. */
+  /**
+   * `-i`, added before the files from config. Kept even when a file does not exist
+   * (ssh warns and drops it); loading reports it then.
+   */
   identityFiles?: string[];
   /** Default `os.homedir()`: `~`, `%d` and where `~/.ssh/config` is. */
   homeDir?: string;
