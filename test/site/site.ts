@@ -21,6 +21,7 @@ import {
   openSync,
   readFileSync,
   readdirSync,
+  renameSync,
   rmSync,
   rmdirSync,
   unlinkSync,
@@ -817,12 +818,26 @@ export class Site {
   /** Gives a node a new host key (the laptop's known_hosts keeps the old one) and restarts its sshd. */
   async changeHostKey(n: NodeName): Promise<string> {
     const path = join(this.tmp, 'keys', `${n}_host_ed25519_key`);
+    if (!existsSync(`${path}.orig`)) {
+      renameSync(path, `${path}.orig`);
+      renameSync(`${path}.pub`, `${path}.pub.orig`);
+    }
     rmSync(path, { force: true });
     rmSync(`${path}.pub`, { force: true });
     const pub = await keygen(path, `root@${HOSTNAMES[n]}-new`);
     this.hostKeys[n] = hostKeyPart(pub);
     await this.restartSshd(n, { dropSessions: true });
     return this.hostKeys[n] ?? '';
+  }
+
+  /** Puts back the host key the site started with (undoes changeHostKey). */
+  async restoreHostKey(n: NodeName): Promise<void> {
+    const path = join(this.tmp, 'keys', `${n}_host_ed25519_key`);
+    if (!existsSync(`${path}.orig`)) return;
+    renameSync(`${path}.orig`, path);
+    renameSync(`${path}.pub.orig`, `${path}.pub`);
+    this.hostKeys[n] = hostKeyPart(readFileSync(`${path}.pub`, 'utf8'));
+    await this.restartSshd(n, { dropSessions: true });
   }
 
   private linkName(n: NodeName): string {
