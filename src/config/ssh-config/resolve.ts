@@ -99,12 +99,14 @@ function commandLine(o: RawOptions, opts: ResolveOptions, dest: { user?: string;
 
 /** As ssh: names from the command line end up in `%h`/`%r`, so no shell metacharacters. */
 function checkCommandLine(host: string, user: string | undefined): void {
-  if (!isValidHostname(host)) {
-    throw new BurrowError('USAGE', `host name '${host}' contains characters ssh does not allow (spaces, quotes, shell metacharacters, a leading -); check the destination`, { phase: 'config' });
-  }
-  if (user !== undefined && !isValidRemoteUser(user)) {
-    throw new BurrowError('USAGE', `user name '${user}' contains characters ssh does not allow (quotes, shell metacharacters, a leading -); check -l, -o User or user@`, { phase: 'config' });
-  }
+  const refuse = (what: string, where: string): BurrowError =>
+    new BurrowError(
+      'USAGE',
+      `${what} contains characters ssh does not allow (whitespace, quotes, shell metacharacters, a leading -); check ${where}`,
+      { phase: 'config' },
+    );
+  if (!isValidHostname(host)) throw refuse(`host name '${host}'`, 'the destination');
+  if (user !== undefined && !isValidRemoteUser(user)) throw refuse(`user name '${user}'`, '-l, -o User or user@');
 }
 
 /**
@@ -149,7 +151,8 @@ export async function resolveHost(destination: string, opts: ResolveOptions = {}
   if (ctx.wantsFinal || o.canonicalizeHostname === true) {
     // As ssh: the final pass matches Host patterns against the resolved name.
     o.hostname = host;
-    Object.assign(ctx, { host, finalPass: true });
+    ctx.host = host;
+    ctx.finalPass = true;
     await readFiles(ctx, opts);
   }
   const resolved = finish(o, { alias, host, localUser, homeDir, env, lookup: ctx.lookupHome, uid: account.uid, opts });
