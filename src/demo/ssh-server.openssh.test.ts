@@ -155,6 +155,17 @@ describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bi
     assert.match(r.stdout, /\r\nhello world\r\n/);
   });
 
+  it('answers keepalives (ServerAliveInterval)', async () => {
+    // After auth, a -N client sends no global request but keepalive@openssh.com (type 80);
+    // any reply (type 82, request failure, as sshd sends) counts as alive.
+    const { child } = await sshUntil(
+      ['-vvv', '-N', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=1', '127.0.0.1'],
+      /Entering interactive session[\s\S]*send packet: type 80[\s\S]*receive packet: type 82/,
+    );
+    assert.equal(child.exitCode, null);
+    await stop(child);
+  });
+
   it('answers exec echo hi with a built-in', async () => {
     const r = await sshRun(['127.0.0.1', 'echo', 'hi']);
     assert.equal(r.code, 0, r.stderr);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { describe, it } from 'node:test';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import ssh2 from 'ssh2';
@@ -151,6 +152,40 @@ describe('demo SSH server with an ssh2 client', () => {
     }
   });
 
+  it('binds -R listeners on loopback only, hands connections back, and cancels them', async () => {
+    const srv = await startDemoSshServer({ users: { ann: 'pw' } });
+    try {
+      const c = await login(srv, { username: 'ann', password: 'pw' });
+      c.on('tcp connection', (_info, accept) => accept().end('from the client side\n'));
+      // Asked for every interface, as `ssh -R 0.0.0.0:0:...` does: bound on loopback, like sshd's GatewayPorts=no.
+      const port = await new Promise<number>((resolve, reject) =>
+        c.forwardIn('0.0.0.0', 0, (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      assert.ok(port > 0);
+      assert.equal(await readAll({ host: '127.0.0.1', port }), 'from the client side\n');
+      const lan = Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal);
+      if (lan) await assert.rejects(readAll({ host: lan.address, port }), /ECONNREFUSED/);
+      await new Promise<void>((resolve, reject) => c.unforwardIn('0.0.0.0', port, (err) => (err ? reject(err) : resolve())));
+      await assert.rejects(readAll({ host: '127.0.0.1', port }), /ECONNREFUSED/);
+      // A second cancel has nothing to cancel.
+      await assert.rejects(new Promise<void>((resolve, reject) => c.unforwardIn('0.0.0.0', port, (err) => (err ? reject(err) : resolve()))));
+      c.end();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('closes -R listeners when their connection ends', async () => {
+    const srv = await startDemoSshServer({ users: { ann: 'pw' } });
+    const c = await login(srv, { username: 'ann', password: 'pw' });
+    c.on('error', () => undefined);
+    const port = await new Promise<number>((resolve, reject) =>
+      c.forwardIn('127.0.0.1', 0, (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    await srv.close();
+    await assert.rejects(readAll({ host: '127.0.0.1', port }), /ECONNREFUSED/);
+  });
+
   it('runs built-ins by default and real commands only with allowExec', async () => {
     const plain = await startDemoSshServer({ users: { ann: 'pw' } });
     const real = await startDemoSshServer({ users: { ann: 'pw' }, allowExec: true });
@@ -206,3 +241,13 @@ describe('demo SSH server with an ssh2 client', () => {
     );
   });
 });
+
+function readAll(to: { host: string; port: number }): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    netConnect(to)
+      .on('data', (d: Buffer) => (text += d.toString()))
+      .once('end', () => resolve(text))
+      .once('error', reject);
+  });
+}
