@@ -4,10 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { createServer, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream';
 import { describe, it } from 'node:test';
 import ssh2 from 'ssh2';
@@ -58,6 +60,31 @@ async function openTunnel(args: OpenTunnelArgs): Promise<DemoTunnel> {
   };
 }
 
+const SSH = '/usr/bin/ssh';
+
+/** Runs the printed `ssh ...` hint with OpenSSH, the password given through SSH_ASKPASS. */
+async function runHint(command: string, password: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'burrow-demo-askpass-'));
+  try {
+    const askpass = join(dir, 'askpass');
+    await writeFile(askpass, '#!/bin/sh\nprintf "%s\\n" "$DEMO_PASSWORD"\n', { mode: 0o700 });
+    const [, ...args] = command.split(/\s+/);
+    const child = spawn(SSH, ['-F', '/dev/null', '-o', 'StrictHostKeyChecking=yes', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DEMO_PASSWORD: password, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: 'force' },
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 0, err);
+    return out;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
@@ -92,29 +119,36 @@ describe('runDemo', () => {
     for (const port of [result.localPort, result.sshPort, result.httpPort]) assert.ok(await refused(port), `port ${port} closed`);
   });
 
-  it('without once: stays up until the signal aborts', async () => {
+  it('without once: stays up until the signal aborts, and its ssh hint works', async () => {
     const ac = new AbortController();
     const lines: string[] = [];
     let curled: boolean | undefined;
+    let sshOut: string | undefined;
     const done = runDemo({
       once: false,
       signal: ac.signal,
       out: (l) => {
         lines.push(l);
-        if (l === 'press Ctrl-C to stop') {
-          const port = Number(/curl http:\/\/127\.0\.0\.1:(\d+)/.exec(lines.join('\n'))?.[1]);
-          // A second fetch through the still-open tunnel, as the user would with curl.
-          void refused(port).then((r) => {
-            curled = !r;
+        if (l !== 'press Ctrl-C to stop') return;
+        const text = lines.join('\n');
+        const port = Number(/curl http:\/\/127\.0\.0\.1:(\d+)/.exec(text)?.[1]);
+        const hint = /try: (ssh .*?)\s+\(password (\S+),/.exec(text);
+        void (async () => {
+          try {
+            // A second fetch through the still-open tunnel, as the user would with curl.
+            curled = !(await refused(port));
+            if (hint?.[1] && hint[2] && existsSync(SSH)) sshOut = await runHint(hint[1], hint[2]);
+          } finally {
             ac.abort();
-          });
-        }
+          }
+        })();
       },
       openTunnel,
     });
     const result = await done;
     assert.equal(curled, true);
     assert.match(lines.join('\n'), /served 2 time\(s\) through the tunnel/);
+    if (existsSync(SSH)) assert.match(sshOut ?? '', /^\S+ \S+ \S+ \S+\n$/, 'uname -a through the printed ssh command');
     assert.ok(await refused(result.localPort));
   });
 

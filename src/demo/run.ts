@@ -22,6 +22,8 @@ export interface OpenTunnelArgs {
   /** 0: pick a free port. */
   localPort: number;
   target: { host: string; port: number };
+  /** Aborts when the demo is stopped while the tunnel is still opening. */
+  signal?: AbortSignal;
 }
 
 export interface DemoTunnel {
@@ -108,6 +110,7 @@ async function demo(opts: RunDemoOptions, cleanups: Array<() => Promise<void>>):
     knownHostsFile,
     localPort: opts.localPort ?? 0,
     target: { host: web.host, port: web.port },
+    signal,
   });
   cleanups.push(() => tunnel.close());
   const url = `http://127.0.0.1:${tunnel.localPort}/`;
@@ -119,6 +122,10 @@ async function demo(opts: RunDemoOptions, cleanups: Array<() => Promise<void>>):
 
   out(`try: curl ${url}`);
   if (opts.once) return result;
+  out(
+    `try: ssh -p ${ssh.port} -o UserKnownHostsFile=${knownHostsFile} ${user}@${ssh.host} uname -a` +
+      `   (password ${password}, valid until the demo stops)`,
+  );
   out('press Ctrl-C to stop');
   await untilAborted(signal as AbortSignal);
   out(`stopping: the page was served ${web.requests} time(s) through the tunnel`);
