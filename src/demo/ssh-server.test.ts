@@ -117,6 +117,33 @@ describe('demo SSH server with an ssh2 client', () => {
     }
   });
 
+  it('verifies the public-key signature, not just the key offered', async () => {
+    const good = ssh2.utils.generateKeyPairSync('ed25519');
+    const other = ssh2.utils.generateKeyPairSync('ed25519');
+    /** An agent that offers the authorized key and signs with `signer`. */
+    class Agent extends ssh2.BaseAgent<string> {
+      constructor(private readonly signer: string) {
+        super();
+      }
+      getIdentities(cb: (err: Error | undefined, keys: string[]) => void): void {
+        cb(undefined, [good.public]);
+      }
+      sign(_key: string, data: Buffer, opts: unknown, cb?: (err: Error | undefined, sig?: Buffer) => void): void {
+        const done = typeof opts === 'function' ? (opts as typeof cb) : cb;
+        const key = ssh2.utils.parseKey(this.signer);
+        if (key instanceof Error) return done?.(key);
+        done?.(undefined, key.sign(data));
+      }
+    }
+    const srv = await startDemoSshServer({ authorizedKeys: [good.public] });
+    try {
+      (await login(srv, { username: 'ann', agent: new Agent(good.private) })).end();
+      await assert.rejects(login(srv, { username: 'ann', agent: new Agent(other.private) }), /authentication methods failed/);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('refuses direct-tcpip to non-loopback targets with a reason, and connects loopback ones', async () => {
     const srv = await startDemoSshServer({ users: { ann: 'pw' } });
     try {
