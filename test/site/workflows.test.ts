@@ -58,12 +58,12 @@ const BURROW: Tool = {
 };
 
 /**
- * Which tools run which workflow. A tool listed under `todo` runs as a node:test todo
+ * Which tools run which workflow (w6: through the config's ProxyCommand; w6pj: ProxyJump). A tool listed under `todo` runs as a node:test todo
  * (reported, not failing the suite) until it passes; then move it to `run`.
  */
 const TOOLS: Record<string, { run: Tool[]; todo?: Tool[] }> = {
   w1: { run: [OPENSSH, BURROW] },
-  w2: { run: [OPENSSH], todo: [BURROW] },
+  w2: { run: [OPENSSH, BURROW] },
   w3: { run: [OPENSSH, BURROW] },
   w5: { run: [OPENSSH, BURROW] },
   w6: { run: [OPENSSH], todo: [BURROW] },
@@ -245,7 +245,7 @@ describe('article workflows on the test site', { concurrency: false }, () => {
         const q = s.pty('laptop', tool.argv(['-N', 'mahuika']), { timeoutMs: 20_000 });
         await answerIfAsked(q);
         const exit = await q.wait(15_000);
-        console.log(`# w2 ${tool.name}: port taken → exit ${exit.code}: ${JSON.stringify(q.transcript.split('\n').slice(2).join(' | '))}`);
+        console.log(`# w2 ${tool.name}: port taken → exit ${exit.code}: ${JSON.stringify(q.transcript.trim().split('\n').slice(-4).join(' | '))}`);
         assert.notEqual(exit.code, 0, q.transcript);
         assert.match(q.transcript, /6676/);
         if (tool.namesPortHolder) assert.match(q.transcript, /node|pid/i, 'names the process holding the port');
