@@ -1,17 +1,38 @@
 /**
- * Joins a local socket and an SSH channel both ways with `stream.pipeline`, so
- * backpressure and errors propagate and each direction ends on its own (half-close).
+ * Joins a local socket and a server-side SSH channel both ways with `stream.pipeline`,
+ * so backpressure and errors propagate, and keeps each direction open until its own
+ * end, as sshd does. ssh2 closes a server channel as soon as its writable side
+ * finishes; ending it only once both directions are done keeps half-close working
+ * (a client may still be sending after the service has said all it will say).
  */
 import type { Socket } from 'node:net';
-import { pipeline, type Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ServerChannel } from 'ssh2';
 
-export function join(socket: Socket, channel: Duplex): void {
+export function join(socket: Socket, channel: ServerChannel): void {
   socket.setNoDelay(true);
-  const cut = (err: Error | null | undefined): void => {
-    if (!err) return;
+  let upDone = false;
+  let downDone = false;
+  const cut = (): void => {
     socket.destroy();
     channel.destroy();
   };
-  pipeline(socket, channel, cut);
-  pipeline(channel, socket, cut);
+  const closeWhenBothDone = (): void => {
+    if (upDone && downDone) channel.end();
+  };
+  pipeline(socket, channel, { end: false }).then(() => {
+    channel.eof();
+    upDone = true;
+    closeWhenBothDone();
+  }, cut);
+  pipeline(channel, socket).then(() => {
+    downDone = true;
+    closeWhenBothDone();
+  }, cut);
+  // The client closed the channel outright: deliver what it sent, then stop reading.
+  channel.once('close', () => {
+    if (upDone) return;
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', () => socket.destroy());
+  });
 }

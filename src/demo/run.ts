@@ -4,8 +4,8 @@
  * the client layer), one page fetched through it, then wait for Ctrl-C or stop (`once`).
  */
 import { randomBytes } from 'node:crypto';
-import { get } from 'node:http';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { abortError, BurrowError, toBurrowError } from '../errors.js';
@@ -139,28 +139,31 @@ interface Page {
   firstLine: string;
 }
 
-/** One GET without keep-alive, so no idle connection holds the tunnel's channel open. */
+/**
+ * One HTTP/1.0 GET over a plain socket, read to the server's close. Unlike node:http,
+ * which cuts the socket as soon as the response is complete, this ends it gracefully,
+ * so the tunnel sees an orderly close rather than a reset client.
+ */
 async function fetchPage(url: string, signal: AbortSignal | undefined): Promise<Page> {
+  const { hostname, port } = new URL(url);
   const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
   const both = signal ? AbortSignal.any([signal, timeout]) : timeout;
   try {
-    return await new Promise<Page>((resolve, reject) => {
-      const req = get(url, { agent: false, signal: both }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          const firstLine = text
-            .replace(/<head[\s\S]*?<\/head>/i, '')
-            .split('\n')
-            .map((l) => l.replace(/<[^>]*>/g, '').trim())
-            .find((l) => l !== '') ?? '';
-          resolve({ status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', firstLine });
-        });
-      });
-      req.on('error', reject);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const sock = connect({ host: hostname, port: Number(port), noDelay: true });
+      const onAbort = (): void => {
+        sock.destroy();
+        reject(both.reason);
+      };
+      both.addEventListener('abort', onAbort, { once: true });
+      sock.on('data', (c: Buffer) => chunks.push(c));
+      sock.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      sock.once('error', reject);
+      sock.once('close', () => both.removeEventListener('abort', onAbort));
+      sock.write(`GET / HTTP/1.0\r\nHost: ${hostname}:${port}\r\nUser-Agent: burrow-demo\r\n\r\n`);
     });
+    return parsePage(raw);
   } catch (e) {
     if (signal?.aborted) throw abortError(signal, 'demo');
     const why = e instanceof Error ? e.message : String(e);
@@ -169,6 +172,19 @@ async function fetchPage(url: string, signal: AbortSignal | undefined): Promise<
       cause: e,
     });
   }
+}
+
+function parsePage(raw: string): Page {
+  const status = /^HTTP\/\d\.\d (\d{3}) ?([^\r\n]*)/.exec(raw);
+  if (!status) throw new Error(`not an HTTP response: ${JSON.stringify(raw.slice(0, 40))}`);
+  const body = raw.slice(raw.indexOf('\r\n\r\n') + 4);
+  const firstLine =
+    body
+      .replace(/<head[\s\S]*?<\/head>/i, '')
+      .split('\n')
+      .map((l) => l.replace(/<[^>]*>/g, '').trim())
+      .find((l) => l !== '') ?? '';
+  return { status: Number(status[1]), statusText: status[2] ?? '', firstLine };
 }
 
 function untilAborted(signal: AbortSignal): Promise<void> {

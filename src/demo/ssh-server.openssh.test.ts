@@ -108,6 +108,34 @@ describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bi
     await stop(child);
   });
 
+  it('keeps each direction of a -L connection open until its own end (half-close)', async () => {
+    // The service speaks first and shuts its side; the client answers after that.
+    let heard: (text: string) => void = () => undefined;
+    const heardAll = new Promise<string>((resolve) => (heard = resolve));
+    const svc = createServer({ allowHalfOpen: true }, (sock) => {
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString()));
+      sock.once('end', () => heard(text));
+      sock.end('hello, say something\n');
+    });
+    await new Promise<void>((resolve) => svc.listen(0, '127.0.0.1', resolve));
+    try {
+      const localPort = await freePort();
+      const svcPort = (svc.address() as { port: number }).port;
+      const { child } = await sshUntil(['-v', '-N', '-L', `127.0.0.1:${localPort}:127.0.0.1:${svcPort}`, '127.0.0.1'], /Entering interactive session/);
+      const sock = netConnect({ host: '127.0.0.1', port: localPort, allowHalfOpen: true });
+      let got = '';
+      sock.on('data', (d: Buffer) => (got += d.toString()));
+      await new Promise<void>((resolve) => sock.once('end', resolve));
+      assert.equal(got, 'hello, say something\n');
+      sock.end('something, after your end\n');
+      assert.equal(await heardAll, 'something, after your end\n');
+      await stop(child);
+    } finally {
+      await new Promise<void>((resolve) => svc.close(() => resolve()));
+    }
+  });
+
   it('allocates a port for ssh -R 0 and forwards connections back to the client', async () => {
     const { child, match } = await sshUntil(
       ['-N', '-R', `0:127.0.0.1:${web.port}`, '127.0.0.1'],
