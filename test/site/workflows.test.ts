@@ -181,10 +181,20 @@ describe('article workflows on the test site', { concurrency: false }, () => {
     await p.answer('Second Factor:', await s.totp());
   }
 
-  async function stopTool(p: Pty): Promise<void> {
-    p.write('\x03'); // Ctrl-C, as a user would
+  /** Ctrl-C, as a user would; returns how the tool ended (escalating after 3 s). */
+  async function stopTool(p: Pty, label = ''): Promise<string> {
+    const t0 = Date.now();
+    p.write('\x03');
     const t = await Promise.race([p.exited, sleep(3000).then(() => 'timeout' as const)]);
-    if (t === 'timeout') await p.close();
+    if (t === 'timeout') {
+      await p.close();
+      const msg = 'did not exit within 3 s of Ctrl-C (killed)';
+      if (label) console.log(`# ${label}: ${msg}`);
+      return msg;
+    }
+    const msg = `exited ${t.code} ${Date.now() - t0} ms after Ctrl-C`;
+    if (label) console.log(`# ${label}: ${msg}`);
+    return msg;
   }
 
   function forEachTool(id: keyof typeof TOOLS, title: string, fn: (tool: Tool) => Promise<void>): void {
@@ -212,7 +222,7 @@ describe('article workflows on the test site', { concurrency: false }, () => {
         assert.equal(count(p.transcript, 'Second Factor:'), 1, p.transcript);
         assert.equal(s.authCounts('lander').accepted, before.accepted + 1);
       } finally {
-        await stopTool(p);
+        await stopTool(p, `w1 ${tool.name}`);
       }
       await waitUntil('laptop:5555 released', () => !s.listening('laptop').has(5555), 5000);
     } finally {
@@ -324,6 +334,8 @@ describe('article workflows on the test site', { concurrency: false }, () => {
         const freedMs = Date.now() - t0;
         const stale = await connect(6676);
         console.log(`# w5 ${tool.name}: login:6676 free ${freedMs} ms after scancel (proctrack/cgroup); laptop:6676 still listening=${s.listening('laptop').has(6676)}, a connection through it: ${stale.code === 0 ? 'works' : `fails (${stale.out || 'closed'})`}`);
+        await sleep(500);
+        console.log(`# w5 ${tool.name}: what the user sees after the stale connection: ${JSON.stringify(p.transcript.trim().split('\n').slice(-3).join(' | ').slice(-400))}`);
         assert.ok(freedMs < 5000, `port freed after ${freedMs} ms`);
         assert.notEqual(stale.code, 0, 'the stale forward no longer reaches the job');
       } finally {
