@@ -38,11 +38,15 @@ export function runExec(ctx: ConnContext, channel: ServerChannel, command: strin
   });
   child.once('close', (code, signal) => {
     exited = true;
-    void outputs.then(() => {
-      if (signal) channel.exit(signal.replace(/^SIG/, ''));
-      else channel.exit(code ?? 1);
-      channel.end();
-    });
+    // The exit status goes after the output: an empty write calls back once ssh2 has
+    // sent everything buffered behind the peer's window.
+    void outputs.then(() =>
+      channel.write(Buffer.alloc(0), () => {
+        if (signal) channel.exit(signal.replace(/^SIG/, ''));
+        else channel.exit(code ?? 1);
+        channel.end();
+      }),
+    );
   });
   channel.once('close', () => {
     if (exited) return;

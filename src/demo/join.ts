@@ -21,9 +21,13 @@ export function join(socket: Socket, channel: ServerChannel): void {
     if (upDone && downDone) channel.end();
   };
   pipeline(socket, channel, { end: false }).then(() => {
-    channel.eof();
-    upDone = true;
-    closeWhenBothDone();
+    // With end:false pipeline settles before the channel has sent what it buffered
+    // (waiting for window); an empty write's callback runs only after all of it.
+    channel.write(Buffer.alloc(0), () => {
+      channel.eof();
+      upDone = true;
+      closeWhenBothDone();
+    });
   }, cut);
   pipeline(channel, socket).then(() => {
     downDone = true;

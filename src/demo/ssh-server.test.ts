@@ -4,8 +4,10 @@
  * reason, the shell, allowExec, and close() ending everything.
  */
 import assert from 'node:assert/strict';
-import { connect as netConnect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { connect as netConnect, createServer } from 'node:net';
 import { networkInterfaces } from 'node:os';
+import { pipeline } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import ssh2 from 'ssh2';
@@ -179,6 +181,37 @@ describe('demo SSH server with an ssh2 client', () => {
     }
   });
 
+  it('carries bytes intact both ways on concurrent direct-tcpip channels', async () => {
+    const echo = createServer({ allowHalfOpen: true }, (sock) => {
+      sock.on('error', () => sock.destroy());
+      pipeline(sock, sock, () => undefined);
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const srv = await startDemoSshServer({ users: { ann: 'pw' } });
+    try {
+      const c = await login(srv, { username: 'ann', password: 'pw' });
+      const port = (echo.address() as { port: number }).port;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const payload = randomBytes(3 * 1024 * 1024 + 17);
+          const ch = await forwardOut(c, '127.0.0.1', port);
+          const back: Buffer[] = [];
+          ch.on('data', (d: Buffer) => back.push(d));
+          const ended = new Promise<void>((resolve) => ch.once('end', resolve));
+          ch.end(payload);
+          await ended;
+          const got = Buffer.concat(back);
+          assert.equal(got.length, payload.length);
+          assert.ok(got.equals(payload), 'echoed bytes differ');
+        }),
+      );
+      c.end();
+    } finally {
+      await srv.close();
+      await new Promise<void>((resolve) => echo.close(() => resolve()));
+    }
+  });
+
   it('binds -R listeners on loopback only, hands connections back, and cancels them', async () => {
     const srv = await startDemoSshServer({ users: { ann: 'pw' } });
     try {
@@ -223,6 +256,10 @@ describe('demo SSH server with an ssh2 client', () => {
       assert.equal((await exec(a, 'printf x')).code, 127);
       const b = await login(real, { username: 'ann', password: 'pw' });
       assert.deepEqual(await exec(b, 'printf x; echo err >&2; exit 3'), { code: 3, stdout: 'x', stderr: 'err\n' });
+      // More output than one channel window, all of it before the exit status.
+      const big = await exec(b, 'head -c 5000000 /dev/zero | tr "\\0" a');
+      assert.equal(big.code, 0, big.stderr);
+      assert.equal(big.stdout.length, 5_000_000);
       a.end();
       b.end();
     } finally {
