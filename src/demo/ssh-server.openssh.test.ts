@@ -5,12 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { get } from 'node:http';
 import { connect as netConnect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
 import { GREETING, startDemoHttpService, type DemoHttpService } from './http-service.js';
@@ -136,6 +138,28 @@ describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bi
     }
   });
 
+  it('carries 8 MiB each way intact through ssh -L and ssh -R', async () => {
+    const echo = createServer({ allowHalfOpen: true }, (sock) => {
+      sock.on('error', () => sock.destroy());
+      pipeline(sock, sock, () => undefined);
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const echoPort = (echo.address() as { port: number }).port;
+    try {
+      const localPort = await freePort();
+      const l = await sshUntil(['-v', '-N', '-L', `127.0.0.1:${localPort}:127.0.0.1:${echoPort}`, '127.0.0.1'], /Entering interactive session/);
+      const r = await sshUntil(['-N', '-R', `0:127.0.0.1:${echoPort}`, '127.0.0.1'], /Allocated port (\d+) for remote forward/);
+      for (const port of [localPort, Number(r.match[1])]) {
+        const payload = randomBytes(8 * 1024 * 1024);
+        assert.ok((await roundTrip(port, payload)).equals(payload), `bytes intact via port ${port}`);
+      }
+      await stop(l.child);
+      await stop(r.child);
+    } finally {
+      await new Promise<void>((resolve) => echo.close(() => resolve()));
+    }
+  });
+
   it('allocates a port for ssh -R 0 and forwards connections back to the client', async () => {
     const { child, match } = await sshUntil(
       ['-N', '-R', `0:127.0.0.1:${web.port}`, '127.0.0.1'],
@@ -255,5 +279,16 @@ function readAll(port: number): Promise<string> {
       .on('data', (d: Buffer) => (text += d.toString()))
       .once('end', () => resolve(text))
       .once('error', reject);
+  });
+}
+
+function roundTrip(port: number, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const back: Buffer[] = [];
+    const sock = netConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    sock.on('data', (d: Buffer) => back.push(d));
+    sock.once('end', () => resolve(Buffer.concat(back)));
+    sock.once('error', reject);
+    sock.end(payload);
   });
 }
