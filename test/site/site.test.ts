@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { preflight, residue, startSite, type Site } from './site.js';
+import { spawnSync } from 'node:child_process';
+import { LOCK_FILE, SITE_NETNS, preflight, residue, startSite, type Site } from './site.js';
 
 const count = (text: string, needle: string): number => text.split(needle).length - 1;
 
@@ -33,6 +34,12 @@ describe('namespace test site', { concurrency: false }, () => {
       (['laptop', 'lander', 'login', 'c1', 'c2'] as const).map(async (n) => (await site!.exec(n, ['hostname'])).stdout.trim()),
     );
     assert.deepEqual(names, ['laptop', 'lander', 'mahuika', 'c1', 'c2']);
+  });
+
+  test('holds the site lock while up', () => {
+    need();
+    const r = spawnSync('/usr/bin/flock', ['-n', LOCK_FILE, 'true']);
+    assert.notEqual(r.status, 0, 'a second site would have to wait');
   });
 
   test('the laptop reaches lander but not the login node directly (no forwarding on lander)', async () => {
@@ -145,7 +152,10 @@ describe('namespace test site', { concurrency: false }, () => {
     site = undefined;
     console.log(`# site down in ${Date.now() - t0} ms`);
     assert.deepEqual(residue(snap), []);
-    const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => n.startsWith('burrow-')) : [];
+    const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => SITE_NETNS.includes(n)) : [];
     assert.deepEqual(netns, []);
+    // the lock is free again
+    const r = spawnSync('/usr/bin/flock', ['-n', LOCK_FILE, 'true']);
+    assert.equal(r.status, 0, 'site lock released');
   });
 });

@@ -202,9 +202,17 @@ async function acquireLock(timeoutMs = 600_000): Promise<Lock> {
 // ---------------------------------------------------------------------------------------
 // Cleanup of a crashed previous run (caller holds the lock).
 
+/** The site's namespace names: `burrow-laptop`, `burrow-lander`, `burrow-login`, `burrow-c1`, `burrow-c2`. */
+export const SITE_NETNS: readonly string[] = NODES.map((n) => `${NETNS_PREFIX}${n}`);
+
+/**
+ * Site namespaces present now. Only the site's own names: other tests' namespaces
+ * (e.g. bench's `burrowbench-*`, or anything else someone names `burrow-…`) are not ours
+ * to remove.
+ */
 function leftoverNetns(): string[] {
   try {
-    return readdirSync('/run/netns').filter((n) => n.startsWith(NETNS_PREFIX));
+    return readdirSync('/run/netns').filter((n) => SITE_NETNS.includes(n));
   } catch {
     return [];
   }
@@ -863,7 +871,7 @@ export class Site {
   snapshot(): SiteSnapshot {
     const pids: ProcId[] = [];
     for (const s of this.nodes.values()) pids.push(s.holder, ...s.daemons.values());
-    return { pids, netns: [...this.nodes.values()].map((s) => s.netns), netInodes: [...this.netInodes], tmp: this.tmp };
+    return { pids, netns: [...SITE_NETNS], netInodes: [...this.netInodes], tmp: this.tmp };
   }
 
   /** Removes every process, mount, namespace, link and temp file of the site. Idempotent. */
@@ -881,7 +889,7 @@ export class Site {
       const holders = [...this.nodes.values()].map((s) => s.holder);
       const others = inNs.filter((p) => !holders.some((h) => h.pid === p.pid && h.start === p.start));
       await endProcs([...new Map([...recorded, ...others].map((p) => [`${p.pid}:${p.start}`, p])).values()], 400);
-      await removeNamespaces(this.snapshot().netns);
+      await removeNamespaces(SITE_NETNS.filter((n) => existsSync(`/run/netns/${n}`)));
       this.nodes.clear();
       rmSync(this.tmp, { recursive: true, force: true });
       try {
