@@ -192,7 +192,9 @@ test('a client reset mid-transfer does not crash; the forward keeps serving', as
 
 test('destroy() cuts open connections and frees the port at once', async () => {
   const target = await startTarget(down);
-  const fwd = await startForward({ kind: 'local', text: `0:127.0.0.1:${target.port}` }, env.opener);
+  const bus = new EventBus();
+  const forwardClosed = new Promise<void>((r) => bus.subscribe((e) => e.type === 'forward-closed' && r()));
+  const fwd = await startForward({ kind: 'local', text: `0:127.0.0.1:${target.port}` }, env.opener, { bus });
   const addr = fwd.address();
   assert.ok(addr?.type === 'tcp');
   const s = await connect({ host: '127.0.0.1', port: addr.port });
@@ -201,7 +203,7 @@ test('destroy() cuts open connections and frees the port at once', async () => {
   fwd.destroy();
   await closed;
   assert.equal(fwd.stats.active, 0);
-  await new Promise((r) => setTimeout(r, 10));
+  await forwardClosed;
   assert.equal(await canBind(addr.port, '127.0.0.1'), true);
   await target.close();
 });
