@@ -25,10 +25,9 @@ describe('namespace test site', { concurrency: false }, () => {
   });
 
   test('comes up', async () => {
-    const t0 = Date.now();
     site = await startSite();
-    const ms = Date.now() - t0;
-    console.log(`# site up in ${ms} ms`);
+    const ms = site.timings.upMs;
+    console.log(`# site up in ${ms} ms (after waiting ${site.timings.lockWaitMs} ms for the lock)`);
     assert.ok(ms < 30_000, `site took ${ms} ms to come up`);
     const names = await Promise.all(
       (['laptop', 'lander', 'login', 'c1', 'c2'] as const).map(async (n) => (await site!.exec(n, ['hostname'])).stdout.trim()),
@@ -154,8 +153,6 @@ describe('namespace test site', { concurrency: false }, () => {
     assert.deepEqual(residue(snap), []);
     const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter((n) => SITE_NETNS.includes(n)) : [];
     assert.deepEqual(netns, []);
-    // the lock is free again
-    const r = spawnSync('/usr/bin/flock', ['-n', LOCK_FILE, 'true']);
-    assert.equal(r.status, 0, 'site lock released');
+    // (whether the lock is free is not checked: another test file may take it at once)
   });
 });

@@ -168,7 +168,7 @@ interface Lock {
   release(): Promise<void>;
 }
 
-async function acquireLock(timeoutMs = 600_000): Promise<Lock> {
+async function acquireLock(timeoutMs = 1_800_000): Promise<Lock> {
   const child = spawn('/usr/bin/flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), LOCK_FILE, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -386,6 +386,8 @@ export class Site {
   private readonly nodes = new Map<NodeName, NodeState>();
   private readonly children = new Set<ChildProcess>();
   private readonly ptys = new Set<Pty>();
+  /** How long startSite() waited for the lock, and how long bring-up took after it. */
+  timings = { lockWaitMs: 0, upMs: 0 };
   private stopped = false;
   private netInodes = new Set<number>();
 
@@ -966,7 +968,9 @@ function closeFd(fd: number): void {
 /** Brings the whole site up; holds the site lock until stop(). */
 export async function startSite(): Promise<Site> {
   preflight();
+  const t0 = Date.now();
   const lock = await acquireLock();
+  const t1 = Date.now();
   let site: Site | undefined;
   try {
     await cleanupLeftovers();
@@ -976,6 +980,7 @@ export async function startSite(): Promise<Site> {
     const tmp = mkdtempSync(join(tmpdir(), TMP_PREFIX));
     site = new Site(tmp, ids, lock);
     await site.build();
+    site.timings = { lockWaitMs: t1 - t0, upMs: Date.now() - t1 };
     return site;
   } catch (e) {
     if (site) await site.stop().catch(() => undefined);
