@@ -2,7 +2,7 @@
  * burrow's bench suite: raw TCP, OpenSSH `ssh -N` and burrow side by side, on
  * loopback and through a userspace delay line between two network namespaces.
  *
- *   npm run bench [-- --quick] [-- --only loopback|netns] [-- --reps N]
+ *   npm run bench [-- --quick] [--only loopback|netns] [--reps N] [--standin]
  *
  * Prints a table and writes bench/results/<date>.json (medians of the repetitions,
  * each with its ratio to OpenSSH with the same cipher and to raw TCP).
@@ -19,7 +19,7 @@ import { cleanupAll, installSignalHandlers, run, startDaemon } from './lib/proc.
 import { startSshd } from './lib/sshd.js';
 import { fmt, median, table } from './lib/stats.js';
 import { buildTools, type Tools } from './lib/tools.js';
-import { BURROW_COMMAND, PEERS, type ForwardPlan, type Peer, type PeerEnv } from './peers/index.js';
+import { BURROW_STANDIN, getBurrowCommand, PEERS, setBurrowCommand, type ForwardPlan, type Peer, type PeerEnv } from './peers/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -162,7 +162,7 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   };
   const bytes = opts.quick ? 64 * MiB : 256 * MiB;
   const aesOnly = ['raw', 'openssh-aes', 'burrow-aes'];
-  const rrCount = opts.quick ? 50 : 200;
+  const rrCount = opts.quick ? 30 : 200;
   const ssfCount = opts.quick ? 10 : 40;
   const cases: CaseDef[] = [
     ...bulkCases(tools, { down: bytes, up: bytes }, { R: aesOnly, D: aesOnly }, true),
@@ -263,7 +263,7 @@ async function machine(): Promise<Record<string, unknown>> {
     node: process.version,
     openssh: ssh.stderr.trim(),
     ssh2: cryptoStatus(),
-    burrowCommand: BURROW_COMMAND.join(' '),
+    burrowCommand: getBurrowCommand().join(' '),
     loadavg: loadavg(),
   };
 }
@@ -271,6 +271,7 @@ async function machine(): Promise<Record<string, unknown>> {
 async function main(): Promise<void> {
   installSignalHandlers();
   const opts = parseOptions(process.argv.slice(2));
+  if (process.argv.includes('--standin')) setBurrowCommand(BURROW_STANDIN);
   const started = new Date();
   const info = await machine();
   const status = cryptoStatus();

@@ -4,7 +4,8 @@
  * has a route anywhere else. Removed by `stop()` or the bench's cleanup.
  */
 import { existsSync } from 'node:fs';
-import { onCleanup, run, runOk, startDaemon } from './proc.js';
+import { spawnSync } from 'node:child_process';
+import { onCleanup, onExitSync, run, runOk, startDaemon } from './proc.js';
 
 export const CLIENT_NS = 'burrowbench-c';
 export const SERVER_NS = 'burrowbench-s';
@@ -47,9 +48,16 @@ async function removeNs(name: string): Promise<void> {
 export async function createDelayedPair(delayline: string, rttMs: number): Promise<DelayedPair> {
   const cc = await sysctlHost('net.ipv4.tcp_congestion_control');
   for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
-  const unregister = onCleanup(async () => {
+  const unregisterAsync = onCleanup(async () => {
     for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
   });
+  const unregisterSync = onExitSync(() => {
+    for (const ns of [CLIENT_NS, SERVER_NS]) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  });
+  const unregister = (): void => {
+    unregisterAsync();
+    unregisterSync();
+  };
   for (const ns of [CLIENT_NS, SERVER_NS]) {
     await runOk('ip', ['netns', 'add', ns]);
     await runOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);

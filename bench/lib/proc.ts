@@ -34,8 +34,45 @@ export function cleanupAll(): Promise<void> {
   return cleaning;
 }
 
+const livePids = new Set<number>();
+const exitHooks = new Set<() => void>();
+
+/** A synchronous last resort for when the bench dies without running its cleanups. */
+export function onExitSync(fn: () => void): () => void {
+  exitHooks.add(fn);
+  return () => exitHooks.delete(fn);
+}
+
+process.on('exit', () => {
+  for (const pid of livePids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const fn of exitHooks) {
+    try {
+      fn();
+    } catch {
+      // best effort
+    }
+  }
+});
+
+function trackPid(cp: ChildProcess): void {
+  const pid = cp.pid;
+  if (pid === undefined) return;
+  livePids.add(pid);
+  cp.once('exit', () => livePids.delete(pid));
+}
+
 /** Makes Ctrl-C and SIGTERM tear everything down before exiting. */
 export function installSignalHandlers(): void {
+  process.once('uncaughtException', (err) => {
+    console.error('bench: uncaught', err);
+    void cleanupAll().finally(() => process.exit(1));
+  });
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
       console.error(`\nbench: ${sig}, cleaning up`);
@@ -62,6 +99,7 @@ export function run(
   const { timeoutMs, ...spawnOpts } = opts;
   return new Promise((resolve, reject) => {
     const cp = spawn(cmd, args, { ...spawnOpts, stdio: ['ignore', 'pipe', 'pipe'] });
+    trackPid(cp);
     const unregister = onCleanup(() => stopProcess(cp));
     const timer = timeoutMs === undefined ? undefined : setTimeout(() => cp.kill('SIGKILL'), timeoutMs);
     const kill = (): void => {
@@ -112,6 +150,7 @@ export function startDaemon(
   const { ready, timeoutMs = 15_000, ...spawnOpts } = opts;
   return new Promise((resolve, reject) => {
     const cp = spawn(cmd, args, { ...spawnOpts, stdio: ['ignore', 'pipe', 'pipe'] });
+    trackPid(cp);
     let out = '';
     let err = '';
     let settled = false;

@@ -6,18 +6,24 @@ import { resolve } from 'node:path';
 import { run, sleep, startDaemon, type Daemon } from '../lib/proc.js';
 import { BENCH_HOST } from '../lib/sshd.js';
 
+/** burrow's CLI, run the way a user runs it (`dist/` must be built). */
+export const BURROW_CLI: string[] = [process.execPath, 'bin/burrow.js'];
+/** The ssh2-based stand-in used before the CLI could forward (same patched ssh2). */
+export const BURROW_STANDIN: string[] = [process.execPath, '--import', 'tsx', 'bench/peers/ssh2-forwarder.ts'];
+
 /**
- * How burrow is started: arguments before ssh's (`-N -F cfg -L ... host`).
- * Until burrow's CLI can forward, the ssh2-based stand-in with the patched ssh2; to
- * bench the real CLI, make this `[process.execPath, 'bin/burrow.js']`
- * (or set BURROW_BENCH_CMD='node bin/burrow.js').
+ * How burrow is started: arguments before ssh's (`-N -F cfg -L ... host`). The one
+ * line to change to bench something else; `--standin` or BURROW_BENCH_CMD='...' too.
  */
-export const BURROW_COMMAND: string[] = process.env.BURROW_BENCH_CMD?.split(' ') ?? [
-  process.execPath,
-  '--import',
-  'tsx',
-  'bench/peers/ssh2-forwarder.ts',
-];
+let burrowCommand: string[] = process.env.BURROW_BENCH_CMD?.split(' ') ?? BURROW_CLI;
+
+export function setBurrowCommand(argv: string[]): void {
+  burrowCommand = argv;
+}
+
+export function getBurrowCommand(): string[] {
+  return burrowCommand;
+}
 
 export const AES = 'aes128-gcm@openssh.com';
 export const CHACHA = 'chacha20-poly1305@openssh.com';
@@ -98,7 +104,7 @@ export const RAW: Peer = {
 };
 
 export const opensshPeer = (cipher: string, id: string): Peer => forwarder(id, 'openssh', cipher, () => ['ssh']);
-export const burrowPeer = (cipher: string, id: string): Peer => forwarder(id, 'burrow', cipher, () => BURROW_COMMAND);
+export const burrowPeer = (cipher: string, id: string): Peer => forwarder(id, 'burrow', cipher, () => burrowCommand);
 
 export const PEERS = {
   raw: RAW,

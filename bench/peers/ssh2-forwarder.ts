@@ -6,7 +6,7 @@
  *
  * Prints `forwarding` on stderr once every forward is listening.
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Duplex } from 'node:stream';
@@ -120,6 +120,20 @@ function openChannel(conn: Client, s: net.Socket, host: string, port: number, on
       return;
     }
     ch.on('error', () => ch.destroy());
+    if (process.env.BENCH_DEBUG_WINDOW) {
+      const t0 = Date.now();
+      const log = process.env.BENCH_DEBUG_WINDOW as string;
+      const tick = setInterval(() => {
+        const c = ch as unknown as { _wtune?: { size: number; rtt: number; received: number; granted: number }; incoming: { window: number }; readableLength: number };
+        const t = c._wtune;
+        if (t) appendFileSync(log, `  +${Date.now() - t0} ms recv ${(t.received / 1048576).toFixed(1)} MiB size ${t.size / 1048576} rtt ${t.rtt.toFixed(1)} peerCredit ${(c.incoming.window / 1048576).toFixed(2)} buffered ${c.readableLength} sockbuf ${s.writableLength}\n`);
+      }, 250);
+      ch.on('close', () => {
+        clearInterval(tick);
+        const t = (ch as unknown as { _wtune?: { size: number; rtt: number; received: number } })._wtune;
+        if (t) appendFileSync(process.env.BENCH_DEBUG_WINDOW as string, `window ${t.size / 1048576} MiB, rtt ${t.rtt.toFixed(1)} ms, ${t.received} bytes in ${Date.now() - t0} ms\n`);
+      });
+    }
     onOpen?.();
     join(s, ch);
   });
