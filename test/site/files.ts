@@ -152,7 +152,9 @@ export function clusterSshConfig(): string {
   return ['Host *', '    BatchMode yes', '    StrictHostKeyChecking yes', ''].join('\n');
 }
 
-export function slurmConf(): string {
+export type Proctrack = 'cgroup' | 'linuxproc';
+
+export function slurmConf(proctrack: Proctrack = 'cgroup'): string {
   return [
     'ClusterName=burrow',
     `SlurmctldHost=mahuika(${ADDR.loginBridge})`,
@@ -161,7 +163,7 @@ export function slurmConf(): string {
     'AuthType=auth/munge',
     'CredType=cred/munge',
     'MpiDefault=none',
-    'ProctrackType=proctrack/cgroup',
+    `ProctrackType=proctrack/${proctrack}`,
     'TaskPlugin=task/none',
     'SwitchType=switch/none',
     'ReturnToService=2',

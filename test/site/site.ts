@@ -48,6 +48,7 @@ import {
   slurmConf,
   sshdConfig,
   type NodeName,
+  type Proctrack,
 } from './files.js';
 import {
   endProcs,
@@ -63,7 +64,15 @@ import {
   type RunResult,
 } from './proc.js';
 
-export { ADDR, HOSTNAMES, NODES, PASSWORD_PROMPT, TOTP_PROMPT, type NodeName, type RunResult };
+export { ADDR, HOSTNAMES, NODES, PASSWORD_PROMPT, TOTP_PROMPT, type NodeName, type Proctrack, type RunResult };
+
+export interface SiteOptions {
+  /**
+   * Slurm's ProctrackType: 'cgroup' (default, the usual production setting: a job's
+   * `ssh -f` dies with the job) or 'linuxproc' (`ssh -f` escapes the job).
+   */
+  proctrack?: Proctrack;
+}
 
 export const TEST_USER = 'burrowtest';
 export const TEST_PASSWORD = 'burrow-Test-pw-7';
@@ -395,6 +404,7 @@ export class Site {
     readonly tmp: string,
     private readonly ids: UserIds,
     private readonly lock: Lock,
+    readonly options: SiteOptions = {},
   ) {
     this.totpSecret = base32(randomBytes(20));
     this.homes = {
@@ -464,7 +474,7 @@ export class Site {
 
     // Cluster-wide Slurm + munge config.
     const etcSlurm = mkdirOwned(join(t, 'cluster', 'etc-slurm'), 0o755);
-    writeFileSync(join(etcSlurm, 'slurm.conf'), slurmConf(), { mode: 0o644 });
+    writeFileSync(join(etcSlurm, 'slurm.conf'), slurmConf(this.options.proctrack ?? 'cgroup'), { mode: 0o644 });
     writeFileSync(join(etcSlurm, 'cgroup.conf'), cgroupConf(), { mode: 0o644 });
     writeFileSync(join(etcSlurm, 'plugstack.conf'), '', { mode: 0o644 });
     const mungeIds = await this.lookupIds('munge');
@@ -966,7 +976,7 @@ function closeFd(fd: number): void {
 }
 
 /** Brings the whole site up; holds the site lock until stop(). */
-export async function startSite(): Promise<Site> {
+export async function startSite(options: SiteOptions = {}): Promise<Site> {
   preflight();
   const t0 = Date.now();
   const lock = await acquireLock();
@@ -978,7 +988,7 @@ export async function startSite(): Promise<Site> {
     const ids = await ensureUser();
     mark('user');
     const tmp = mkdtempSync(join(tmpdir(), TMP_PREFIX));
-    site = new Site(tmp, ids, lock);
+    site = new Site(tmp, ids, lock, options);
     await site.build();
     site.timings = { lockWaitMs: t1 - t0, upMs: Date.now() - t1 };
     return site;
@@ -990,8 +1000,8 @@ export async function startSite(): Promise<Site> {
 }
 
 /** Runs fn with a fresh site and always tears it down. */
-export async function withSite<T>(fn: (site: Site) => Promise<T>): Promise<T> {
-  const site = await startSite();
+export async function withSite<T>(fn: (site: Site) => Promise<T>, options: SiteOptions = {}): Promise<T> {
+  const site = await startSite(options);
   try {
     return await fn(site);
   } finally {
