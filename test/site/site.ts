@@ -170,16 +170,54 @@ interface StateFile {
 }
 
 // ---------------------------------------------------------------------------------------
-// Lock: `flock` child holding /run/burrow-test-site.lock while its stdin is open. If this
-// process dies the pipe closes, `cat` ends and the lock is released.
+// Lock + watchdog: a detached `flock` child holds /run/burrow-test-site.lock while its stdin
+// is open. stop() tells it "stopped" and it exits, releasing the lock. If this process dies
+// first (crash, SIGKILL, runner timeout), stdin reaches EOF without "stopped": the watchdog
+// then removes the site (every process in the site's namespaces, the namespaces, the temp
+// dir) before it releases the lock. startSite() also cleans up, in case the watchdog died.
 
 interface Lock {
   release(): Promise<void>;
+  /** Tells the watchdog which temp dir to remove should this process die. */
+  setTmp(path: string): void;
+}
+
+function watchdogScript(): string {
+  const nss = SITE_NETNS.join(' ');
+  return [
+    'echo locked',
+    'exec >/dev/null 2>&1',
+    'tmp=',
+    'while read -r cmd arg; do',
+    '  case "$cmd" in',
+    '    tmp) tmp="$arg" ;;',
+    '    stopped) exit 0 ;;',
+    '  esac',
+    'done',
+    `for ns in ${nss}; do`,
+    '  [ -e "/run/netns/$ns" ] || continue',
+    '  pids=$(ip netns pids "$ns")',
+    '  [ -n "$pids" ] && kill -9 $pids',
+    'done',
+    'sleep 0.3',
+    `for ns in ${nss}; do`,
+    '  pids=$(ip netns pids "$ns" 2>/dev/null)',
+    '  [ -n "$pids" ] && kill -9 $pids',
+    '  ip netns del "$ns"',
+    'done',
+    `case "$tmp" in */${TMP_PREFIX}*) rm -rf "$tmp"; rm -f ${STATE_FILE} ;; esac`,
+    'for d in /sys/fs/cgroup/*/slurm_c1 /sys/fs/cgroup/*/slurm_c2; do',
+    '  [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} +',
+    'done',
+    'exit 0',
+  ].join('\n');
 }
 
 async function acquireLock(timeoutMs = 1_800_000): Promise<Lock> {
-  const child = spawn('/usr/bin/flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), LOCK_FILE, '-c', 'echo locked; exec cat >/dev/null'], {
+  const child = spawn('/usr/bin/flock', ['-x', '-w', String(Math.ceil(timeoutMs / 1000)), LOCK_FILE, '/bin/sh', '-c', watchdogScript()], {
     stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true, // its own process group: a Ctrl-C to the tests does not kill the watchdog
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' },
   });
   await new Promise<void>((resolve, reject) => {
     let out = '';
@@ -197,13 +235,17 @@ async function acquireLock(timeoutMs = 1_800_000): Promise<Lock> {
   (child.stdout as unknown as { unref?: () => void }).unref?.();
   (child.stderr as unknown as { unref?: () => void }).unref?.();
   (child.stdin as unknown as { unref?: () => void }).unref?.();
+  child.stdin.on('error', () => undefined);
   return {
+    setTmp: (path) => {
+      child.stdin.write(`tmp ${path}\n`);
+    },
     release: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.ref(); // keep the event loop alive until the lock is really released
         child.once('exit', () => resolve());
-        child.stdin.end();
+        child.stdin.end('stopped\n');
       }),
   };
 }
@@ -988,6 +1030,7 @@ export async function startSite(options: SiteOptions = {}): Promise<Site> {
     const ids = await ensureUser();
     mark('user');
     const tmp = mkdtempSync(join(tmpdir(), TMP_PREFIX));
+    lock.setTmp(tmp);
     site = new Site(tmp, ids, lock, options);
     await site.build();
     site.timings = { lockWaitMs: t1 - t0, upMs: Date.now() - t1 };

@@ -364,7 +364,7 @@ describe('article workflows on the test site', { concurrency: false }, () => {
           console.log(`# w6 ${tool.name} ${dest}: after a wrong ${which} OpenSSH prompts again (retry loop against the jump host)`);
           await p.close();
         } else {
-          const exit = await p.wait(10_000);
+          const exit = await p.wait(6000);
           console.log(`# w6 ${tool.name} ${dest}: wrong ${which} → exit ${exit.code}: ${JSON.stringify(p.transcript.slice(-300))}`);
           assert.notEqual(exit.code, 0);
           assert.equal(count(p.transcript, 'Password:'), 1, p.transcript);
