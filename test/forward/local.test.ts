@@ -9,7 +9,7 @@ import { startForward } from '../../src/forward/index.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { EventBus, type TunnelEvent } from '../../src/events.js';
 import { isBurrowError } from '../../src/errors.js';
-import { MiB, canBind, connect, exchange, random, sha256, startEnv, startTarget, type Env } from './util.js';
+import { MiB, canBind, connect, exchange, random, receive, sha256, startEnv, startTarget, type Env } from './util.js';
 
 let env: Env;
 let dir: string;
@@ -206,4 +206,34 @@ test('destroy() cuts open connections and frees the port at once', async () => {
   await forwardClosed;
   assert.equal(await canBind(addr.port, '127.0.0.1'), true);
   await target.close();
+});
+
+test('half-close: the client ends its side and still gets the reply; close() lets it finish', async () => {
+  // A service that answers only after the request has ended: sha256 of what it got.
+  const svc = net.createServer({ allowHalfOpen: true }, (s) => {
+    const parts: Buffer[] = [];
+    s.on('data', (c: Buffer) => parts.push(c));
+    s.on('end', () => s.end(sha256(Buffer.concat(parts))));
+  });
+  await new Promise<void>((r) => svc.listen(0, '127.0.0.1', r));
+  const bus = new EventBus();
+  const opened = new Promise<void>((r) => bus.subscribe((e) => e.type === 'client-open' && r()));
+  const fwd = await startForward({ kind: 'local', text: `0:127.0.0.1:${(svc.address() as net.AddressInfo).port}` }, env.opener, { bus });
+  const addr = fwd.address();
+  assert.ok(addr?.type === 'tcp');
+  const s = await connect({ host: '127.0.0.1', port: addr.port });
+  await opened;
+  const closing = fwd.close();
+  // No new clients once closing...
+  await assert.rejects(connect({ host: '127.0.0.1', port: addr.port }), /ECONNREFUSED/);
+  // ...but the open one finishes its exchange.
+  const body = random(8 * MiB);
+  const reply = receive(s);
+  s.end(body);
+  const r = await reply;
+  await closing;
+  assert.equal(fwd.stats.active, 0);
+  svc.close();
+  assert.equal(r.length, 64);
+  assert.equal(r.hash, sha256(Buffer.from(sha256(body))));
 });
