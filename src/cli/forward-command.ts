@@ -94,6 +94,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     if (err.code === 'ABORTED' && interrupt.signal.aborted) return EXIT_INTERRUPTED;
     throw err;
   } finally {
+    set?.destroy();
     detach();
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

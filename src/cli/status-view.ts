@@ -28,10 +28,11 @@ export function formatBytes(n: number): string {
 function describe(ev: TunnelEvent, verbose: number): string | undefined {
   switch (ev.type) {
     case 'session-state':
-      if (ev.error) return `${ev.destination}: ${ev.error.message}`;
+      // A final failure is printed once, by the command that fails; here only states.
+      if (ev.error) return verbose > 0 ? `${ev.destination}: ${ev.state}: ${ev.error.message}` : undefined;
       return ev.state === 'connected' || verbose > 0 ? `${ev.destination}: ${ev.state}` : undefined;
     case 'forward-listening':
-      return `  ${ev.listen} → ${ev.target} via ${ev.via}`;
+      return ev.kind === 'remote' ? `  ${ev.listen} on ${ev.via} → ${ev.target}` : `  ${ev.listen} → ${ev.target} via ${ev.via}`;
     case 'forward-failed':
       return `forward ${ev.spec} failed: ${ev.error.message}`;
     case 'forward-closed':

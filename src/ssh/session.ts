@@ -326,13 +326,13 @@ async function handshake(opts: SessionOptions, transport: Transport, onAuthentic
       }
       const streamErr = transport.stream.errored;
       if (isBurrowError(streamErr)) return fail(streamErr);
-      fail(new BurrowError('CONNECT_FAILED', `${config.alias} (${transport.describe}): ${err.message}`, { phase: 'handshake', cause: err }));
+      fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) failed during the SSH handshake: ${err.message}`, { phase: 'handshake', cause: err }));
     });
     client.on('close', () => {
       if (verifier.error) return fail(verifier.error);
       const streamErr = transport.stream.errored;
       if (isBurrowError(streamErr)) return fail(streamErr);
-      fail(new BurrowError('CONNECT_FAILED', `${config.alias} (${transport.describe}): connection closed during the SSH handshake`, { phase: 'handshake' }));
+      fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) closed during the SSH handshake`, { phase: 'handshake' }));
     });
     const alive = config.serverAliveInterval > 0;
     client.connect({

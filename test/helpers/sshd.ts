@@ -7,7 +7,7 @@
  * try { ... ssh -F sshd.sshConfigFile test-sshd ... } finally { await sshd.stop(); }
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync, chmodSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, rmSync, mkdirSync, existsSync, chmodSync, readdirSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -45,7 +45,45 @@ export interface Sshd {
   /** Lines of the sshd log that record an authentication attempt (accepted or failed). */
   authAttempts(): string[];
   process: ChildProcess;
+  /** SIGKILLs the per-connection sshd processes (the listener stays): "the server vanished". */
+  killConnections(): void;
   stop(): Promise<void>;
+}
+
+/** PIDs of every descendant of `pid`, from /proc. */
+export function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      parent.set(Number(name), ppid);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, pp] of parent) {
+      if (pp === p) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+function killAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
@@ -178,9 +216,14 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
         .split('\n')
         .filter((l) => /(Accepted|Failed) (publickey|password|keyboard-interactive)/.test(l)),
     process: proc,
+    killConnections() {
+      if (proc.pid) killAll(descendants(proc.pid), 'SIGKILL');
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
+      // Sessions outlive sshd's listener: end them too, so nothing is left behind.
+      if (proc.pid) killAll(descendants(proc.pid), 'SIGKILL');
       if (proc.exitCode === null && proc.signalCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');

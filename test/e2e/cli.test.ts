@@ -1,0 +1,161 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startSshd, keygen, type Sshd } from '../helpers/sshd.js';
+import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
+import { runBurrow, burrow } from '../helpers/cli.js';
+
+let sshd: Sshd;
+let echo: Awaited<ReturnType<typeof echoServer>>;
+before(async () => {
+  sshd = await startSshd();
+  echo = await echoServer();
+});
+after(async () => {
+  await sshd?.stop();
+  await echo?.close();
+});
+
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+
+function listenPort(line: string): number {
+  const m = /:(\d+) → /.exec(line);
+  assert.ok(m, `no port in ${line}`);
+  return Number(m[1]);
+}
+
+test('-N -L forwards bytes intact, prints the forward, and Ctrl-C frees the port', async () => {
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  const line = await r.waitFor(/127\.0\.0\.1:\d+ → 127\.0\.0\.1:\d+ via test-sshd/);
+  const port = listenPort(line);
+  const payload = randomBytes(16 << 20);
+  const back = await roundTrip(net.connect(port, '127.0.0.1'), payload);
+  assert.equal(sha256(back), sha256(payload));
+  r.child.kill('SIGINT');
+  const { code } = await r.exited;
+  assert.equal(code, 0);
+  assert.equal(await portFree(port), true);
+});
+
+test('--json prints one event per line, with the listening forward', async () => {
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '--json', '-D', '0', 'test-sshd']);
+  await r.waitFor('"state":"connected"');
+  const events = r
+    .stdout()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; kind?: string });
+  assert.ok(events.some((e) => e.type === 'session-state'));
+  assert.ok(events.some((e) => e.type === 'forward-listening' && e.kind === 'dynamic'));
+  r.child.kill('SIGINT');
+  assert.equal((await r.exited).code, 0);
+});
+
+test('runs a remote command and exits with its status', async () => {
+  const ok = await burrow(['-F', sshd.sshConfigFile, 'test-sshd', 'echo', 'from-remote']);
+  assert.equal(ok.code, 0);
+  assert.equal(ok.stdout.trim(), 'from-remote');
+  const fail = await burrow(['-F', sshd.sshConfigFile, 'test-sshd', 'exit 7']);
+  assert.equal(fail.code, 7);
+});
+
+test('malformed forward specs are usage errors (exit 2), with no stack trace', async () => {
+  for (const spec of ['5555', 'a:b:c:d:e', '70000:x:1']) {
+    const r = await burrow(['-F', sshd.sshConfigFile, '-N', '-L', spec, 'test-sshd']);
+    assert.equal(r.code, 2, spec);
+    assert.match(r.stderr, /^burrow: bad -L spec/m);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  }
+});
+
+test('with ExitOnForwardFailure a taken port exits 255 naming the process, before connecting', async () => {
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  const { port } = holder.address() as net.AddressInfo;
+  const before = sshd.authAttempts().length;
+  try {
+    const r = await burrow(['-F', sshd.sshConfigFile, '-o', 'ExitOnForwardFailure=yes', '-N', '-L', `${port}:127.0.0.1:${echo.port}`, 'test-sshd']);
+    assert.equal(r.code, 255);
+    assert.match(r.stderr, new RegExp(`port ${port} is in use by node \\(pid ${process.pid}\\)`));
+    assert.equal(sshd.authAttempts().length, before, 'no login was attempted');
+  } finally {
+    holder.close();
+  }
+});
+
+test('without ExitOnForwardFailure a taken port is reported and the other forwards work', async () => {
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', r));
+  const { port } = holder.address() as net.AddressInfo;
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `${port}:127.0.0.1:${echo.port}`, '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    await r.waitFor(`port ${port} is in use`);
+    const line = await r.waitFor(/127\.0\.0\.1:\d+ → 127\.0\.0\.1:\d+ via test-sshd/);
+    const ok = listenPort(line);
+    const payload = randomBytes(1 << 20);
+    assert.equal(sha256(await roundTrip(net.connect(ok, '127.0.0.1'), payload)), sha256(payload));
+  } finally {
+    r.child.kill('SIGINT');
+    await r.exited;
+    holder.close();
+  }
+});
+
+test('a changed host key exits 255 with the known_hosts file and line', async () => {
+  const other = keygen(join(sshd.dir, `changed-${Date.now()}`));
+  const kh = join(sshd.dir, 'kh-changed');
+  writeFileSync(kh, `[${sshd.host}]:${sshd.port} ${other.split(' ').slice(0, 2).join(' ')}\n`);
+  const r = await burrow(['-F', sshd.sshConfigFile, '-o', `UserKnownHostsFile=${kh}`, '-N', 'test-sshd']);
+  assert.equal(r.code, 255);
+  assert.match(r.stderr, new RegExp(`${kh}:1`));
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('no destination prints usage and exits 2; an unknown flag is a usage error', async () => {
+  assert.equal((await burrow([])).code, 2);
+  const r = await burrow(['-Z', 'x']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown option -Z/);
+});
+
+test('-R 0 reports the port the server allocated, and it reaches the local target', async () => {
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-R', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    const line = await r.waitFor(/:\d+ on test-sshd → /);
+    const m = /:(\d+) on test-sshd/.exec(line);
+    const port = Number(m?.[1]);
+    assert.ok(port > 0);
+    const payload = randomBytes(1 << 20);
+    assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
+  } finally {
+    r.child.kill('SIGINT');
+    await r.exited;
+  }
+});
+
+test('when the server vanishes mid-session burrow exits 255 and releases the listener', async () => {
+  const own = await startSshd();
+  const r = runBurrow(['-F', own.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    await r.waitFor('test-sshd: connected');
+    const sock = net.connect(port, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.write(randomBytes(1 << 20));
+    own.killConnections();
+    const { code } = await r.exited;
+    assert.equal(code, 255);
+    assert.match(r.stderr(), /connection to test-sshd lost/);
+    assert.equal(await portFree(port), true);
+  } finally {
+    r.child.kill('SIGKILL');
+    await own.stop();
+  }
+});

@@ -1,0 +1,68 @@
+/**
+ * Runs the built `burrow` CLI as a user would (node bin/burrow.js), collecting output.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../bin/burrow.js', import.meta.url));
+
+export interface Running {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves when stdout+stderr contain `text` (rejects if the process exits first). */
+  waitFor(text: string | RegExp): Promise<string>;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function runBurrow(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Running {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const waiters = new Set<() => void>();
+  child.stdout.on('data', (d) => {
+    out += d;
+    for (const w of waiters) w();
+  });
+  child.stderr.on('data', (d) => {
+    err += d;
+    for (const w of waiters) w();
+  });
+  if (opts.input !== undefined) child.stdin.end(opts.input);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => {
+      for (const w of waiters) w();
+      resolve({ code, signal });
+    }),
+  );
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitFor(text) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const all = out + err;
+          const m = typeof text === 'string' ? (all.includes(text) ? text : undefined) : all.match(text)?.[0];
+          if (m !== undefined) {
+            waiters.delete(check);
+            resolve(m);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            waiters.delete(check);
+            reject(new Error(`burrow exited (${child.exitCode ?? child.signalCode}) before printing ${text}\nstdout: ${out}\nstderr: ${err}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Runs to completion. */
+export async function burrow(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = runBurrow(args, { input: '', ...opts });
+  const { code } = await r.exited;
+  return { code, stdout: r.stdout(), stderr: r.stderr() };
+}
