@@ -3,8 +3,9 @@
  * `RemoteForward`, `DynamicForward` config keys), parsed into a typed value.
  */
 import { BurrowError } from '../errors.js';
+import type { ForwardKind } from '../events.js';
 
-export type ForwardKind = 'local' | 'remote' | 'dynamic';
+export type { ForwardKind };
 
 /** Where a forward listens: a TCP port (0 = pick one) or a unix socket path. */
 export type ListenEndpoint = { type: 'tcp'; bind?: string; port: number } | { type: 'unix'; path: string };

@@ -3,7 +3,8 @@
  * `forward-*` events and the label. Subclasses only listen and handle connections.
  */
 import { BurrowError, abortError, toBurrowError } from '../errors.js';
-import type { ForwardKind, ForwardSpec } from '../config/forward-spec.js';
+import type { ForwardSpec } from '../config/forward-spec.js';
+import type { ForwardKind } from '../events.js';
 import type { ChannelOpener } from '../ssh/channels.js';
 import { Clients } from './clients.js';
 import type { Forward, ForwardAddress, ForwardOptions, ForwardStats } from './types.js';

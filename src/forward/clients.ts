@@ -6,7 +6,7 @@
 import type { Duplex } from 'node:stream';
 import { toBurrowError, type ErrorCode } from '../errors.js';
 import type { EventBus, ErrorInfo } from '../events.js';
-import { join, type Join } from './pipe.js';
+import { joinStreams, type Join } from './pipe.js';
 import type { ForwardStats } from './types.js';
 
 function info(err: unknown, code: ErrorCode): ErrorInfo {
@@ -31,6 +31,11 @@ export class Client {
     this.local = local;
     this.from = from;
     local.on('error', () => {}); // a reset before the join must not crash the process
+    // Gone before it was joined (SOCKS client hung up mid-handshake, client gave up
+    // while the channel opened): free the slot; a channel that opens later is dropped.
+    local.once('close', () => {
+      if (!this.#join) this.#finish(undefined, 'DISCONNECTED');
+    });
   }
 
   /** True once the connection is over (or the forward was destroyed). */
@@ -54,7 +59,7 @@ export class Client {
     }
     this.#remote = remote;
     const stats = this.#table.stats;
-    this.#join = join(this.local, remote, {
+    this.#join = joinStreams(this.local, remote, {
       onIn: (n) => (stats.bytesIn += n),
       onOut: (n) => (stats.bytesOut += n),
     });

@@ -41,6 +41,7 @@ export class DynamicForward extends LocalListenerForward {
       }
       // Stop reading until the channel is open: later bytes wait in the socket.
       socket.off('data', onData);
+      socket.off('end', onEnd);
       socket.pause();
       socket.setTimeout(0);
       if (step.type === 'fail') {
@@ -51,7 +52,10 @@ export class DynamicForward extends LocalListenerForward {
       if (step.rest.length > 0) socket.unshift(step.rest);
       void this.#connect(c, socket, step.request);
     };
+    // The client hung up before finishing its request (we listen half-open).
+    const onEnd = (): void => c.destroy();
     socket.on('data', onData);
+    socket.once('end', onEnd);
   }
 
   async #connect(c: Client, socket: net.Socket, req: SocksRequest): Promise<void> {

@@ -13,7 +13,7 @@ export type { Forward, ForwardAddress, ForwardOptions, ForwardStats } from './ty
 export { LocalForward } from './local.js';
 export { RemoteForward } from './remote.js';
 export { DynamicForward } from './dynamic.js';
-export { join, type Join, type JoinResult } from './pipe.js';
+export { joinStreams, type Join, type JoinOptions, type JoinResult } from './pipe.js';
 export { SocksHandshake, Socks5Reply, type SocksRequest, type SocksStep } from './socks.js';
 
 /** Creates a forward of the spec's kind without starting it. */

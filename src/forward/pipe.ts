@@ -43,10 +43,10 @@ function kill(s: Duplex, err?: Error): void {
  * stops granting window, and the server stops sending.
  *
  * @example
- * const j = join(socket, channel);
+ * const j = joinStreams(socket, channel);
  * const { bytesIn, bytesOut, error } = await j.done;
  */
-export function join(local: Duplex, remote: Duplex, opts: JoinOptions = {}): Join {
+export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {}): Join {
   // An error on either side after the pipelines settle must not become an uncaught one.
   local.on('error', swallow);
   remote.on('error', swallow);

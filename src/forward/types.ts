@@ -2,8 +2,8 @@
  * The shape every forward shares: `start()`, `close()` (stop listening, let open
  * connections drain), `destroy()` (cut everything), `address()` and live `stats`.
  */
-import type { ForwardKind, ForwardSpec } from '../config/forward-spec.js';
-import type { EventBus } from '../events.js';
+import type { ForwardSpec } from '../config/forward-spec.js';
+import type { EventBus, ForwardKind } from '../events.js';
 
 export interface ForwardStats {
   /** Connections open now (including those still connecting). */

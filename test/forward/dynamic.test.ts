@@ -90,3 +90,15 @@ test('a client that is not SOCKS is closed, the forward lives on', async () => {
   await new Promise((r) => s.on('end', r).on('close', r).on('error', () => {}).resume());
   await through((c) => socks5(c, { ipv4: '127.0.0.1' }, v4.port), 0x00, v4);
 });
+
+test('a client that hangs up mid-handshake frees its slot: close() does not wait for it', { timeout: 20_000 }, async () => {
+  const d = await startForward({ kind: 'dynamic', text: '0' }, env.opener);
+  const addr = d.address();
+  assert.ok(addr?.type === 'tcp');
+  const s = await connect({ host: '127.0.0.1', port: addr.port });
+  s.write(Buffer.from([0x05, 0x01]));
+  s.destroy();
+  await d.close();
+  assert.equal(d.stats.active, 0);
+  assert.equal(d.stats.total, 1);
+});
