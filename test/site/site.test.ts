@@ -127,12 +127,20 @@ describe('namespace test site', { concurrency: false }, () => {
     assert.match(cat.stdout, /^node=c[12] submit=mahuika$/m, cat.stdout + cat.stderr);
   });
 
-  test('linkDown/linkUp cut and restore the laptop', async () => {
+  test('linkDown/linkUp cut (loudly or silently) and restore the laptop', async () => {
     const s = need();
     const probe = (): Promise<{ code: number; stdout: string }> =>
       s.exec('laptop', ['timeout', '2', 'bash', '-c', `exec 3<>/dev/tcp/${s.addr.landerOuter}/22 && head -c 7 <&3`], { user: true });
     await s.linkDown('laptop');
+    let t0 = Date.now();
     assert.notEqual((await probe()).code, 0);
+    assert.ok(Date.now() - t0 < 1500, 'own link down: an immediate local error');
+    await s.linkUp('laptop');
+    assert.equal((await probe()).stdout, 'SSH-2.0');
+    await s.linkDown('laptop', { silent: true });
+    t0 = Date.now();
+    assert.notEqual((await probe()).code, 0);
+    assert.ok(Date.now() - t0 >= 1500, 'silent: packets vanish, the connect times out');
     await s.linkUp('laptop');
     assert.equal((await probe()).stdout, 'SSH-2.0');
   });

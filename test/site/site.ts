@@ -902,20 +902,37 @@ export class Site {
     await this.restartSshd(n, { dropSessions: true });
   }
 
-  private linkName(n: NodeName): string {
-    return n === 'login' ? 'eth0' : 'eth0';
+  /** The far end of a node's uplink (its eth0): [node, device]. */
+  private peerOf(n: NodeName): [NodeName, string] {
+    const peers: Record<NodeName, [NodeName, string]> = {
+      laptop: ['lander', 'eth0'],
+      lander: ['laptop', 'eth0'],
+      login: ['lander', 'eth1'],
+      c1: ['login', 'vc1'],
+      c2: ['login', 'vc2'],
+    };
+    return peers[n];
   }
 
-  /** Takes a node's uplink down (laptop: its only link to lander). */
-  async linkDown(n: NodeName, dev = this.linkName(n)): Promise<void> {
-    await must('/usr/sbin/ip', ['-n', this.node(n).netns, 'link', 'set', dev, 'down']);
+  /**
+   * Cuts a node's uplink (laptop: its only link, to lander). Default: the node's own eth0
+   * goes down, so its programs get an immediate local error (like switching Wi-Fi off).
+   * `silent: true` takes the far end down instead: the node keeps its link and routes and
+   * its packets vanish without an error (like a dead access point or a suspended laptop).
+   */
+  async linkDown(n: NodeName, opts: { silent?: boolean } = {}): Promise<void> {
+    const [node, dev] = opts.silent ? this.peerOf(n) : [n, 'eth0'];
+    await must('/usr/sbin/ip', ['-n', this.node(node).netns, 'link', 'set', dev, 'down']);
   }
 
-  async linkUp(n: NodeName, dev = this.linkName(n)): Promise<void> {
-    await must('/usr/sbin/ip', ['-n', this.node(n).netns, 'link', 'set', dev, 'up']);
-    if (n === 'laptop' && dev === 'eth0') {
-      // The route through lander goes with the link: put it back.
-      await run('/usr/sbin/ip', ['-n', this.node(n).netns, 'route', 'replace', '10.201.0.0/16', 'via', ADDR.landerOuter]);
+  /** Undoes linkDown (both ends up, the laptop's route back). */
+  async linkUp(n: NodeName): Promise<void> {
+    const [peer, peerDev] = this.peerOf(n);
+    await must('/usr/sbin/ip', ['-n', this.node(n).netns, 'link', 'set', 'eth0', 'up']);
+    await must('/usr/sbin/ip', ['-n', this.node(peer).netns, 'link', 'set', peerDev, 'up']);
+    if (n === 'laptop' || peer === 'laptop') {
+      // The laptop's route through lander goes away with its link: put it back.
+      await run('/usr/sbin/ip', ['-n', this.node('laptop').netns, 'route', 'replace', '10.201.0.0/16', 'via', ADDR.landerOuter]);
     }
   }
 
