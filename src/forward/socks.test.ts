@@ -91,6 +91,14 @@ test('channel open failures map to SOCKS5 reply codes', () => {
   assert.equal(replyCodeFor(new Error('(SSH) Channel open failure: No route to host')), Socks5Reply.HOST_UNREACHABLE);
   assert.equal(replyCodeFor(Object.assign(new Error('open failed'), { reason: 1 })), Socks5Reply.NOT_ALLOWED);
   assert.equal(replyCodeFor(new Error('session closed')), Socks5Reply.GENERAL_FAILURE);
+  // A Session's wrapped error: the server's words are in the cause.
+  const wrapped = (desc: string) =>
+    Object.assign(new Error('mahuika could not open x:1: connection refused or unreachable from there', { cause: new Error(`(SSH) Channel open failure: ${desc}`) }), {
+      details: { reason: 2 },
+    });
+  assert.equal(replyCodeFor(wrapped('Connection refused')), Socks5Reply.CONNECTION_REFUSED);
+  assert.equal(replyCodeFor(wrapped('Name or service not known')), Socks5Reply.HOST_UNREACHABLE);
+  assert.equal(replyCodeFor(wrapped('Network is unreachable')), Socks5Reply.NETWORK_UNREACHABLE);
   assert.deepEqual(connectReply(4, Socks5Reply.SUCCEEDED), Buffer.from([0, 0x5a, 0, 0, 0, 0, 0, 0]));
   assert.equal(connectReply(5, Socks5Reply.CONNECTION_REFUSED)[1], 0x05);
 });

@@ -165,15 +165,23 @@ export class SocksHandshake {
   }
 }
 
-/** Maps a failure to open the channel to the closest SOCKS5 reply code. */
+/**
+ * Maps a failure to open the channel to the closest SOCKS5 reply code. The server's
+ * own words (`Connection refused`, `Name or service not known`) are in the ssh2 error,
+ * which a Session keeps as `cause`; the open-failure reason code is the fallback.
+ */
 export function replyCodeFor(err: unknown): number {
-  const e = err as { message?: unknown; reason?: unknown; details?: { reason?: unknown } } | undefined;
-  const msg = String(e?.message ?? '');
-  const reason = e?.reason ?? e?.details?.reason;
-  if (/refused/i.test(msg)) return Socks5Reply.CONNECTION_REFUSED;
-  if (reason === 1 || /prohibited/i.test(msg)) return Socks5Reply.NOT_ALLOWED;
-  if (/network is unreachable/i.test(msg)) return Socks5Reply.NETWORK_UNREACHABLE;
-  if (/unreachable|no route|not known|resolve|name|getaddrinfo|no address/i.test(msg)) return Socks5Reply.HOST_UNREACHABLE;
+  type E = { message?: unknown; reason?: unknown; cause?: unknown; details?: { reason?: unknown } } | undefined;
+  const e = err as E;
+  const inner = e?.cause as E;
+  const desc = `${String(inner?.message ?? '')} ${String(e?.message ?? '')}`;
+  const reason = e?.reason ?? e?.details?.reason ?? inner?.reason;
+  if (/network is unreachable/i.test(desc)) return Socks5Reply.NETWORK_UNREACHABLE;
+  if (/no route|host is unreachable|not known|resolve|getaddrinfo|no address|temporary failure in name/i.test(desc)) {
+    return Socks5Reply.HOST_UNREACHABLE;
+  }
+  if (/refused/i.test(desc)) return Socks5Reply.CONNECTION_REFUSED;
+  if (reason === 1 || /prohibited/i.test(desc)) return Socks5Reply.NOT_ALLOWED;
   if (reason === 2) return Socks5Reply.HOST_UNREACHABLE;
   return Socks5Reply.GENERAL_FAILURE;
 }
