@@ -89,3 +89,12 @@ test('start() twice is a usage error; an aborted signal stops start', async () =
   ac.abort();
   await assert.rejects(startForward({ kind: 'dynamic', text: '0' }, unused, { signal: ac.signal }), (e: unknown) => isBurrowError(e, 'ABORTED'));
 });
+
+test('an explicit [::1] bind listens there only, and the label says so', async () => {
+  const fwd = await startForward({ kind: 'local', text: '[::1]:0:node7:8888' }, unused);
+  const addr = fwd.address();
+  assert.ok(addr?.type === 'tcp');
+  assert.deepEqual(addr.hosts, ['::1']);
+  assert.equal(fwd.label, `[::1]:${addr.port} → node7:8888 via nowhere`);
+  await fwd.close();
+});
