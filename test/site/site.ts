@@ -81,6 +81,9 @@ export const LOCK_FILE = '/run/burrow-test-site.lock';
 const STATE_FILE = '/run/burrow-test-site.state.json';
 const TMP_PREFIX = 'burrow-site-';
 const USER_HOME = `/home/${TEST_USER}`;
+/** This repository on the host, and where the laptop node sees it. */
+export const REPO_ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+export const REPO_IN_LAPTOP = '/run/burrow-repo';
 
 /** What each package provides; a missing file makes startSite throw naming the package. */
 const REQUIRED: ReadonlyArray<[string, string]> = [
@@ -527,6 +530,7 @@ export class Site {
     for (const n of NODES) {
       const d = mkdirOwned(join(t, 'nodes', n), 0o755);
       const runDir = mkdirOwned(join(d, 'run'), 0o755);
+      if (n === 'laptop') mkdirOwned(join(runDir, 'burrow-repo'), 0o755);
       mkdirOwned(join(runDir, 'sshd'), 0o755);
       writeFileSync(join(d, 'hosts'), hostsFile(n), { mode: 0o644 });
       if (SSHD_NODES.includes(n)) {
@@ -659,6 +663,9 @@ export class Site {
       [home, USER_HOME],
     ];
     if (SSHD_NODES.includes(n)) binds.push([join(d, 'sshd_config'), '/etc/ssh/sshd_config']);
+    // The repository, readable by the test user even when its parents are not (CI may keep
+    // it under /root): the laptop runs burrow from REPO_IN_LAPTOP.
+    if (n === 'laptop') binds.push([REPO_ROOT, REPO_IN_LAPTOP]);
     if (n === 'lander') binds.push([join(d, 'pam-sshd'), '/etc/pam.d/sshd']);
     if (CLUSTER_NODES.includes(n)) {
       binds.push(

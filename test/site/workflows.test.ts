@@ -8,9 +8,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Pty } from '../helpers/pty.js';
-import { startSite, type Site } from './site.js';
-
-const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+import { REPO_IN_LAPTOP, REPO_ROOT as ROOT, startSite, type Site } from './site.js';
 
 // ---- tools --------------------------------------------------------------------------------
 
@@ -41,13 +39,17 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** `node bin/burrow.js` when dist/ is built and up to date, else the CLI from src/ through tsx. */
+/**
+ * `node bin/burrow.js` when dist/ is built and up to date, else the CLI from src/ through
+ * tsx. Paths are the repository as the laptop node sees it (REPO_IN_LAPTOP).
+ */
 function burrowCommand(): string[] {
   const dist = join(ROOT, 'dist', 'cli', 'main.js');
+  const R = REPO_IN_LAPTOP;
   if (process.env.BURROW_SITE_CLI !== 'src' && existsSync(dist) && statSync(dist).mtimeMs >= newestMtime(join(ROOT, 'src'))) {
-    return ['node', join(ROOT, 'bin', 'burrow.js')];
+    return ['node', join(R, 'bin', 'burrow.js')];
   }
-  return ['node', '--import', `file://${join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`, join(ROOT, 'test', 'site', 'burrow-cli.ts')];
+  return ['node', '--import', `file://${join(R, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`, join(R, 'test', 'site', 'burrow-cli.ts')];
 }
 
 const BURROW: Tool = {
