@@ -84,6 +84,8 @@ const USER_HOME = `/home/${TEST_USER}`;
 /** This repository on the host, and where the laptop node sees it. */
 export const REPO_ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const REPO_IN_LAPTOP = '/run/burrow-repo';
+/** A directory first on PATH in every node; holds `node` (the host's process.execPath). */
+export const BIN_IN_NODES = '/run/burrow-bin';
 
 /** What each package provides; a missing file makes startSite throw naming the package. */
 const REQUIRED: ReadonlyArray<[string, string]> = [
@@ -531,6 +533,8 @@ export class Site {
       const d = mkdirOwned(join(t, 'nodes', n), 0o755);
       const runDir = mkdirOwned(join(d, 'run'), 0o755);
       if (n === 'laptop') mkdirOwned(join(runDir, 'burrow-repo'), 0o755);
+      mkdirOwned(join(runDir, 'burrow-bin'), 0o755);
+      writeFileSync(join(runDir, 'burrow-bin', 'node'), '', { mode: 0o755 });
       mkdirOwned(join(runDir, 'sshd'), 0o755);
       writeFileSync(join(d, 'hosts'), hostsFile(n), { mode: 0o644 });
       if (SSHD_NODES.includes(n)) {
@@ -666,6 +670,8 @@ export class Site {
     // The repository, readable by the test user even when its parents are not (CI may keep
     // it under /root): the laptop runs burrow from REPO_IN_LAPTOP.
     if (n === 'laptop') binds.push([REPO_ROOT, REPO_IN_LAPTOP]);
+    // This Node.js binary, on every node's PATH, wherever it is installed on the host.
+    binds.push([process.execPath, `${BIN_IN_NODES}/node`]);
     if (n === 'lander') binds.push([join(d, 'pam-sshd'), '/etc/pam.d/sshd']);
     if (CLUSTER_NODES.includes(n)) {
       binds.push(
@@ -784,11 +790,11 @@ export class Site {
           USER: user,
           LOGNAME: user,
           SHELL: '/bin/bash',
-          PATH: '/usr/local/bin:/usr/bin:/bin',
+          PATH: `${BIN_IN_NODES}:/usr/local/bin:/usr/bin:/bin`,
           LANG: 'C.UTF-8',
           TERM: 'xterm',
         }
-      : { HOME: '/root', USER: 'root', LOGNAME: 'root', PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C.UTF-8', TERM: 'xterm' };
+      : { HOME: '/root', USER: 'root', LOGNAME: 'root', PATH: `${BIN_IN_NODES}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`, LANG: 'C.UTF-8', TERM: 'xterm' };
     Object.assign(env, opts.env ?? {});
     const pre = user ? ['/usr/bin/setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--'] : [];
     return {
