@@ -688,7 +688,7 @@ export class Site {
     // One perl process makes every mount (mount(2) via syscall.ph): spawning mount(8) once
     // per bind costs tens of ms each on a small, busy VM. Falls back to mount(8).
     const flat = binds.flat();
-    const viaPerl = existsSync('/usr/bin/perl')
+    const viaPerl = existsSync('/usr/bin/perl') && !process.env.BURROW_SITE_NO_PERL
       ? await run(enter[0] ?? '', [...enter.slice(1), '/usr/bin/perl', '-e', PERL_MOUNT, HOSTNAMES[n], ...flat])
       : { code: -1, stdout: '', stderr: 'no perl' };
     if (viaPerl.code !== 0) {
