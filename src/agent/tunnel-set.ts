@@ -1,12 +1,13 @@
 /**
- * The forwards of one destination over its shared session: what `burrow -N -L ... host`
- * runs in the foreground and what the agent will keep alive. Local and dynamic
- * listeners bind first (a taken port is reported before anyone is asked for a second
- * factor), then the session connects, then remote forwards are requested.
+ * The forwards of one destination over its shared, supervised session: what
+ * `burrow -N -L ... host` runs in the foreground and what the agent will keep alive.
+ * Local and dynamic listeners bind first (a taken port is reported before anyone is
+ * asked for a second factor) and stay bound across reconnects; remote forwards are
+ * requested after every (re)connection.
  *
  * @example
  * const set = await TunnelSet.open({ pool, config, specs, bus });
- * await set.lost; // resolves when the connection drops
+ * const err = await set.ended; // a fatal error, or undefined after close()
  * await set.close();
  */
 import { BurrowError, toBurrowError } from '../errors.js';
@@ -14,10 +15,12 @@ import type { EventBus } from '../events.js';
 import type { ResolvedHost } from '../config/types.js';
 import type { ForwardSpec } from '../config/forward-spec.js';
 import { createForward } from '../forward/index.js';
-import type { Forward, ForwardStats } from '../forward/types.js';
+import type { Forward, ForwardOptions, ForwardStats } from '../forward/types.js';
 import { SessionHandle } from '../ssh/handle.js';
-import type { Lease, SessionPool } from '../ssh/pool.js';
+import type { SessionPool } from '../ssh/pool.js';
 import type { Session } from '../ssh/session.js';
+import { Supervisor } from '../ssh/supervisor.js';
+import type { BackoffOptions } from '../ssh/liveness/backoff.js';
 
 export interface TunnelSetOptions {
   pool: SessionPool;
@@ -26,28 +29,62 @@ export interface TunnelSetOptions {
   bus?: EventBus;
   /** Default: the config's ExitOnForwardFailure. */
   exitOnForwardFailure?: boolean;
+  /** Re-establish a lost connection; default true. */
+  reconnect?: boolean;
+  backoff?: BackoffOptions;
+  /** How long a new client waits for a (re)connection before it is refused (ms); default 10 s. */
+  clientWaitMs?: number;
   signal?: AbortSignal;
 }
 
 export class TunnelSet {
-  readonly forwards: Forward[];
+  /** Local and dynamic forwards (stable), then the current remote ones. */
+  get forwards(): Forward[] {
+    return [...this.#local, ...this.#remote];
+  }
   /** Forwards that could not start (only when ExitOnForwardFailure is off). */
-  readonly failures: BurrowError[];
-  /** Settles when the session ends: with the error when it was lost, undefined when closed by us. */
-  readonly lost: Promise<BurrowError | undefined>;
-  readonly #lease: Lease;
+  readonly failures: BurrowError[] = [];
+  readonly #local: Forward[] = [];
+  #remote: Forward[] = [];
+  readonly #opts: TunnelSetOptions;
+  readonly #strict: boolean;
+  readonly #supervisor: Supervisor;
+  readonly #fopts: ForwardOptions;
+
+  private constructor(opts: TunnelSetOptions) {
+    this.#opts = opts;
+    this.#strict = opts.exitOnForwardFailure ?? opts.config.exitOnForwardFailure;
+    this.#fopts = { bus: opts.bus, gatewayPorts: opts.config.gatewayPorts };
+    const handle = new SessionHandle(opts.config.alias, { waitMs: opts.clientWaitMs });
+    this.#supervisor = new Supervisor({
+      pool: opts.pool,
+      config: opts.config,
+      handle,
+      bus: opts.bus,
+      reconnect: opts.reconnect,
+      backoff: opts.backoff,
+      onConnected: (session, reconnected) => this.#startRemote(session, reconnected),
+      onRetry: (delay, cause) =>
+        opts.bus?.emit({ type: 'info', message: `${opts.config.alias}: ${cause.message}; reconnecting${delay > 0 ? ` in ${(delay / 1000).toFixed(1)}s` : ''}` }),
+    });
+    this.#handle = handle;
+  }
+
   readonly #handle: SessionHandle;
 
-  private constructor(forwards: Forward[], failures: BurrowError[], lease: Lease, handle: SessionHandle) {
-    this.forwards = forwards;
-    this.failures = failures;
-    this.#lease = lease;
-    this.#handle = handle;
-    this.lost = new Promise((resolve) => lease.session.once('close', (err?: BurrowError) => resolve(err)));
+  /** Settles when the tunnels end for good: with the fatal error, or undefined after close(). */
+  get ended(): Promise<BurrowError | undefined> {
+    return this.#supervisor.ended;
   }
 
   get session(): Session {
-    return this.#lease.session;
+    const s = this.#supervisor.session;
+    if (!s) throw new BurrowError('SESSION_CLOSED', `no connection to ${this.#opts.config.alias}`, { phase: 'session' });
+    return s;
+  }
+
+  get reconnects(): number {
+    return this.#supervisor.reconnects;
   }
 
   totals(): ForwardStats {
@@ -64,58 +101,59 @@ export class TunnelSet {
   }
 
   static async open(opts: TunnelSetOptions): Promise<TunnelSet> {
-    const { config, bus } = opts;
-    const strict = opts.exitOnForwardFailure ?? config.exitOnForwardFailure;
-    const handle = new SessionHandle(config.alias);
-    const started: Forward[] = [];
-    const failures: BurrowError[] = [];
-    const fopts = { bus, gatewayPorts: config.gatewayPorts };
-
-    const startAll = async (specs: ForwardSpec[]) => {
-      for (const spec of specs) {
-        const f = createForward(spec, handle, fopts);
-        try {
-          await f.start({ signal: opts.signal });
-          started.push(f);
-        } catch (e) {
-          const err = toBurrowError(e, 'BIND_FAILED', 'forward');
-          if (strict) throw err;
-          failures.push(err);
-        }
-      }
-    };
-
-    let lease: Lease | undefined;
+    const set = new TunnelSet(opts);
     try {
-      await startAll(opts.specs.filter((s) => s.kind !== 'remote'));
-      lease = await opts.pool.acquire(config, { signal: opts.signal });
-      handle.set(lease.session);
-      await startAll(opts.specs.filter((s) => s.kind === 'remote'));
+      for (const spec of opts.specs.filter((s) => s.kind !== 'remote')) {
+        const f = await set.#startOne(spec);
+        if (f) set.#local.push(f);
+      }
+      await set.#supervisor.start(opts.signal);
     } catch (e) {
-      for (const f of started) f.destroy();
-      const err = toBurrowError(e);
-      handle.fail(err);
-      await lease?.release();
-      throw err;
+      set.destroy();
+      throw toBurrowError(e);
     }
-    const set = new TunnelSet(started, failures, lease, handle);
-    lease.session.once('close', (err?: BurrowError) => handle.fail(err ?? new BurrowError('SESSION_CLOSED', `the connection to ${config.alias} is closed`, { phase: 'session' })));
     return set;
+  }
+
+  async #startOne(spec: ForwardSpec, id?: string): Promise<Forward | undefined> {
+    const f = createForward(spec, this.#handle, { ...this.#fopts, ...(id ? { id } : {}) });
+    try {
+      await f.start({ signal: this.#opts.signal });
+      return f;
+    } catch (e) {
+      const err = toBurrowError(e, 'BIND_FAILED', 'forward');
+      if (this.#strict) throw err;
+      this.failures.push(err);
+      return undefined;
+    }
+  }
+
+  /** Requests every remote forward on a (new) session; the old ones died with the old session. */
+  async #startRemote(_session: Session, reconnected: boolean): Promise<void> {
+    const previous = this.#remote;
+    this.#remote = [];
+    for (const f of previous) f.destroy();
+    const specs = this.#opts.specs.filter((s) => s.kind === 'remote');
+    for (const [i, spec] of specs.entries()) {
+      const f = await this.#startOne(spec, reconnected ? previous[i]?.id : undefined);
+      if (f) this.#remote.push(f);
+    }
   }
 
   /** Stops listening, lets open connections finish (bounded by `graceMs`), then releases the session. */
   async close(graceMs = 5000): Promise<void> {
-    const drained = Promise.all(this.forwards.map((f) => f.close()));
-    const timer = new Promise<void>((r) => setTimeout(r, graceMs).unref());
-    await Promise.race([drained, timer]);
-    for (const f of this.forwards) f.destroy();
-    await this.#lease.release();
+    const forwards = this.forwards;
+    const drained = Promise.all(forwards.map((f) => f.close()));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
+    for (const f of forwards) f.destroy();
+    await this.#supervisor.close();
   }
 
   /** Cuts everything now. */
   destroy(): void {
     for (const f of this.forwards) f.destroy();
-    this.#handle.fail(new BurrowError('SESSION_CLOSED', 'closed', { phase: 'session' }));
-    this.#lease.session.destroy();
+    this.#supervisor.destroy();
   }
 }

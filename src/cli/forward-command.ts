@@ -74,11 +74,11 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     totals: forwardOnly ? () => set?.totals() ?? { active: 0, total: 0, bytesIn: 0, bytesOut: 0 } : undefined,
   });
   try {
-    set = await TunnelSet.open({ pool, config, specs, bus, signal: interrupt.signal });
+    set = await TunnelSet.open({ pool, config, specs, bus, signal: interrupt.signal, reconnect: forwardOnly });
     if (forwardOnly) {
       if (set.forwards.length === 0 && !args.quiet && !args.json) process.stderr.write(`connected to ${config.alias}; no forwards (Ctrl-C to stop)\n`);
       const aborted = new Promise<'interrupted'>((r) => interrupt.signal.addEventListener('abort', () => r('interrupted'), { once: true }));
-      const outcome = await Promise.race([set.lost, aborted]);
+      const outcome = await Promise.race([set.ended, aborted]);
       if (outcome === 'interrupted') {
         await set.close();
         return EXIT_OK;

@@ -40,7 +40,8 @@ function describe(ev: TunnelEvent, verbose: number): string | undefined {
     case 'client-open':
       return verbose > 0 ? `${ev.id} #${ev.client}: ${ev.from} → ${ev.to}` : undefined;
     case 'client-close':
-      if (ev.error) return `${ev.id} #${ev.client}: ${ev.error.message}`;
+      // A client that hangs up early (Premature close) is normal life, not news.
+      if (ev.error && (verbose > 0 || !/premature close/i.test(ev.error.message))) return `${ev.id} #${ev.client}: ${ev.error.message}`;
       return verbose > 0 ? `${ev.id} #${ev.client}: closed (${formatBytes(ev.bytesIn)} in, ${formatBytes(ev.bytesOut)} out)` : undefined;
     case 'warning':
       return `warning: ${ev.message}`;

@@ -22,6 +22,8 @@ export function openTtyPrompter(): Prompter | undefined {
   }
   const output = new tty.WriteStream(fd);
   output.on('error', () => {});
+  // The terminal must never be what keeps the process alive (e.g. after a failed login).
+  output.unref();
   let input: tty.ReadStream | undefined;
   let queue: Promise<unknown> = Promise.resolve();
   const prompter: Prompter = {
@@ -32,6 +34,7 @@ export function openTtyPrompter(): Prompter | undefined {
       // One question at a time (two hops may ask at once).
       const next = queue.then(() => {
         input ??= new tty.ReadStream(fd);
+        input.on('error', () => {});
         return readLine(input, output, message, opts.echo, opts.signal);
       });
       queue = next.catch(() => {});
@@ -44,12 +47,14 @@ export function openTtyPrompter(): Prompter | undefined {
 function readLine(input: tty.ReadStream, output: tty.WriteStream, message: string, echo: boolean, signal?: AbortSignal): Promise<string> {
   return new Promise((resolve, reject) => {
     input.setRawMode(true);
+    input.ref();
     output.write(message);
     let line = '';
     const done = (err?: BurrowError) => {
       input.setRawMode(false);
       input.removeAllListeners('data');
       input.pause();
+      input.unref();
       signal?.removeEventListener('abort', onAbort);
       output.write('\n');
       if (err) reject(err);

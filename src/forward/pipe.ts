@@ -3,6 +3,7 @@
  * (so a slow reader slows the writer instead of growing a buffer), each direction
  * ends on its own (half-close), and every error is caught.
  */
+import { Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { Duplex } from 'node:stream';
 
@@ -32,9 +33,18 @@ export interface Join {
 
 const swallow = (): void => {};
 
-/** Ends a stream for good: sockets and channels alike. */
+/**
+ * Ends a stream for good: sockets and channels alike. On an error a TCP socket is
+ * reset, not closed: a FIN would tell the client its data arrived complete when the
+ * other side broke off (the connection dropped mid-transfer).
+ */
 function kill(s: Duplex, err?: Error): void {
-  if (!s.destroyed) s.destroy(err);
+  if (s.destroyed) return;
+  if (err && s instanceof Socket && typeof s.resetAndDestroy === 'function' && s.remoteAddress !== undefined) {
+    s.resetAndDestroy();
+    return;
+  }
+  s.destroy(err);
 }
 
 /**

@@ -15,6 +15,7 @@ import type { EventBus } from '../events.js';
 import type { Prompter } from '../prompt.js';
 import { Session, type SessionOptions } from './session.js';
 import { parseProxyJump, type JumpHop } from './transport.js';
+import { jumpFromProxyCommand } from './proxy-command.js';
 
 export interface PoolOptions {
   /** Resolves a hop name (`lander`) the way the destination was resolved (same -F file). */
@@ -93,8 +94,10 @@ export class SessionPool {
 
   async #connect(config: ResolvedHost, signal?: AbortSignal): Promise<{ session: Session; via?: Lease }> {
     let via: Lease | undefined;
-    if (config.proxyJump) {
-      const hops = parseProxyJump(config.proxyJump);
+    const jump = config.proxyJump ?? jumpFromProxyCommand(config);
+    if (jump && !config.proxyJump) this.#opts.log?.(`ProxyCommand '${config.proxyCommand}' runs as ProxyJump ${jump}: one login, shared and reconnected by burrow`);
+    if (jump) {
+      const hops = parseProxyJump(jump);
       const last = hops[hops.length - 1] as JumpHop;
       const hopCfg = await this.#opts.resolve(last.host, { user: last.user, port: last.port });
       const earlier = hops.slice(0, -1).map((h) => h.text).join(',');

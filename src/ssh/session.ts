@@ -21,6 +21,10 @@ import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from '.
 import { createAuth } from './auth.js';
 import { createHostVerifier, preferredHostKeyAlgorithms, type HostKeyPolicy } from './hostkeys/index.js';
 import { connectTcp, spawnProxyCommand, type Transport } from './transport.js';
+import { Keepalive } from './liveness/keepalive.js';
+
+/** burrow's keepalive when the config leaves ServerAliveInterval at 0 (OpenSSH: off). */
+export const DEFAULT_ALIVE_INTERVAL = 15;
 
 const { Client } = ssh2;
 
@@ -59,6 +63,8 @@ export class Session extends EventEmitter implements ChannelOpener {
   #tcpListeners = new Map<string, Listener>();
   #unixListeners = new Map<string, Listener>();
   #closing = false;
+  #lostReason: string | undefined;
+  #keepalive: Keepalive | undefined;
 
   private constructor(config: ResolvedHost, client: InstanceType<typeof Client>, transport: Transport, bus: EventBus | undefined) {
     super();
@@ -77,12 +83,27 @@ export class Session extends EventEmitter implements ChannelOpener {
       if (!fn) return reject();
       fn({ origin: { host: info.socketPath, port: 0 }, accept: () => guard(accept()), reject });
     });
-    client.on('error', () => {});
+    client.on('error', (e: Error) => {
+      this.#lostReason ??= e.message;
+    });
     client.on('close', () => {
       const lost = !this.#closing;
+      this.#keepalive?.dispose();
       this.#setState('closed');
       this.#transport.dispose();
-      this.emit('close', lost ? new BurrowError('DISCONNECTED', `connection to ${this.destination} lost`, { phase: 'session' }) : undefined);
+      const why = this.#lostReason ? `: ${this.#lostReason}` : '';
+      this.emit('close', lost ? new BurrowError('DISCONNECTED', `connection to ${this.destination} lost${why}`, { phase: 'session' }) : undefined);
+    });
+    const interval = config.serverAliveInterval || DEFAULT_ALIVE_INTERVAL;
+    this.#keepalive = new Keepalive(transport.stream, {
+      interval,
+      countMax: config.serverAliveCountMax,
+      probe: () => probe(client),
+      onDead: (reason) => {
+        this.#lostReason = reason;
+        client.destroy();
+        transport.dispose();
+      },
     });
   }
 
@@ -224,6 +245,21 @@ export class Session extends EventEmitter implements ChannelOpener {
   }
 }
 
+/**
+ * Sends keepalive@openssh.com, which the server must answer. ssh2 has no public call
+ * for it; this does what its own keepalive timer does (a reply callback, then ping).
+ */
+function probe(client: InstanceType<typeof Client>): void {
+  const c = client as unknown as { _callbacks?: Array<() => void>; _protocol?: { ping(): void } };
+  if (!c._callbacks || !c._protocol) return;
+  c._callbacks.push(() => {});
+  try {
+    c._protocol.ping();
+  } catch {
+    // the transport is already gone; 'close' follows
+  }
+}
+
 function guard<T extends { on(ev: 'error', fn: (e: Error) => void): unknown }>(ch: T): T {
   ch.on('error', () => {});
   return ch;
@@ -334,7 +370,6 @@ async function handshake(opts: SessionOptions, transport: Transport, onAuthentic
       if (isBurrowError(streamErr)) return fail(streamErr);
       fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) closed during the SSH handshake`, { phase: 'handshake' }));
     });
-    const alive = config.serverAliveInterval > 0;
     client.connect({
       sock: transport.stream,
       username: config.user,
@@ -342,8 +377,8 @@ async function handshake(opts: SessionOptions, transport: Transport, onAuthentic
       authHandler: auth.handler,
       // A person may be typing a second factor: the handshake timeout must allow for it.
       readyTimeout: canAsk ? 10 * 60_000 : (config.connectTimeout ?? 30) * 1000,
-      keepaliveInterval: alive ? config.serverAliveInterval * 1000 : 0,
-      keepaliveCountMax: config.serverAliveCountMax,
+      // Liveness is the Session's Keepalive (any data counts), not ssh2's (only ping replies).
+      keepaliveInterval: 0,
       algorithms: { serverHostKey, ...(opts.ciphers ? { cipher: opts.ciphers as never } : {}) },
     });
   });

@@ -44,9 +44,13 @@ export interface Sshd {
   log(): string;
   /** Lines of the sshd log that record an authentication attempt (accepted or failed). */
   authAttempts(): string[];
-  process: ChildProcess;
+  readonly process: ChildProcess;
   /** SIGKILLs the per-connection sshd processes (the listener stays): "the server vanished". */
   killConnections(): void;
+  /** Stops sshd and every session it serves, keeping its files: the server is gone until restart(). */
+  pause(): Promise<void>;
+  /** Starts sshd again on the same port with the same keys (after pause(), or as a restart). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -146,7 +150,9 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
 
   const port = await freePort(host);
   const logFile = join(dir, 'sshd.log');
+  // sshd takes the first value of a keyword: extra lines go first so they win.
   const config = [
+    ...(opts.extraConfig ?? []),
     `Port ${port}`,
     `ListenAddress ${host}`,
     `HostKey ${hostKeyPath}`,
@@ -168,13 +174,27 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
     'MaxStartups 1000:30:2000',
     'MaxSessions 100',
     'ClientAliveInterval 0',
-    ...(opts.extraConfig ?? []),
   ];
   const configFile = join(dir, 'sshd_config');
   writeFileSync(configFile, config.join('\n') + '\n');
-  const proc = spawn(SSHD, ['-D', '-e', '-f', configFile, '-E', logFile], { stdio: 'ignore' });
-  proc.on('error', () => {});
-  await waitForBanner(host, port, proc, logFile);
+  const launch = async () => {
+    const p = spawn(SSHD, ['-D', '-e', '-f', configFile, '-E', logFile], { stdio: 'ignore' });
+    p.on('error', () => {});
+    await waitForBanner(host, port, p, logFile);
+    return p;
+  };
+  let proc = await launch();
+  const terminate = async () => {
+    // Sessions outlive sshd's listener: end them too, so nothing is left behind.
+    if (proc.pid) killAll(descendants(proc.pid), 'SIGKILL');
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      await exited;
+      clearTimeout(t);
+    }
+  };
 
   const hostPattern = port === 22 ? host : `[${host}]:${port}`;
   const knownHostsFile = join(dir, 'known_hosts');
@@ -215,22 +235,23 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
       log()
         .split('\n')
         .filter((l) => /(Accepted|Failed) (publickey|password|keyboard-interactive)/.test(l)),
-    process: proc,
+    get process() {
+      return proc;
+    },
     killConnections() {
       if (proc.pid) killAll(descendants(proc.pid), 'SIGKILL');
+    },
+    async pause() {
+      await terminate();
+    },
+    async restart() {
+      await terminate();
+      proc = await launch();
     },
     async stop() {
       if (stopped) return;
       stopped = true;
-      // Sessions outlive sshd's listener: end them too, so nothing is left behind.
-      if (proc.pid) killAll(descendants(proc.pid), 'SIGKILL');
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
-        await exited;
-        clearTimeout(t);
-      }
+      await terminate();
       rmSync(dir, { recursive: true, force: true });
     },
   };

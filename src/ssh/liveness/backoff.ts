@@ -1,0 +1,44 @@
+/**
+ * Reconnect delays: the first retry at once, then exponential with jitter, capped;
+ * back to the start after the connection has been stable for a while.
+ */
+export interface BackoffOptions {
+  initialMs?: number; // default 1000
+  maxMs?: number; // default 30000
+  /** ± fraction of randomness; default 0.2. */
+  jitter?: number;
+  /** Connected this long resets the sequence; default 60000. */
+  stableMs?: number;
+}
+
+export class Backoff {
+  readonly #initial: number;
+  readonly #max: number;
+  readonly #jitter: number;
+  readonly stableMs: number;
+  #attempt = 0;
+
+  constructor(opts: BackoffOptions = {}) {
+    this.#initial = opts.initialMs ?? 1000;
+    this.#max = opts.maxMs ?? 30_000;
+    this.#jitter = opts.jitter ?? 0.2;
+    this.stableMs = opts.stableMs ?? 60_000;
+  }
+
+  /** The delay before the next attempt (0 for the first). */
+  next(): number {
+    const n = this.#attempt++;
+    if (n === 0) return 0;
+    const base = Math.min(this.#max, this.#initial * 2 ** (n - 1));
+    const spread = base * this.#jitter;
+    return Math.round(Math.min(this.#max, base - spread + Math.random() * 2 * spread));
+  }
+
+  reset(): void {
+    this.#attempt = 0;
+  }
+
+  get attempts(): number {
+    return this.#attempt;
+  }
+}

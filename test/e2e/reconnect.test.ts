@@ -1,0 +1,163 @@
+/**
+ * Tunnels that survive: the server's connection killed, sshd restarted, auth refused on
+ * reconnect, the client process stopped past the server's patience. Each checks bytes
+ * (sha256) and that the same local port keeps working.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startSshd } from '../helpers/sshd.js';
+import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
+import { runBurrow } from '../helpers/cli.js';
+
+function listenPort(line: string): number {
+  const m = /:(\d+) → /.exec(line);
+  assert.ok(m, `no port in ${line}`);
+  return Number(m[1]);
+}
+
+const accepted = (log: string[]) => log.filter((l) => l.includes('Accepted publickey')).length;
+
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** Sends a large payload and reports how the transfer ended. */
+function transfer(port: number, size: number): { started: Promise<void>; outcome: Promise<{ received: number; how: 'end' | 'error' }> } {
+  const sock = net.connect(port, '127.0.0.1');
+  let received = 0;
+  let startedResolve!: () => void;
+  const started = new Promise<void>((r) => (startedResolve = r));
+  const outcome = new Promise<{ received: number; how: 'end' | 'error' }>((resolve) => {
+    sock.on('data', (d: Buffer) => {
+      received += d.length;
+      if (received > 1 << 20) startedResolve();
+    });
+    sock.on('end', () => resolve({ received, how: 'end' }));
+    sock.on('error', () => resolve({ received, how: 'error' }));
+  });
+  sock.write(randomBytes(size));
+  return { started, outcome };
+}
+
+test('connection killed mid-transfer: the transfer fails visibly, burrow reconnects, the same port works', async () => {
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    await r.waitFor('test-sshd: connected');
+    const size = 256 << 20;
+    const t = transfer(port, size);
+    await t.started;
+    sshd.killConnections();
+    const { received, how } = await t.outcome;
+    assert.equal(how, 'error', 'a cut transfer must not look complete');
+    assert.ok(received < size);
+    await r.waitFor('reconnecting');
+    const payload = randomBytes(4 << 20);
+    assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
+    assert.equal(accepted(sshd.authAttempts()), 2);
+    r.child.kill('SIGINT');
+    assert.equal((await r.exited).code, 0);
+  } finally {
+    r.child.kill('SIGKILL');
+    await sshd.stop();
+    await echo.close();
+  }
+});
+
+test('sshd restarted: a client arriving while it is down waits and gets through', async () => {
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    await r.waitFor('test-sshd: connected');
+    await sshd.pause();
+    await r.waitFor('reconnecting');
+    const payload = randomBytes(1 << 20);
+    const pending = roundTrip(net.connect(port, '127.0.0.1'), payload);
+    await sshd.restart();
+    assert.equal(sha256(await pending), sha256(payload));
+  } finally {
+    r.child.kill('SIGINT');
+    await r.exited;
+    await sshd.stop();
+    await echo.close();
+  }
+});
+
+test('remote forwards are requested again after a reconnect', async () => {
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const probe = net.createServer();
+  await new Promise<void>((res) => probe.listen(0, '127.0.0.1', res));
+  const remotePort = (probe.address() as net.AddressInfo).port;
+  await new Promise<void>((res) => probe.close(() => res()));
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-R', `${remotePort}:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    await r.waitFor(`:${remotePort} on test-sshd`);
+    sshd.killConnections();
+    await until(() => accepted(sshd.authAttempts()) === 2);
+    const payload = randomBytes(1 << 20);
+    // The server's listener comes back with the new session.
+    for (;;) {
+      try {
+        assert.equal(sha256(await roundTrip(net.connect(remotePort, '127.0.0.1'), payload)), sha256(payload));
+        break;
+      } catch {
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+  } finally {
+    r.child.kill('SIGINT');
+    await r.exited;
+    await sshd.stop();
+    await echo.close();
+  }
+});
+
+test('authentication refused on reconnect: one attempt, a clear error, exit 255', async () => {
+  const sshd = await startSshd();
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-D', '0', 'test-sshd']);
+  try {
+    await r.waitFor('test-sshd: connected');
+    writeFileSync(join(sshd.dir, 'authorized_keys'), '');
+    const before = sshd.authAttempts().length;
+    sshd.killConnections();
+    const { code } = await r.exited;
+    assert.equal(code, 255);
+    assert.match(r.stderr(), /permission denied/);
+    const failed = sshd.authAttempts().slice(before).filter((l) => l.includes('Failed'));
+    assert.ok(failed.length <= 1, `at most one refused attempt, saw ${failed.length}`);
+    assert.equal(accepted(sshd.authAttempts()), 1);
+  } finally {
+    r.child.kill('SIGKILL');
+    await sshd.stop();
+  }
+});
+
+test('stopped past the server\'s patience (SIGSTOP/SIGCONT): traffic flows again after resume', async () => {
+  const sshd = await startSshd({ extraConfig: ['ClientAliveInterval 1', 'ClientAliveCountMax 1'] });
+  const echo = await echoServer();
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-o', 'ServerAliveInterval=2', '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    await r.waitFor('test-sshd: connected');
+    r.child.kill('SIGSTOP');
+    // sshd gives up on the silent client after about 2 s; wait until its session is gone.
+    await until(() => /Timeout, client not responding/.test(sshd.log()));
+    r.child.kill('SIGCONT');
+    const payload = randomBytes(1 << 20);
+    assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
+  } finally {
+    r.child.kill('SIGCONT');
+    r.child.kill('SIGINT');
+    await r.exited;
+    await sshd.stop();
+    await echo.close();
+  }
+});
