@@ -1,0 +1,86 @@
+/**
+ * What a person at a terminal sees: an interactive shell with a PTY, and
+ * keyboard-interactive prompts ("First Factor", "Second Factor") shown verbatim with
+ * echo off, asked once per connection whatever the number of tunnels.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSshd } from '../helpers/sshd.js';
+import { spawnPty } from '../helpers/pty.js';
+import { BIN } from '../helpers/cli.js';
+import { startDemoSshServer } from '../../src/demo/index.js';
+
+test('an interactive shell runs in a PTY of the right size and returns its exit status', async () => {
+  const sshd = await startSshd();
+  const pty = spawnPty(process.execPath, [BIN, '-F', sshd.sshConfigFile, 'test-sshd'], { cols: 100, rows: 30, env: { PS1: '$ ' } });
+  try {
+    pty.type('echo pty-$((6*7)); stty size');
+    await pty.waitFor('pty-42');
+    await pty.waitFor('30 100');
+    pty.type('exit 3');
+    const { code } = await pty.wait();
+    assert.equal(code, 3);
+  } finally {
+    pty.kill('SIGKILL');
+    await sshd.stop();
+  }
+});
+
+async function twoFactorServer(code = '424242') {
+  const attempts: string[][] = [];
+  const srv = await startDemoSshServer({
+    keyboardInteractive: {
+      prompts: [{ prompt: 'First Factor: ' }, { prompt: 'Second Factor: ' }],
+      oneAtATime: true,
+      check: (_user, answers) => {
+        attempts.push(answers);
+        return answers[0] === 'hunter2' && answers[1] === code;
+      },
+    },
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'burrow-2fa-'));
+  const kh = join(dir, 'known_hosts');
+  writeFileSync(kh, `${srv.hostKeyLine()}\n`);
+  const cfg = join(dir, 'config');
+  writeFileSync(cfg, `Host cluster\n  HostName ${srv.host}\n  Port ${srv.port}\n  User alice\n  UserKnownHostsFile ${kh}\n  StrictHostKeyChecking yes\n  IdentityFile ${join(dir, 'none')}\n`);
+  return { srv, cfg, attempts, close: async () => { await srv.close(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+test('2FA prompts appear verbatim, once for several tunnels, and answers are not echoed', async () => {
+  const site = await twoFactorServer();
+  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', '-L', '0:127.0.0.1:9', '-D', '0', 'cluster']);
+  try {
+    await pty.answer('First Factor: ', 'hunter2');
+    await pty.answer('Second Factor: ', '424242');
+    await pty.waitFor('cluster: connected');
+    assert.match(pty.transcript, /SOCKS via cluster/);
+    assert.equal(pty.transcript.split('First Factor').length - 1, 1, 'one prompt for three tunnels');
+    assert.doesNotMatch(pty.transcript, /hunter2|424242/);
+    assert.equal(site.attempts.length, 1);
+    pty.write('\x03');
+    assert.equal((await pty.wait()).code, 0);
+  } finally {
+    pty.kill('SIGKILL');
+    await site.close();
+  }
+});
+
+test('a wrong one-time code fails once with a clear error, no second try', async () => {
+  const site = await twoFactorServer();
+  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', 'cluster']);
+  try {
+    await pty.answer('First Factor: ', 'hunter2');
+    await pty.answer('Second Factor: ', '000000');
+    const { code } = await pty.wait();
+    assert.equal(code, 255);
+    assert.match(pty.transcript, /permission denied/);
+    assert.equal(site.attempts.length, 1);
+    assert.equal(pty.transcript.split('First Factor').length - 1, 1);
+  } finally {
+    pty.kill('SIGKILL');
+    await site.close();
+  }
+});
