@@ -87,6 +87,12 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
       return EXIT_OK;
     }
     const status = await runRemote(set.session, { command: args.command, forceTty: args.forceTty, noTty: args.noTty });
+    if (status === undefined) {
+      // No exit status: the connection went away under the command. Say why, as ssh does.
+      const ended = set.ended;
+      const lost = await Promise.race([ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
+      throw lost ?? new BurrowError('DISCONNECTED', `the command on ${config.alias} ended without an exit status`, { phase: 'session' });
+    }
     await set.close(0);
     return status;
   } catch (e) {

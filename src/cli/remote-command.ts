@@ -19,8 +19,8 @@ function ptyOptions(): PseudoTtyOptions {
   };
 }
 
-/** Runs the command or shell; resolves with its exit status. */
-export async function runRemote(session: Session, opts: RemoteCommandOptions): Promise<number> {
+/** Runs the command or shell; resolves with its exit status (undefined when the server sent none: the connection broke). */
+export async function runRemote(session: Session, opts: RemoteCommandOptions): Promise<number | undefined> {
   const interactive = opts.command.length === 0;
   const stdinTty = Boolean(process.stdin.isTTY);
   const wantPty = !opts.noTty && (opts.forceTty > 1 || (stdinTty && (interactive || opts.forceTty > 0)));
@@ -36,9 +36,9 @@ export async function runRemote(session: Session, opts: RemoteCommandOptions): P
   channel.pipe(process.stdout, { end: false });
   channel.stderr.pipe(process.stderr, { end: false });
 
-  let status = 255;
+  let status: number | undefined;
   channel.on('exit', (code: number | null, signal?: string) => {
-    status = code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : 255);
+    status = code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : undefined);
   });
   await new Promise<void>((resolve) => channel.once('close', resolve));
   process.stdin.unpipe(channel);
