@@ -1,0 +1,111 @@
+/**
+ * Endurance: 100 connection losses in a row, and 10,000 clients that reset mid-transfer.
+ * Nothing crashes, no byte is corrupted, and file descriptors and memory come back.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
+import { startSshd } from '../helpers/sshd.js';
+import { sshdConfig } from '../helpers/config.js';
+import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
+import { runBurrow } from '../helpers/cli.js';
+import { SessionPool } from '../../src/ssh/pool.js';
+import { TunnelSet } from '../../src/agent/tunnel-set.js';
+import { parseForwardSpec } from '../../src/config/forward-spec.js';
+
+const fds = (pid: number | 'self' = 'self') => readdirSync(`/proc/${pid}/fd`).length;
+const rssMiB = (pid: number | 'self' = 'self') => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
+
+async function settle(cond: () => boolean, tries = 200): Promise<void> {
+  for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+test('100 connection losses in a row: every transfer after each is intact; fds and memory return', async () => {
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const pool = new SessionPool({ resolve: async () => sshdConfig(sshd) });
+  const set = await TunnelSet.open({
+    pool,
+    config: sshdConfig(sshd),
+    specs: [parseForwardSpec('local', `0:127.0.0.1:${echo.port}`)],
+    backoff: { stableMs: 0 },
+  });
+  try {
+    const addr = set.forwards[0]?.address();
+    assert.ok(addr?.type === 'tcp');
+    const port = addr.port;
+    const payload = randomBytes(256 << 10);
+    const once = async () => assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
+    await once();
+    const baseFds = fds();
+    const baseRss = rssMiB();
+    for (let i = 0; i < 100; i++) {
+      sshd.killConnections();
+      await settle(() => set.reconnects > i);
+      await once();
+    }
+    assert.equal(set.reconnects, 100);
+    await settle(() => fds() <= baseFds);
+    assert.ok(fds() <= baseFds + 2, `fds ${baseFds} → ${fds()}`);
+    const grown = rssMiB() - baseRss;
+    console.log(`# 100 reconnects: fds ${baseFds} → ${fds()}, RSS +${grown.toFixed(1)} MiB`);
+    assert.ok(grown < 64, `RSS grew ${grown.toFixed(1)} MiB`);
+  } finally {
+    await set.close(0);
+    await sshd.stop();
+    await echo.close();
+  }
+});
+
+function socks5Connect(port: number, target: number): Buffer {
+  return Buffer.concat([Buffer.from([5, 1, 0]), Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, target >> 8, target & 255])]);
+}
+
+test('10,000 clients reset mid-transfer through -L and -D: no crash, fds back to baseline', async () => {
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '--json', '-L', `0:127.0.0.1:${echo.port}`, '-D', '0', 'test-sshd']);
+  try {
+    await r.waitFor('"state":"connected"');
+    const events = r.stdout().trim().split('\n').map((l) => JSON.parse(l) as { type: string; kind?: string; listen?: string });
+    const portOf = (kind: string) => Number(/:(\d+)$/.exec(events.find((e) => e.type === 'forward-listening' && e.kind === kind)?.listen ?? '')?.[1]);
+    const lport = portOf('local');
+    const dport = portOf('dynamic');
+    assert.ok(lport > 0 && dport > 0);
+    const pid = r.child.pid as number;
+    const payload = randomBytes(64 << 10);
+    // Warm up, then take the baseline.
+    assert.equal(sha256(await roundTrip(net.connect(lport, '127.0.0.1'), payload)), sha256(payload));
+    const baseFds = fds(pid);
+    const chunk = randomBytes(32 << 10);
+    const one = (i: number) =>
+      new Promise<void>((resolve) => {
+        const viaSocks = i % 2 === 1;
+        const s = net.connect(viaSocks ? dport : lport, '127.0.0.1');
+        s.on('error', () => resolve());
+        s.on('close', () => resolve());
+        s.on('connect', () => {
+          s.write(viaSocks ? Buffer.concat([socks5Connect(dport, echo.port), chunk]) : chunk);
+          // Reset at varying moments: before, during and after the channel opens.
+          setTimeout(() => s.resetAndDestroy(), i % 7);
+        });
+      });
+    const total = 10_000;
+    let next = 0;
+    const workers = Array.from({ length: 64 }, async () => {
+      while (next < total) await one(next++);
+    });
+    await Promise.all(workers);
+    assert.equal(r.child.exitCode, null, 'burrow is still running');
+    await settle(() => fds(pid) <= baseFds, 400);
+    console.log(`# churn: burrow fds ${baseFds} → ${fds(pid)}, RSS ${rssMiB(pid).toFixed(0)} MiB`);
+    assert.ok(fds(pid) <= baseFds + 2, `fds ${baseFds} → ${fds(pid)}`);
+    assert.equal(sha256(await roundTrip(net.connect(lport, '127.0.0.1'), payload)), sha256(payload));
+  } finally {
+    r.child.kill('SIGINT');
+    await r.exited;
+    await sshd.stop();
+    await echo.close();
+  }
+});
