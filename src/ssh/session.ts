@@ -107,6 +107,11 @@ export class Session extends EventEmitter implements ChannelOpener {
     });
   }
 
+  /** Checks now that the server still answers (see Keepalive.probeNow). */
+  probeNow(why: string): void {
+    this.#keepalive?.probeNow(why);
+  }
+
   get state(): SessionState {
     return this.#state;
   }

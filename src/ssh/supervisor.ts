@@ -75,7 +75,10 @@ export class Supervisor {
     this.#opts.handle.set(lease.session);
     // Release the old lease only now, so a jump host still in use is not closed and re-authenticated.
     await old?.release();
+    // A network change under a live connection (new Wi-Fi, VPN up) may have killed it silently.
+    const stopWatch = watchNetwork(() => lease.session.probeNow('after a network change'));
     lease.session.once('close', (err?: BurrowError) => {
+      stopWatch();
       if (this.#lease !== lease || this.#ended) return;
       if (!err) return this.#end(undefined);
       if (this.#opts.reconnect === false) return this.#end(err);

@@ -69,12 +69,21 @@ export class Keepalive {
   }
 
   #resumed(gapMs: number): void {
+    this.probeNow(`after a ${Math.round(gapMs / 1000)}s pause (sleep or stop)`);
+  }
+
+  /**
+   * Asks the server for a sign of life now, with a short deadline: after a resume, or
+   * when the network changed under the connection (a new Wi-Fi, a VPN).
+   */
+  probeNow(why: string): void {
+    if (this.#dead) return;
     this.#received = false;
     this.#opts.probe();
     clearTimeout(this.#resumeTimer);
     const deadline = (this.#opts.resumeDeadline ?? 5) * 1000;
     this.#resumeTimer = setTimeout(() => {
-      if (!this.#received) this.#die(`no answer from the server within ${deadline / 1000}s after a ${Math.round(gapMs / 1000)}s pause (sleep or stop)`);
+      if (!this.#received) this.#die(`no answer from the server within ${deadline / 1000}s ${why}`);
     }, deadline);
     this.#resumeTimer.unref();
   }
