@@ -84,3 +84,22 @@ test('a wrong one-time code fails once with a clear error, no second try', async
     await site.close();
   }
 });
+
+test('StrictHostKeyChecking ask shows the fingerprint like OpenSSH and records the key on yes', async () => {
+  const sshd = await startSshd();
+  const dir = mkdtempSync(join(tmpdir(), 'burrow-ask-'));
+  const kh = join(dir, 'known_hosts');
+  const pty = spawnPty(process.execPath, [BIN, '-F', sshd.sshConfigFile, '-o', `UserKnownHostsFile=${kh}`, '-o', 'StrictHostKeyChecking=ask', '-o', 'BatchMode=no', 'test-sshd', 'echo', 'asked-ok']);
+  try {
+    await pty.waitFor(/ED25519 key fingerprint is SHA256:[A-Za-z0-9+/]{43}/);
+    await pty.answer('(yes/no/[fingerprint])?', 'yes');
+    await pty.waitFor('asked-ok');
+    assert.equal((await pty.wait()).code, 0);
+    const { readFileSync } = await import('node:fs');
+    assert.match(readFileSync(kh, 'utf8'), new RegExp(`^\\[${sshd.host}\\]:${sshd.port} ssh-ed25519 `, 'm'));
+  } finally {
+    pty.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    await sshd.stop();
+  }
+});

@@ -144,12 +144,17 @@ test('ssh-agent keys authenticate', async () => {
 });
 
 test('ProxyCommand carries the connection and ends with the session', async () => {
-  const cmd = `${SSH} -F ${sshd.sshConfigFile} -W %h:%p test-sshd`.replace('%h', sshd.host).replace('%p', String(sshd.port));
+  const marker = `burrow-proxy-${process.pid}-${Date.now()}`;
+  const cmd = `${SSH} -o SetEnv=M=${marker} -F ${sshd.sshConfigFile} -W %h:%p test-sshd`.replace('%h', sshd.host).replace('%p', String(sshd.port));
+  const running = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).includes(marker);
   const s = await Session.connect({ config: sshdConfig(sshd, { proxyCommand: cmd }), proxyStderr: 'ignore' });
   const ch = await s.openTcp({ host: '127.0.0.1', port: echo.port }, { host: '127.0.0.1', port: 0 });
   const payload = randomBytes(1 << 20);
   assert.equal(sha256(await roundTrip(ch, payload)), sha256(payload));
+  assert.equal(running(), true);
   await s.close();
+  for (let i = 0; i < 100 && running(); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(running(), false, 'the ProxyCommand child ended with the session');
 });
 
 test('ProxyJump through a second sshd; the pool shares one session per destination', async () => {
