@@ -17,9 +17,20 @@ export interface DemoHostKey {
   readonly fingerprint: string;
 }
 
+/**
+ * A new ed25519 key pair in OpenSSH format. ssh2 1.17's generator drops a leading zero
+ * byte of the public key about once in 200 keys and then cannot parse its own output:
+ * draw again in that case.
+ */
+export function generateEd25519Pair(): { public: string; private: string } {
+  let pair = ssh2.utils.generateKeyPairSync('ed25519');
+  for (let i = 0; i < 16 && !isWellFormed(pair); i++) pair = ssh2.utils.generateKeyPairSync('ed25519');
+  return pair;
+}
+
 /** Generates a new ed25519 host key. */
 export function generateHostKey(): DemoHostKey {
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateEd25519Pair();
   const parsed = parseOne(pair.public);
   const blob = parsed.getPublicSSH();
   return {
@@ -28,6 +39,10 @@ export function generateHostKey(): DemoHostKey {
     blob,
     fingerprint: fingerprintOf(blob),
   };
+}
+
+function isWellFormed(pair: { public: string; private: string }): boolean {
+  return !(ssh2.utils.parseKey(pair.public) instanceof Error) && !(ssh2.utils.parseKey(pair.private) instanceof Error);
 }
 
 /** The SHA-256 fingerprint of a key blob: `SHA256:` and unpadded base64. */

@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
 import { GREETING, startDemoHttpService, type DemoHttpService } from './http-service.js';
 import { startDemoSshServer, type DemoSshServer } from './ssh-server.js';
+import { generateEd25519Pair } from './host-key.js';
 
 const SSH = '/usr/bin/ssh';
 
@@ -29,7 +30,7 @@ describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bi
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'burrow-demo-test-'));
-    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    const pair = generateEd25519Pair();
     await writeFile(join(dir, 'id'), pair.private, { mode: 0o600 });
     srv = await startDemoSshServer({ authorizedKeys: [pair.public] });
     web = await startDemoHttpService();
@@ -238,7 +239,7 @@ describe('demo SSH server with OpenSSH', { skip: !existsSync(SSH) && 'no /usr/bi
   });
 
   it('is rejected by ssh when the known_hosts key does not match', async () => {
-    const other = ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('ed25519').public);
+    const other = ssh2.utils.parseKey(generateEd25519Pair().public);
     assert.ok(!(other instanceof Error));
     const wrong = join(dir, 'wrong_known_hosts');
     await writeFile(wrong, `[127.0.0.1]:${srv.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);

@@ -12,6 +12,7 @@ import { describe, it } from 'node:test';
 import type { ClientChannel, ConnectConfig } from 'ssh2';
 import ssh2 from 'ssh2';
 import { startDemoSshServer, type DemoSshServer } from './ssh-server.js';
+import { generateEd25519Pair } from './host-key.js';
 
 const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -108,8 +109,8 @@ describe('demo SSH server with an ssh2 client', () => {
   });
 
   it('accepts an authorized key and refuses another', async () => {
-    const good = ssh2.utils.generateKeyPairSync('ed25519');
-    const bad = ssh2.utils.generateKeyPairSync('ed25519');
+    const good = generateEd25519Pair();
+    const bad = generateEd25519Pair();
     const srv = await startDemoSshServer({ authorizedKeys: [Buffer.from(good.public)] });
     try {
       (await login(srv, { username: 'ann', privateKey: good.private })).end();
@@ -120,8 +121,8 @@ describe('demo SSH server with an ssh2 client', () => {
   });
 
   it('verifies the public-key signature, not just the key offered', async () => {
-    const good = ssh2.utils.generateKeyPairSync('ed25519');
-    const other = ssh2.utils.generateKeyPairSync('ed25519');
+    const good = generateEd25519Pair();
+    const other = generateEd25519Pair();
     /** An agent that offers the authorized key and signs with `signer`. */
     class Agent extends ssh2.BaseAgent<string> {
       constructor(private readonly signer: string) {
