@@ -121,7 +121,7 @@ export class SessionPool {
     try {
       const session = await Session.connect(sessionOpts);
       // When a hop goes away, so does everything that ran through it.
-      via?.session.once('close', () => session.destroy());
+      via?.session.once('close', (lost?: Error) => { if (!lost) session.destroy(); }); // a lost hop closes our channel: we are lost too, not closed on purpose
       return { session, via };
     } catch (e) {
       await via?.release();
