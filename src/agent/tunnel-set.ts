@@ -50,6 +50,7 @@ export class TunnelSet {
   readonly #strict: boolean;
   readonly #supervisor: Supervisor;
   readonly #fopts: ForwardOptions;
+  readonly #handle: SessionHandle;
 
   private constructor(opts: TunnelSetOptions) {
     this.#opts = opts;
@@ -69,8 +70,6 @@ export class TunnelSet {
     });
     this.#handle = handle;
   }
-
-  readonly #handle: SessionHandle;
 
   /** Settles when the tunnels end for good: with the fatal error, or undefined after close(). */
   get ended(): Promise<BurrowError | undefined> {

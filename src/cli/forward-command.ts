@@ -14,7 +14,7 @@ import type { SshArgs } from './ssh-args.js';
 import { openTtyPrompter } from './tty-prompter.js';
 import { attachView } from './status-view.js';
 import { runRemote } from './remote-command.js';
-import { EXIT_INTERRUPTED, EXIT_OK, EXIT_SSH } from './exit-codes.js';
+import { EXIT_INTERRUPTED, EXIT_OK } from './exit-codes.js';
 
 function collectSpecs(args: SshArgs, cfg: ResolvedHost): ForwardSpec[] {
   const fromCli = (kind: ForwardKind, list: string[]) => list.map((t) => parseForwardSpec(kind, t));
@@ -107,5 +107,3 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     pool.destroyAll();
   }
 }
-
-export { EXIT_SSH };
