@@ -1,7 +1,6 @@
 /**
  * Exit codes, as documented in the README:
  * - 0: success (or a graceful Ctrl-C of a forward-only session)
- * - 1: a forward failed while ExitOnForwardFailure is off is NOT an exit; 1 is unused by burrow itself
  * - 2: usage error (bad flags, malformed forward spec, bad config)
  * - 130: interrupted a second time (cut)
  * - 255: connection, host key, authentication or forwarding failure (as ssh)
