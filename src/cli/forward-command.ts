@@ -9,6 +9,7 @@ import { resolveHost } from '../config/ssh-config/index.js';
 import { parseForwardSpec, type ForwardKind, type ForwardSpec } from '../config/forward-spec.js';
 import type { ResolvedHost } from '../config/types.js';
 import { SessionPool } from '../ssh/pool.js';
+import { cryptoStatus } from '../ssh/crypto-status.js';
 import { TunnelSet } from '../agent/tunnel-set.js';
 import type { SshArgs } from './ssh-args.js';
 import { openTtyPrompter } from './tty-prompter.js';
@@ -73,6 +74,9 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     verbose: args.verbose,
     totals: forwardOnly ? () => set?.totals() ?? { active: 0, total: 0, bytesIn: 0, bytesOut: 0 } : undefined,
   });
+  const crypto = cryptoStatus();
+  if (!crypto.nativeBinding) bus.emit({ type: 'warning', code: 'SLOW_CRYPTO', message: "ssh2's native crypto binding is missing: transfers will be several times slower (install g++ and python3, then npm ci)" });
+  if (!crypto.windowPatch) bus.emit({ type: 'warning', code: 'NO_WINDOW_PATCH', message: "burrow's ssh2 window patch is not applied: slow on high-latency links (run npm ci)" });
   try {
     set = await TunnelSet.open({ pool, config, specs, bus, signal: interrupt.signal, reconnect: forwardOnly });
     if (forwardOnly) {
