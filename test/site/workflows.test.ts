@@ -4,11 +4,10 @@
 // OpenSSH to burrow is a one-line change there. The OpenSSH runs validate the site and
 // record what users see today (measurements are printed as `# ...` lines).
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Pty } from '../helpers/pty.js';
-import { REPO_IN_LAPTOP, REPO_ROOT as ROOT, startSite, type Site } from './site.js';
+import { startSite, type Site } from './site.js';
+import { burrowCommand, count, sleep, waitUntil } from './tools.js';
 
 // ---- tools --------------------------------------------------------------------------------
 
@@ -29,29 +28,6 @@ const OPENSSH: Tool = {
   retriesAuth: true,
 };
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestMtime(p));
-    else if (e.name.endsWith('.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/**
- * `node bin/burrow.js` when dist/ is built and up to date, else the CLI from src/ through
- * tsx. Paths are the repository as the laptop node sees it (REPO_IN_LAPTOP).
- */
-function burrowCommand(): string[] {
-  const dist = join(ROOT, 'dist', 'cli', 'main.js');
-  const R = REPO_IN_LAPTOP;
-  if (process.env.BURROW_SITE_CLI !== 'src' && existsSync(dist) && statSync(dist).mtimeMs >= newestMtime(join(ROOT, 'src'))) {
-    return ['node', join(R, 'bin', 'burrow.js')];
-  }
-  return ['node', '--import', `file://${join(R, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`, join(R, 'test', 'site', 'burrow-cli.ts')];
-}
-
 const BURROW: Tool = {
   name: 'burrow',
   argv: (a) => [...burrowCommand(), ...a],
@@ -66,12 +42,13 @@ const BURROW: Tool = {
  */
 const TOOLS: Record<string, { run: Tool[]; todo?: Tool[] }> = {
   w1: { run: [OPENSSH, BURROW] },
-  w1pj: { run: [OPENSSH], todo: [BURROW] },
+  w1pj: { run: [OPENSSH, BURROW] },
   w2: { run: [OPENSSH, BURROW] },
   w3: { run: [OPENSSH, BURROW] },
+  w4: { run: [OPENSSH, BURROW] },
   w5: { run: [OPENSSH, BURROW] },
-  w6: { run: [OPENSSH], todo: [BURROW] },
-  w6pj: { run: [OPENSSH], todo: [BURROW] },
+  w6: { run: [OPENSSH, BURROW] },
+  w6pj: { run: [OPENSSH, BURROW] },
   w7: { run: [OPENSSH, BURROW] },
   w7pj: { run: [OPENSSH, BURROW] },
 };
@@ -127,17 +104,6 @@ s.on('close', () => { console.log(text.trim()); process.exit(text.includes('echo
 `;
 
 // ---- helpers ------------------------------------------------------------------------------
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const count = (text: string, needle: string): number => text.split(needle).length - 1;
-
-async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number, diag?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${diag ? `\n${diag()}` : ''}`);
-    await sleep(50);
-  }
-}
 
 describe('article workflows on the test site', { concurrency: false }, () => {
   let site: Site | undefined;
@@ -282,6 +248,7 @@ describe('article workflows on the test site', { concurrency: false }, () => {
     const stopA = await server('login', 6666, '127.0.0.1', 'svc-a');
     const stopB = await server('login', 6667, '127.0.0.1', 'svc-b');
     try {
+      const before = s.authCounts('lander');
       const p = await login(tool, ['-N', '-L', '5601:localhost:6666', '-L', '5602:localhost:6667', '-D', '5603', 'mahuika']);
       try {
         await waitUntil('all three listening', () => [5601, 5602, 5603].every((x) => s.listening('laptop').has(x)), 15_000, () => p.transcript);
@@ -294,6 +261,29 @@ describe('article workflows on the test site', { concurrency: false }, () => {
         assert.match(d.stdout, /svc-b/);
         assert.equal(count(p.transcript, 'Password:'), 1, p.transcript);
         assert.equal(count(p.transcript, 'Second Factor:'), 1, p.transcript);
+        assert.equal(s.authCounts('lander').accepted, before.accepted + 1, 'one login to lander for three forwards');
+
+        // A second command to the same destination while the first runs. Neither OpenSSH
+        // (without ControlMaster) nor burrow shares a session across processes yet (for
+        // burrow that comes with the agent): the second process logs in again, i.e. asks
+        // for a second password + TOTP. The config's LocalForward 6676 is already held by
+        // the first process, hence ExitOnForwardFailure=no.
+        const q = await login(tool, ['-N', '-o', 'ExitOnForwardFailure=no', '-L', '5604:localhost:6666', 'mahuika']);
+        try {
+          await waitUntil('laptop:5604 listening', () => s.listening('laptop').has(5604), 15_000, () => q.transcript);
+          const c = await connect(5604);
+          assert.match(c.out, /svc-a/, `${c.out}\n${q.transcript}`);
+          const lander = s.authCounts('lander').accepted - before.accepted;
+          console.log(`# w3 ${tool.name}: a second process while the first runs asks again (Password: ${count(q.transcript, 'Password:')}, Second Factor: ${count(q.transcript, 'Second Factor:')}); lander logins for both: ${lander} — no cross-process sharing (burrow: comes with the agent)`);
+          assert.equal(count(q.transcript, 'Password:'), 1, q.transcript);
+          assert.equal(count(q.transcript, 'Second Factor:'), 1, q.transcript);
+          assert.equal(lander, 2, 'the second process is a second login to lander');
+          // the first process is unaffected
+          assert.match((await connect(5601)).out, /svc-a/);
+          assert.equal(count(p.transcript, 'Password:'), 1, p.transcript);
+        } finally {
+          await stopTool(q);
+        }
       } finally {
         await stopTool(p);
       }
@@ -301,6 +291,43 @@ describe('article workflows on the test site', { concurrency: false }, () => {
       stopA();
       stopB();
     }
+  });
+
+  // (4) the article's MobaXterm case: two tunnels (lander → mahuika:22, mahuika → itself) --
+  // OpenSSH needs two commands (the first tunnel carries the second's SSH connection);
+  // burrow does it as one: ProxyJump through lander, -L on mahuika, no config alias needed.
+  forEachTool('w4', 'MobaXterm case: lander→mahuika and mahuika→itself (burrow: one command)', async (tool) => {
+    const s = need();
+    const stop = await server('login', 6666, '127.0.0.1', 'hello-from-login-6666');
+    const before = s.authCounts('lander');
+    const beforeLogin = s.authCounts('login');
+    const procs: Pty[] = [];
+    try {
+      if (tool.name === 'openssh') {
+        // Tunnel 1: laptop:2222 → (lander) → mahuika:22; tunnel 2 through it: laptop:5556 → mahuika's localhost:6666.
+        const t1 = await login(tool, ['-N', '-L', `2222:${s.addr.login}:22`, 'lander']);
+        procs.push(t1);
+        await waitUntil('laptop:2222 listening', () => s.listening('laptop').has(2222), 15_000, () => t1.transcript);
+        const t2 = s.pty('laptop', tool.argv(['-N', '-o', 'BatchMode=yes', '-o', 'HostKeyAlias=mahuika', '-p', '2222', '-L', '5556:localhost:6666', 'localhost']), { timeoutMs: 15_000 });
+        procs.push(t2);
+      } else {
+        procs.push(await login(tool, ['-N', '-J', 'lander', '-L', '5556:localhost:6666', s.addr.login]));
+      }
+      await waitUntil('laptop:5556 listening', () => s.listening('laptop').has(5556), 15_000, () => procs.map((p) => p.transcript).join('\n---\n'));
+      const r = await connect(5556);
+      assert.equal(r.code, 0, `${r.out}\n${procs.map((p) => p.transcript).join('\n---\n')}`);
+      assert.match(r.out, /hello-from-login-6666/);
+      const prompts = procs.reduce((n, p) => n + count(p.transcript, 'Second Factor:'), 0);
+      console.log(`# w4 ${tool.name}: ${procs.length} command(s), ${prompts} TOTP prompt(s), lander logins ${s.authCounts('lander').accepted - before.accepted}, login logins ${s.authCounts('login').accepted - beforeLogin.accepted}`);
+      if (tool.name === 'burrow') assert.equal(procs.length, 1);
+      assert.equal(prompts, 1);
+      assert.equal(s.authCounts('lander').accepted, before.accepted + 1);
+      assert.equal(s.authCounts('login').accepted, beforeLogin.accepted + 1);
+    } finally {
+      for (const p of procs.reverse()) await stopTool(p);
+      stop();
+    }
+    await waitUntil('laptop:5556 released', () => !s.listening('laptop').has(5556), 5000);
   });
 
   // (5) compute node: reverse tunnel from a Slurm job, port free after scancel ----------------
@@ -377,7 +404,8 @@ describe('article workflows on the test site', { concurrency: false }, () => {
           console.log(`# w6 ${tool.name} ${dest}: wrong ${which} → exit ${exit.code}: ${JSON.stringify(p.transcript.slice(-300))}`);
           assert.notEqual(exit.code, 0);
           assert.equal(count(p.transcript, 'Password:'), 1, p.transcript);
-          assert.match(p.transcript, /auth|denied|password|code/i);
+          assert.equal(count(p.transcript, 'Second Factor:'), 1, p.transcript);
+          assert.match(p.transcript, /permission denied|authentication failed/i);
           assert.doesNotMatch(p.transcript, /\n\s+at /, 'no stack trace');
         }
         await sleep(300);
