@@ -142,12 +142,9 @@ test('-R 0 reports the port the server allocated, and it reaches the local targe
 
 test('a remote command does not reconnect: losing the server exits 255', async () => {
   const own = await startSshd();
-  const r = runBurrow(['-F', own.sshConfigFile, '-T', 'test-sshd', 'sleep 30']);
+  const r = runBurrow(['-F', own.sshConfigFile, '-T', 'test-sshd', 'echo started; sleep 30']);
   try {
-    await new Promise<void>((resolve) => {
-      const check = () => (own.authAttempts().some((l) => l.includes('Accepted')) ? resolve() : setTimeout(check, 50));
-      check();
-    });
+    await r.waitFor('started');
     own.killConnections();
     const { code } = await r.exited;
     assert.equal(code, 255);
