@@ -311,6 +311,7 @@ async function openTransport(opts: SessionOptions): Promise<Transport> {
     const stream = await via.openTcp({ host: config.hostname, port: config.port }, { host: '127.0.0.1', port: 0 }, { signal: opts.signal }).catch((e: unknown) => {
       throw new BurrowError('CONNECT_FAILED', `jump host ${via.destination} could not reach ${config.hostname} port ${config.port}`, { phase: 'connect', cause: e });
     });
+    stream.once('end', () => stream.destroy()); // the far end's sshd hung up (the hop sends EOF, waits for our close): an SSH transport never half-closes
     return { stream, describe: `${config.hostname} port ${config.port} via ${via.destination}`, dispose: () => stream.destroy() };
   }
   if (config.proxyCommand) return spawnProxyCommand(config.proxyCommand, opts.proxyStderr);
