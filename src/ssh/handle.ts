@@ -78,12 +78,26 @@ export class SessionHandle implements ChannelOpener {
     });
   }
 
-  async openTcp(target: Endpoint, origin: Endpoint, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
-    return (await this.wait(opts.signal)).openTcp(target, origin, opts);
+  /**
+   * Opens on the live session; when that session dies during the open (the client's
+   * bytes are still unread, so nothing is lost), once more on the next one.
+   */
+  async #open(open: (s: Session) => Promise<Duplex>, signal?: AbortSignal): Promise<Duplex> {
+    const session = await this.wait(signal);
+    try {
+      return await open(session);
+    } catch (e) {
+      if (session.state !== 'closed') throw e;
+      return open(await this.wait(signal));
+    }
   }
 
-  async openUnix(path: string, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
-    return (await this.wait(opts.signal)).openUnix(path, opts);
+  openTcp(target: Endpoint, origin: Endpoint, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
+    return this.#open((s) => s.openTcp(target, origin, opts), opts.signal);
+  }
+
+  openUnix(path: string, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
+    return this.#open((s) => s.openUnix(path, opts), opts.signal);
   }
 
   async listenTcp(bind: string, port: number, onConnection: (c: IncomingChannel) => void): Promise<RemoteListener> {

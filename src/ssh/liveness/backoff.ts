@@ -3,11 +3,14 @@
  * back to the start after the connection has been stable for a while.
  */
 export interface BackoffOptions {
-  initialMs?: number; // default 1000
+  initialMs?: number; // default 500
   maxMs?: number; // default 30000
   /** ± fraction of randomness; default 0.2. */
   jitter?: number;
-  /** Connected this long resets the sequence; default 60000. */
+  /**
+   * A connection that lasted this long resets the sequence, so the next loss is retried
+   * at once; one that dies sooner (a flapping server) keeps backing off. Default 10000.
+   */
   stableMs?: number;
 }
 
@@ -19,10 +22,10 @@ export class Backoff {
   #attempt = 0;
 
   constructor(opts: BackoffOptions = {}) {
-    this.#initial = opts.initialMs ?? 1000;
+    this.#initial = opts.initialMs ?? 500;
     this.#max = opts.maxMs ?? 30_000;
     this.#jitter = opts.jitter ?? 0.2;
-    this.stableMs = opts.stableMs ?? 60_000;
+    this.stableMs = opts.stableMs ?? 10_000;
   }
 
   /** The delay before the next attempt (0 for the first). */
