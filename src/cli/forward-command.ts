@@ -65,8 +65,9 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
       process.exit(EXIT_INTERRUPTED);
     }
   };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
+  // Ctrl-C, kill and a closed terminal all close gracefully (a second one cuts).
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  for (const sig of signals) process.on(sig, onSigint);
   const forwardOnly = args.noCommand;
   const detach = attachView(bus, {
     json: args.json,
@@ -106,8 +107,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
   } finally {
     set?.destroy();
     detach();
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
+    for (const sig of signals) process.off(sig, onSigint);
     pool.destroyAll();
   }
 }

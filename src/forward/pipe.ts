@@ -59,7 +59,10 @@ function kill(s: Duplex, err?: Error): void {
 export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {}): Join {
   // An error on either side after the pipelines settle must not become an uncaught one.
   local.on('error', swallow);
-  remote.on('error', swallow);
+  // The channel broke (the connection was lost): reset the local client at once. This
+  // listener must run before pipeline's own (hence prepend), which would close the
+  // socket with a FIN and pass a truncated transfer off as complete.
+  remote.prependListener('error', (err: Error) => kill(local, err));
 
   let bytesIn = 0;
   let bytesOut = 0;

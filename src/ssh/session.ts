@@ -10,7 +10,7 @@
  * await session.close();
  */
 import { EventEmitter } from 'node:events';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { ClientChannel, PseudoTtyOptions } from 'ssh2';
 import { BurrowError, isBurrowError } from '../errors.js';
@@ -65,6 +65,8 @@ export class Session extends EventEmitter implements ChannelOpener {
   #closing = false;
   #lostReason: string | undefined;
   #keepalive: Keepalive | undefined;
+  /** Open channels, so a lost connection can cut them with an error. */
+  readonly #channels = new Set<Duplex>();
 
   private constructor(config: ResolvedHost, client: InstanceType<typeof Client>, transport: Transport, bus: EventBus | undefined) {
     super();
@@ -76,16 +78,23 @@ export class Session extends EventEmitter implements ChannelOpener {
     client.on('tcp connection', (info, accept, reject) => {
       const fn = this.#tcpListeners.get(`${info.destIP}:${info.destPort}`) ?? [...this.#tcpListeners.entries()].find(([k]) => k.endsWith(`:${info.destPort}`))?.[1];
       if (!fn) return reject();
-      fn({ origin: { host: info.srcIP, port: info.srcPort }, accept: () => guard(accept()), reject });
+      fn({ origin: { host: info.srcIP, port: info.srcPort }, accept: () => this.#track(guard(accept())), reject });
     });
     client.on('unix connection', (info, accept, reject) => {
       const fn = this.#unixListeners.get(info.socketPath);
       if (!fn) return reject();
-      fn({ origin: { host: info.socketPath, port: 0 }, accept: () => guard(accept()), reject });
+      fn({ origin: { host: info.socketPath, port: 0 }, accept: () => this.#track(guard(accept())), reject });
     });
     client.on('error', (e: Error) => {
       this.#lostReason ??= e.message;
     });
+    // ssh2 closes open channels with a plain EOF when its transport goes away, so a
+    // transfer cut mid-way would look complete. Cut them with an error first: these
+    // listeners are prepended to run before ssh2's own cleanup of the transport.
+    const cutChannels = () => {
+      if (!this.#closing) this.#cutChannels();
+    };
+    for (const ev of ['end', 'error', 'close']) transport.stream.prependListener(ev, cutChannels);
     client.on('close', () => {
       const lost = !this.#closing;
       this.#keepalive?.dispose();
@@ -101,10 +110,27 @@ export class Session extends EventEmitter implements ChannelOpener {
       probe: () => probe(client),
       onDead: (reason) => {
         this.#lostReason = reason;
+        this.#cutChannels();
         client.destroy();
         transport.dispose();
       },
     });
+  }
+
+  /** Errors every open channel: the connection is gone, whatever ssh2 says next. */
+  #cutChannels(): void {
+    if (this.#channels.size === 0) return;
+    const cut = new BurrowError('DISCONNECTED', `connection to ${this.destination} lost`, { phase: 'session' });
+    // ssh2's Channel.destroy() is a polite end+close that drops the error: use the
+    // stream's own destroy, which errors the channel (nothing can be sent anyway).
+    for (const ch of this.#channels) Duplex.prototype.destroy.call(ch, cut);
+    this.#channels.clear();
+  }
+
+  #track<T extends Duplex>(ch: T): T {
+    this.#channels.add(ch);
+    ch.once('close', () => this.#channels.delete(ch));
+    return ch;
   }
 
   /** Checks now that the server still answers (see Keepalive.probeNow). */
@@ -153,12 +179,12 @@ export class Session extends EventEmitter implements ChannelOpener {
     this.#assertOpen();
     return channelOpen(opts.signal, `${target.host}:${target.port}`, this.destination, (cb) =>
       this.#client.forwardOut(origin.host, origin.port, target.host, target.port, cb),
-    );
+    ).then((ch) => this.#track(ch));
   }
 
   openUnix(path: string, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
     this.#assertOpen();
-    return channelOpen(opts.signal, path, this.destination, (cb) => this.#client.openssh_forwardOutStreamLocal(path, cb));
+    return channelOpen(opts.signal, path, this.destination, (cb) => this.#client.openssh_forwardOutStreamLocal(path, cb)).then((ch) => this.#track(ch));
   }
 
   listenTcp(bind: string, port: number, onConnection: Listener): Promise<RemoteListener> {
@@ -215,7 +241,7 @@ export class Session extends EventEmitter implements ChannelOpener {
   exec(command: string, opts: { pty?: PseudoTtyOptions | false; env?: Record<string, string> } = {}): Promise<ClientChannel> {
     this.#assertOpen();
     return new Promise((resolve, reject) => {
-      this.#client.exec(command, { pty: opts.pty || undefined, env: opts.env }, (err, ch) => (err ? reject(new BurrowError('CHANNEL_OPEN_FAILED', `cannot run command on ${this.destination}: ${err.message}`, { phase: 'channel', cause: err })) : resolve(guard(ch))));
+      this.#client.exec(command, { pty: opts.pty || undefined, env: opts.env }, (err, ch) => (err ? reject(new BurrowError('CHANNEL_OPEN_FAILED', `cannot run command on ${this.destination}: ${err.message}`, { phase: 'channel', cause: err })) : resolve(this.#track(guard(ch)))));
     });
   }
 
@@ -223,7 +249,7 @@ export class Session extends EventEmitter implements ChannelOpener {
   shell(pty: PseudoTtyOptions | false, opts: { env?: Record<string, string> } = {}): Promise<ClientChannel> {
     this.#assertOpen();
     return new Promise((resolve, reject) => {
-      const cb = (err: Error | undefined, ch: ClientChannel) => (err ? reject(new BurrowError('CHANNEL_OPEN_FAILED', `cannot open a shell on ${this.destination}: ${err.message}`, { phase: 'channel', cause: err })) : resolve(guard(ch)));
+      const cb = (err: Error | undefined, ch: ClientChannel) => (err ? reject(new BurrowError('CHANNEL_OPEN_FAILED', `cannot open a shell on ${this.destination}: ${err.message}`, { phase: 'channel', cause: err })) : resolve(this.#track(guard(ch))));
       if (pty === false) this.#client.shell(false, { env: opts.env }, cb);
       else this.#client.shell(pty, { env: opts.env }, cb);
     });
@@ -311,8 +337,14 @@ async function openTransport(opts: SessionOptions): Promise<Transport> {
     const stream = await via.openTcp({ host: config.hostname, port: config.port }, { host: '127.0.0.1', port: 0 }, { signal: opts.signal }).catch((e: unknown) => {
       throw new BurrowError('CONNECT_FAILED', `jump host ${via.destination} could not reach ${config.hostname} port ${config.port}`, { phase: 'connect', cause: e });
     });
-    stream.once('end', () => stream.destroy()); // the far end's sshd hung up (the hop sends EOF, waits for our close): an SSH transport never half-closes
-    return { stream, describe: `${config.hostname} port ${config.port} via ${via.destination}`, dispose: () => stream.destroy() };
+    // ssh2's Channel.destroy() only asks the hop to close (and waits for its answer, which
+    // a dead link never brings); the stream's own destroy also ends it here, at once.
+    const dispose = () => {
+      stream.destroy();
+      Duplex.prototype.destroy.call(stream);
+    };
+    stream.once('end', dispose); // the far end's sshd hung up (the hop sends EOF, waits for our close): an SSH transport never half-closes
+    return { stream, describe: `${config.hostname} port ${config.port} via ${via.destination}`, dispose };
   }
   if (config.proxyCommand) return spawnProxyCommand(config.proxyCommand, opts.proxyStderr);
   return connectTcp(config, opts.signal);

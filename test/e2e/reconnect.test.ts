@@ -161,3 +161,40 @@ test('stopped past the server\'s patience (SIGSTOP/SIGCONT): traffic flows again
     await echo.close();
   }
 });
+
+test('a jump host lost while the target is quiet mid-transfer: the client gets a reset, not a clean end', async () => {
+  const jump = await startSshd();
+  const target = await startSshd();
+  // The server sends 64 KiB and then holds the connection open: a transfer in flight.
+  const server = net.createServer((s) => {
+    s.on('error', () => {});
+    s.write(Buffer.alloc(64 << 10, 7));
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  const { port: serverPort } = server.address() as net.AddressInfo;
+  const cfg = join(target.dir, 'config-pj');
+  const { readFileSync } = await import('node:fs');
+  writeFileSync(cfg, readFileSync(target.sshConfigFile, 'utf8') + readFileSync(jump.sshConfigFile, 'utf8').replace('Host test-sshd', 'Host jumphost'));
+  const r = runBurrow(['-F', cfg, '-J', 'jumphost', '-N', '-L', `0:127.0.0.1:${serverPort}`, 'test-sshd']);
+  try {
+    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    await r.waitFor('test-sshd: connected');
+    const sock = net.connect(port, '127.0.0.1');
+    let received = 0;
+    const outcome = new Promise<'end' | 'error'>((resolve) => {
+      sock.on('data', (d: Buffer) => {
+        received += d.length;
+        if (received === 64 << 10) jump.killConnections();
+      });
+      sock.on('end', () => resolve('end'));
+      sock.on('error', () => resolve('error'));
+    });
+    assert.equal(await outcome, 'error');
+  } finally {
+    r.child.kill('SIGINT');
+    await r.exited;
+    await jump.stop();
+    await target.stop();
+    server.close();
+  }
+});

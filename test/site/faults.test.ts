@@ -91,25 +91,12 @@ const SHA = createHash('sha256').update(PAYLOAD).digest('hex');
 const prefixSha = (n: number): string => createHash('sha256').update(PAYLOAD.subarray(0, n)).digest('hex');
 
 /**
- * KNOWN BURROW BUG (reported, not fixed here): when a session is lost, ssh2 emits the
- * client's 'close' and then ends every open channel with push(null) and no error
- * (ChannelManager.cleanup → onCHANNEL_CLOSE(…, dead=true)). joinStreams sees a clean end,
- * so the local client of a transfer in flight gets a FIN after a truncated transfer,
- * instead of the RST that src/forward/pipe.ts sends when there is an error. Issue 5 wants
- * the cut to be visible. Until burrow is fixed, the fault tests assert exactly this symptom
- * (a clean FIN, the bytes received an uncorrupted prefix): the fix turns them red, and then
- * this flag must become false.
+ * A transfer in flight when the connection drops must fail visibly (a reset), never end
+ * with a clean FIN that passes a truncated transfer off as complete. ssh2 itself ends
+ * open channels with a plain EOF on a loss; the Session cuts them with an error first.
  */
-const KNOWN_BUG_FIN_AFTER_LOSS = true;
-
-/** The in-flight transfer's fate (see cutOutcome) against what issue 5 requires. */
 function expectCutVisible(complaint: string | undefined): void {
-  if (KNOWN_BUG_FIN_AFTER_LOSS) {
-    assert.match(complaint ?? 'failed visibly', /clean FIN/, 'the in-flight transfer now fails visibly: set KNOWN_BUG_FIN_AFTER_LOSS = false');
-    console.log(`# KNOWN BUG: ${complaint ?? ''}`);
-  } else {
-    assert.equal(complaint, undefined, complaint);
-  }
+  assert.equal(complaint, undefined, complaint);
 }
 
 interface Outcome {
