@@ -192,7 +192,7 @@ export class Session extends EventEmitter implements ChannelOpener {
     return new Promise((resolve, reject) => {
       this.#client.forwardIn(bind, port, (err, realPort) => {
         if (err) {
-          return reject(new BurrowError('FORWARD_REFUSED', `${this.destination} refused to listen on ${bind || '*'}:${port}${port ? ' (port in use there, or forwarding not allowed)' : ''}`, { phase: 'forward', cause: err, details: { bind, port } }));
+          return reject(new BurrowError('FORWARD_REFUSED', `${this.destination} refused to listen on ${bind || '*'}:${port}${port ? ' (the port is in use there, or forwarding is not allowed); use port 0 to let the server pick a free one' : ''}`, { phase: 'forward', cause: err, details: { bind, port } }));
         }
         const actual = realPort || port;
         const key = `${bind}:${port === 0 ? actual : port}`;
