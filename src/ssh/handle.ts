@@ -5,13 +5,29 @@
  * factor; clients that arrive meanwhile wait, bounded, then get a clean refusal.
  */
 import type { Duplex } from 'node:stream';
-import { BurrowError } from '../errors.js';
+import { BurrowError, isBurrowError } from '../errors.js';
 import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from './channels.js';
 import type { Session } from './session.js';
 
 export interface SessionHandleOptions {
   /** How long a new client may wait for the session (ms); default 10 s. */
   waitMs?: number;
+}
+
+/** Resolves true once `session` is closed, false if it is still up after `ms`. */
+function closedSoon(session: Session, ms: number): Promise<boolean> {
+  if (session.state === 'closed') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      session.off('close', onClose);
+      resolve(false);
+    }, ms);
+    const onClose = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    session.once('close', onClose);
+  });
 }
 
 export class SessionHandle implements ChannelOpener {
@@ -87,7 +103,10 @@ export class SessionHandle implements ChannelOpener {
     try {
       return await open(session);
     } catch (e) {
-      if (session.state !== 'closed') throw e;
+      // The server said no (a refusal carries its reason code): that is the answer.
+      if (isBurrowError(e) && e.details.reason !== undefined) throw e;
+      // Otherwise the connection failed under us; it may not know yet that it is dead.
+      if (!(await closedSoon(session, this.#waitMs))) throw e;
       return open(await this.wait(signal));
     }
   }
