@@ -296,6 +296,35 @@ function guard<T extends { on(ev: 'error', fn: (e: Error) => void): unknown }>(c
   return ch;
 }
 
+/**
+ * Answers a channel-open confirmation with a packet at once (a WINDOW_ADJUST of 0
+ * bytes, a no-op for the server), so that the TCP ACK for the confirmation leaves now
+ * instead of after the kernel's delayed-ACK timer (~40 ms). sshd does not set
+ * TCP_NODELAY on a `-N` session: when the target speaks first, its first bytes queue
+ * behind the unacknowledged confirmation (Nagle) until our ACK arrives.
+ */
+function ackNow(ch: ClientChannel): void {
+  type Proto = { channelWindowAdjust(id: number, n: number): void; _cipher?: { outSeqno?: number } };
+  const c = ch as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: Proto } };
+  const proto = c._client?._protocol;
+  const id = c.outgoing?.id;
+  if (!proto || id === undefined) return;
+  const sent = proto._cipher?.outSeqno;
+  // Wait one turn of the event loop (two check phases: the local socket is read in
+  // the poll phase between them): when the client spoke first, its data already
+  // carried the ACK and nothing extra is sent.
+  setImmediate(() =>
+    setImmediate(() => {
+      if (c.outgoing?.state !== 'open' || proto._cipher?.outSeqno !== sent) return;
+      try {
+        proto.channelWindowAdjust(id, 0);
+      } catch {
+        // the transport is already gone; the channel closes with it
+      }
+    }),
+  );
+}
+
 function channelOpen(
   signal: AbortSignal | undefined,
   what: string,
@@ -322,6 +351,7 @@ function channelOpen(
           const why = reason === 2 ? 'connection refused or unreachable from there' : reason === 1 ? 'administratively prohibited' : err.message;
           return reject(new BurrowError('CHANNEL_OPEN_FAILED', `${destination} could not open ${what}: ${why}`, { phase: 'channel', cause: err, details: { reason } }));
         }
+        ackNow(ch);
         resolve(guard(ch));
       });
     } catch (e) {

@@ -1,0 +1,126 @@
+/**
+ * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
+ * interleaved repetitions (so machine load hits every command alike), medians.
+ *
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--cipher aes|chacha] 'label=cmd args' ...
+ *
+ * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
+ * `cli` is `node bin/burrow.js`, `standin` the ssh2 stand-in. Not part of `npm run bench`.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { cleanupAll, installSignalHandlers } from './lib/proc.js';
+import { freePort } from './lib/ports.js';
+import { startSshd } from './lib/sshd.js';
+import { buildTools } from './lib/tools.js';
+import { startDaemon } from './lib/proc.js';
+import { bulk, connLatency, type Target } from './cases/traffic.js';
+import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, burrowPeer, opensshPeer, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
+import { median, fmt } from './lib/stats.js';
+
+const MiB = 1024 * 1024;
+function userSys(pid: number | undefined): [number, number, number] {
+  if (pid === undefined) return [0, 0, 0];
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return [Number(f[11]) / 100, Number(f[12]) / 100, Number(f[7])];
+}
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => {
+  const i = argv.indexOf(name);
+  if (i < 0) return dflt;
+  const v = argv[i + 1] as string;
+  argv.splice(i, 2);
+  return v;
+};
+const reps = Number(opt('--reps', '3'));
+const mib = Number(opt('--mib', '128'));
+const cipher = opt('--cipher', 'aes') === 'chacha' ? CHACHA : AES;
+const cases = opt('--cases', 'get,put,rr,ssf').split(',');
+const cmds = argv.map((a) => {
+  const eq = a.indexOf('=');
+  const label = eq > 0 ? a.slice(0, eq) : a;
+  const cmd = eq > 0 ? a.slice(eq + 1) : a;
+  if (cmd === 'ssh') return { label, argv: undefined };
+  if (cmd === 'cli') return { label, argv: BURROW_CLI };
+  if (cmd === 'standin') return { label, argv: BURROW_STANDIN };
+  return { label, argv: cmd.split(' ') };
+});
+
+installSignalHandlers();
+const tools = await buildTools();
+const sshd = await startSshd({ addr: '127.0.0.1', port: await freePort() });
+const port = await freePort();
+const ssf = await freePort();
+const server = await startDaemon(tools.tcpbench, ['server', '127.0.0.1', String(port), String(ssf)], { ready: /ready/, timeoutMs: 60_000 });
+const results = new Map<string, number[]>();
+const add = (k: string, v: number): void => void (results.get(k) ?? results.set(k, []).get(k))?.push(v);
+try {
+  for (let rep = 0; rep < reps; rep++) {
+    for (const c of cmds) {
+      const [lMain, lSsf] = [await freePort(), await freePort()];
+      const plan: ForwardPlan = { local: [{ listen: lMain, host: '127.0.0.1', port }, { listen: lSsf, host: '127.0.0.1', port: ssf }], remote: [], dynamic: [] };
+      const env: PeerEnv = { prefix: [], config: (ci) => sshd.clientConfig(ci) };
+      let peer;
+      if (c.argv) {
+        setBurrowCommand(c.argv);
+        peer = burrowPeer(cipher, c.label);
+      } else peer = opensshPeer(cipher, c.label);
+      const running = await peer.start(env, plan);
+      const t: Target = { prefix: [], host: '127.0.0.1', port: lMain };
+      try {
+        const line: string[] = [];
+        for (const k of cases) {
+          if (k === 'get' || k === 'put') {
+            // AB_ATTACH='strace -c -f -o /tmp/x.%l -p %p': runs around the transfer, then SIGINT.
+            const attach = process.env.AB_ATTACH && running.pid !== undefined
+              ? spawn('sh', ['-c', process.env.AB_ATTACH.replaceAll('%p', String(running.pid)).replaceAll('%l', `${c.label}-${k}`)], { stdio: 'inherit' })
+              : undefined;
+            if (attach) await new Promise((r) => setTimeout(r, 500));
+            const st0 = userSys(running.pid);
+            const m = await bulk(tools.tcpbench, t, k, mib * MiB, running.pid);
+            const st1 = userSys(running.pid);
+            if (attach) {
+              attach.kill('SIGINT');
+              await new Promise((r) => attach.once('exit', r));
+            }
+            const gib = (mib * MiB) / (1024 * MiB);
+            add(`${c.label} ${k} user`, (st1[0] - st0[0]) / gib);
+            add(`${c.label} ${k} sys`, (st1[1] - st0[1]) / gib);
+            add(`${c.label} ${k} minflt/MiB`, (st1[2] - st0[2]) / (gib * 1024));
+            add(`${c.label} ${k} MiB/s`, m.throughput as number);
+            add(`${c.label} ${k} cpu`, m.cpu as number);
+            line.push(`${k} ${fmt(m.throughput)} MiB/s cpu ${fmt(m.cpu)}`);
+          } else if (k === 'rr') {
+            const attach = process.env.AB_ATTACH_RR && running.pid !== undefined
+              ? spawn('sh', ['-c', process.env.AB_ATTACH_RR.replaceAll('%p', String(running.pid)).replaceAll('%l', `${c.label}-${k}`)], { stdio: 'inherit' })
+              : undefined;
+            if (attach) await new Promise((r) => setTimeout(r, 500));
+            const m = await connLatency(tools.tcpbench, t, 'rr', 100);
+            if (attach) {
+              attach.kill('SIGINT');
+              await new Promise((r) => attach.once('exit', r));
+            }
+            add(`${c.label} rr ms`, m.latency as number);
+            line.push(`rr ${fmt(m.latency)} ms`);
+          } else if (k === 'ssf') {
+            const m = await connLatency(tools.tcpbench, { ...t, port: lSsf }, 'ssf', 10);
+            add(`${c.label} ssf ms`, m.latency as number);
+            line.push(`ssf ${fmt(m.latency)} ms`);
+          }
+        }
+        console.log(`rep ${rep + 1} ${c.label.padEnd(10)} ${line.join('  ')}`);
+      } finally {
+        await running.stop();
+      }
+    }
+  }
+} finally {
+  await server.stop();
+  await sshd.stop();
+  await cleanupAll();
+}
+console.log('\nmedians:');
+for (const [k, v] of [...results].sort()) console.log(`  ${k.padEnd(26)} ${fmt(median(v))}   [${v.map(fmt).join(' ')}]`);
+void resolve;
