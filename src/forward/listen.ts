@@ -6,7 +6,6 @@ import net from 'node:net';
 import { lstat, unlink, chmod } from 'node:fs/promises';
 import { BurrowError } from '../errors.js';
 import { portInUseError } from '../config/ports.js';
-import { LOCAL_HIGH_WATER_MARK } from './pipe.js';
 
 export type BindChoice = { type: 'loopback' } | { type: 'all' } | { type: 'address'; address: string };
 
@@ -31,7 +30,7 @@ const NO_FAMILY = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EPROTONOSUPPORT']);
 
 function newServer(onConnection: (s: net.Socket) => void): net.Server {
   // allowHalfOpen: each direction ends on its own, as in OpenSSH.
-  const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, highWaterMark: LOCAL_HIGH_WATER_MARK }, onConnection);
+  const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
   s.on('error', () => {}); // errors after listen (EMFILE on accept) must not crash us
   return s;
 }

@@ -34,15 +34,6 @@ export interface Join {
 const swallow = (): void => {};
 
 /**
- * High-water mark for local sockets (Node's default is 16 KiB). The remote → local
- * direction corks the socket for one event-loop turn; below this much queued, the
- * pipe keeps writing instead of pausing the channel after the first packet. Bounds
- * what a stalled local reader can hold in our memory per connection, on top of the
- * channel's window.
- */
-export const LOCAL_HIGH_WATER_MARK = 256 * 1024;
-
-/**
  * Ends a stream for good: sockets and channels alike. On an error a TCP socket is
  * reset, not closed: a FIN would tell the client its data arrived complete when the
  * other side broke off (the connection dropped mid-transfer).
@@ -97,27 +88,14 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
 
   pipeline(local, remote, settle);
   pipeline(remote, local, settle);
-  // Prepended, so each runs before the pipe writes the chunk: counting, and corking
-  // the local socket for the rest of this turn of the event loop. ssh2 hands us one
-  // 32 KiB packet at a time; uncorked, each became its own write(2) and TCP segment.
-  // Corked, everything decrypted in one loop iteration leaves in one writev(2).
-  let corked = false;
-  const flush = (): void => {
-    corked = false;
-    local.uncork();
-  };
-  remote.prependListener('data', (c: Buffer) => {
-    bytesIn += c.length;
-    opts.onIn?.(c.length);
-    if (!corked) {
-      corked = true;
-      local.cork();
-      setImmediate(flush);
-    }
-  });
-  local.prependListener('data', (c: Buffer) => {
+  // Counted after the pipes attach so no chunk is emitted before they listen.
+  local.on('data', (c: Buffer) => {
     bytesOut += c.length;
     opts.onOut?.(c.length);
+  });
+  remote.on('data', (c: Buffer) => {
+    bytesIn += c.length;
+    opts.onIn?.(c.length);
   });
 
   return {

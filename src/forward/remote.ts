@@ -8,10 +8,6 @@ import { formatEndpoint, type ForwardSpec, type TargetEndpoint } from '../config
 import type { ChannelOpener, IncomingChannel, RemoteListener } from '../ssh/channels.js';
 import { ForwardBase } from './base.js';
 import type { ForwardAddress, ForwardOptions } from './types.js';
-import { LOCAL_HIGH_WATER_MARK } from './pipe.js';
-
-// Node >= 20.1 takes a Duplex high-water mark for the socket (not in @types/node's NetConnectOpts).
-const HWM = { highWaterMark: LOCAL_HIGH_WATER_MARK };
 
 /** The bind address OpenSSH's client sends for a -R listen host. */
 function remoteBind(bind: string | undefined): string {
@@ -90,8 +86,8 @@ export class RemoteForward extends ForwardBase {
     // allowHalfOpen: the server's EOF must not close our write side early.
     const socket =
       t.type === 'tcp'
-        ? net.connect({ host: t.host, port: t.port, allowHalfOpen: true, ...HWM })
-        : net.connect({ path: t.path, allowHalfOpen: true, ...HWM });
+        ? net.connect({ host: t.host, port: t.port, allowHalfOpen: true })
+        : net.connect({ path: t.path, allowHalfOpen: true });
     const c = this.clients.add(socket, formatEndpoint({ type: 'tcp', host: inc.origin.host, port: inc.origin.port }));
     c.open(this.targetLabel());
     let connected = false;
