@@ -45,6 +45,10 @@ function kill(s: Duplex, err?: Error): void {
     return;
   }
   s.destroy(err);
+  // An ssh2 channel's destroy() is only a polite close: its readable side stays as it
+  // was, and a paused channel never reaches 'end', so never 'close', and is held forever
+  // (by ssh2, by the pipeline waiting for it). Drain what is left so it can finish.
+  if (!(s instanceof Socket) && !s.destroyed && s.readable) s.resume();
 }
 
 /**

@@ -103,7 +103,9 @@ export class SessionHandle implements ChannelOpener {
     try {
       return await open(session);
     } catch (e) {
-      // The server said no (a refusal carries its reason code): that is the answer.
+      // The client went away, or the server said no (a refusal carries its reason code):
+      // that is the answer.
+      if (signal?.aborted || isBurrowError(e, 'ABORTED')) throw e;
       if (isBurrowError(e) && e.details.reason !== undefined) throw e;
       // Otherwise the connection failed under us; it may not know yet that it is dead.
       if (!(await closedSoon(session, this.#waitMs))) throw e;

@@ -109,3 +109,47 @@ test('10,000 clients reset mid-transfer through -L and -D: no crash, fds back to
     await echo.close();
   }
 });
+
+test('reset clients leave nothing behind in memory: channels, pipelines and sockets are all released', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const pool = new SessionPool({ resolve: async () => sshdConfig(sshd) });
+  const set = await TunnelSet.open({ pool, config: sshdConfig(sshd), specs: [parseForwardSpec('local', `0:127.0.0.1:${echo.port}`)] });
+  try {
+    const addr = set.forwards[0]?.address();
+    assert.ok(addr?.type === 'tcp');
+    const chunk = randomBytes(32 << 10);
+    const burst = async (n: number) => {
+      let next = 0;
+      const one = (i: number) =>
+        new Promise<void>((resolve) => {
+          const s = net.connect(addr.port, '127.0.0.1');
+          s.on('error', () => resolve());
+          s.on('close', () => resolve());
+          s.on('connect', () => {
+            s.write(chunk);
+            setTimeout(() => s.resetAndDestroy(), i % 7);
+          });
+        });
+      await Promise.all(Array.from({ length: 32 }, async () => {
+        while (next < n) await one(next++);
+      }));
+      await settle(() => set.forwards[0]?.stats.active === 0, 600);
+      gc();
+      return process.memoryUsage().heapUsed / 2 ** 20;
+    };
+    const base = await burst(500);
+    const after = await burst(3000);
+    console.log(`# heap after 500 reset clients ${base.toFixed(1)} MiB, after 3000 more ${after.toFixed(1)} MiB`);
+    assert.equal(set.forwards[0]?.stats.active, 0);
+    assert.ok(after - base < 16, `heap grew ${(after - base).toFixed(1)} MiB over 3000 connections`);
+  } finally {
+    await set.close(0);
+    await sshd.stop();
+    await echo.close();
+  }
+});
