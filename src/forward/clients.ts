@@ -3,6 +3,7 @@
  * stats, emits `client-open` / `client-close`, and can wait for them to drain or
  * cut them all.
  */
+import { setMaxListeners } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { toBurrowError, type ErrorCode } from '../errors.js';
 import type { EventBus, ErrorInfo } from '../events.js';
@@ -123,6 +124,8 @@ export class Clients {
   constructor(id: string, bus: EventBus | undefined) {
     this.id = id;
     this.bus = bus;
+    // Every channel being opened listens on it: hundreds at once is normal, not a leak.
+    setMaxListeners(0, this.#ac.signal);
   }
 
   /** Aborted by {@link destroyAll}: pass it to channel opens so they stop too. */
