@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSshd, keygen, type Sshd } from '../helpers/sshd.js';
 import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
-import { runBurrow, burrow } from '../helpers/cli.js';
+import { runBurrow, burrow, listenPort } from '../helpers/cli.js';
 
 let sshd: Sshd;
 let echo: Awaited<ReturnType<typeof echoServer>>;
@@ -24,12 +24,6 @@ const portFree = (port: number) =>
     s.once('error', () => resolve(false));
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
-
-function listenPort(line: string): number {
-  const m = /:(\d+) → /.exec(line);
-  assert.ok(m, `no port in ${line}`);
-  return Number(m[1]);
-}
 
 test('-N -L forwards bytes intact, prints the forward, and Ctrl-C frees the port', async () => {
   const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);

@@ -10,13 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSshd } from '../helpers/sshd.js';
 import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
-import { runBurrow } from '../helpers/cli.js';
-
-function listenPort(line: string): number {
-  const m = /:(\d+) → /.exec(line);
-  assert.ok(m, `no port in ${line}`);
-  return Number(m[1]);
-}
+import { runBurrow, forwardPort } from '../helpers/cli.js';
 
 const accepted = (log: string[]) => log.filter((l) => l.includes('Accepted publickey')).length;
 
@@ -47,7 +41,7 @@ test('connection killed mid-transfer: the transfer fails visibly, burrow reconne
   const echo = await echoServer();
   const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
   try {
-    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    const port = await forwardPort(r);
     await r.waitFor('test-sshd: connected');
     const size = 256 << 20;
     const t = transfer(port, size);
@@ -74,7 +68,7 @@ test('sshd restarted: a client arriving while it is down waits and gets through'
   const echo = await echoServer();
   const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
   try {
-    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    const port = await forwardPort(r);
     await r.waitFor('test-sshd: connected');
     await sshd.pause();
     await r.waitFor('reconnecting');
@@ -145,7 +139,7 @@ test('stopped past the server\'s patience (SIGSTOP/SIGCONT): traffic flows again
   const echo = await echoServer();
   const r = runBurrow(['-F', sshd.sshConfigFile, '-o', 'ServerAliveInterval=2', '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
   try {
-    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    const port = await forwardPort(r);
     await r.waitFor('test-sshd: connected');
     r.child.kill('SIGSTOP');
     // sshd gives up on the silent client after about 2 s; wait until its session is gone.
@@ -177,7 +171,7 @@ test('a jump host lost while the target is quiet mid-transfer: the client gets a
   writeFileSync(cfg, readFileSync(target.sshConfigFile, 'utf8') + readFileSync(jump.sshConfigFile, 'utf8').replace('Host test-sshd', 'Host jumphost'));
   const r = runBurrow(['-F', cfg, '-J', 'jumphost', '-N', '-L', `0:127.0.0.1:${serverPort}`, 'test-sshd']);
   try {
-    const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+    const port = await forwardPort(r);
     await r.waitFor('test-sshd: connected');
     const sock = net.connect(port, '127.0.0.1');
     let received = 0;

@@ -66,3 +66,15 @@ export async function burrow(args: string[], opts: { env?: NodeJS.ProcessEnv; in
   const { code } = await r.exited;
   return { code, stdout: r.stdout(), stderr: r.stderr() };
 }
+
+/** The local port of the first forward burrow printed (`127.0.0.1:PORT → ...`). */
+export function listenPort(line: string): number {
+  const m = /:(\d+) → /.exec(line);
+  if (!m) throw new Error(`no port in ${line}`);
+  return Number(m[1]);
+}
+
+/** Waits until burrow prints its first local forward and returns that port. */
+export async function forwardPort(r: Running): Promise<number> {
+  return listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
+}
