@@ -103,8 +103,7 @@ test('10,000 clients reset mid-transfer through -L and -D: no crash, fds back to
     assert.ok(fds(pid) <= baseFds + 2, `fds ${baseFds} → ${fds(pid)}`);
     assert.equal(sha256(await roundTrip(net.connect(lport, '127.0.0.1'), payload)), sha256(payload));
   } finally {
-    r.child.kill('SIGINT');
-    await r.exited;
+    await r.stop();
     await sshd.stop();
     await echo.close();
   }

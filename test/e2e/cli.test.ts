@@ -96,8 +96,7 @@ test('without ExitOnForwardFailure a taken port is reported and the other forwar
     const payload = randomBytes(1 << 20);
     assert.equal(sha256(await roundTrip(net.connect(ok, '127.0.0.1'), payload)), sha256(payload));
   } finally {
-    r.child.kill('SIGINT');
-    await r.exited;
+    await r.stop();
     holder.close();
   }
 });
@@ -129,8 +128,7 @@ test('-R 0 reports the port the server allocated, and it reaches the local targe
     const payload = randomBytes(1 << 20);
     assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
   } finally {
-    r.child.kill('SIGINT');
-    await r.exited;
+    await r.stop();
   }
 });
 

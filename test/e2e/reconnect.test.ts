@@ -77,8 +77,7 @@ test('sshd restarted: a client arriving while it is down waits and gets through'
     await sshd.restart();
     assert.equal(sha256(await pending), sha256(payload));
   } finally {
-    r.child.kill('SIGINT');
-    await r.exited;
+    await r.stop();
     await sshd.stop();
     await echo.close();
   }
@@ -107,8 +106,7 @@ test('remote forwards are requested again after a reconnect', async () => {
       }
     }
   } finally {
-    r.child.kill('SIGINT');
-    await r.exited;
+    await r.stop();
     await sshd.stop();
     await echo.close();
   }
@@ -185,8 +183,7 @@ test('a jump host lost while the target is quiet mid-transfer: the client gets a
     });
     assert.equal(await outcome, 'error');
   } finally {
-    r.child.kill('SIGINT');
-    await r.exited;
+    await r.stop();
     await jump.stop();
     await target.stop();
     server.close();

@@ -13,6 +13,8 @@ export interface Running {
   /** Resolves when stdout+stderr contain `text` (rejects if the process exits first). */
   waitFor(text: string | RegExp): Promise<string>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Ctrl-C, then SIGKILL if burrow has not exited within 10 s: cleanup never hangs a test. */
+  stop(): Promise<void>;
 }
 
 export function runBurrow(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Running {
@@ -35,8 +37,16 @@ export function runBurrow(args: string[], opts: { env?: NodeJS.ProcessEnv; input
       resolve({ code, signal });
     }),
   );
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGINT');
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
   return {
     child,
+    stop,
     stdout: () => out,
     stderr: () => err,
     exited,
