@@ -8,6 +8,8 @@ export async function versionText(verbose: number): Promise<string> {
   if (verbose > 0) {
     const { cryptoStatus } = await import('../ssh/crypto-status.js');
     const s = cryptoStatus();
+    const { tuneAllocator } = await import('../ssh/malloc-tune.js');
+    text += `allocator tuning (native/malloc-tune): ${tuneAllocator() ? 'on' : 'off (not built, or not glibc)'}\n`;
     text += `ssh2 ${s.ssh2Version}; native crypto binding: ${s.nativeBinding ? 'in use' : 'MISSING (slow JS crypto; install a compiler and reinstall)'}; channel window patch: ${s.windowPatch ? 'applied' : 'NOT applied (run npm ci)'}\n`;
   }
   return text;

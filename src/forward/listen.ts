@@ -3,6 +3,7 @@
  * interfaces or on one address, and unix sockets (stale file removed, mode 0600).
  */
 import net from 'node:net';
+import { SOCKET_HIGH_WATER_MARK } from './pipe.js';
 import { lstat, unlink, chmod } from 'node:fs/promises';
 import { BurrowError } from '../errors.js';
 import { portInUseError } from '../config/ports.js';
@@ -30,7 +31,7 @@ const NO_FAMILY = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EPROTONOSUPPORT']);
 
 function newServer(onConnection: (s: net.Socket) => void): net.Server {
   // allowHalfOpen: each direction ends on its own, as in OpenSSH.
-  const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false }, onConnection);
+  const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, highWaterMark: SOCKET_HIGH_WATER_MARK }, onConnection);
   s.on('error', () => {}); // errors after listen (EMFILE on accept) must not crash us
   return s;
 }

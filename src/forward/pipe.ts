@@ -34,6 +34,14 @@ export interface Join {
 const swallow = (): void => {};
 
 /**
+ * Write buffer of the local sockets (Node's default is 16 KiB). A read of the SSH
+ * connection carries several 32 KiB packets of a channel; with room for them, they
+ * leave in one writev(2) (see `joinStreams`) instead of one write(2) each. It adds
+ * at most this much to what a stalled reader holds beyond the channel window.
+ */
+export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
+
+/**
  * Ends a stream for good: sockets and channels alike. On an error a TCP socket is
  * reset, not closed: a FIN would tell the client its data arrived complete when the
  * other side broke off (the connection dropped mid-transfer).
@@ -90,6 +98,22 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     resolve(error ? { bytesIn, bytesOut, error } : { bytesIn, bytesOut });
   };
 
+  // One read of the SSH connection carries several packets of a channel: write them
+  // to the local socket together (one writev(2)) rather than one write(2) each.
+  // Prepended so the socket is corked before pipeline writes the first of them.
+  if (local instanceof Socket) {
+    let corked = false;
+    const uncork = (): void => {
+      corked = false;
+      local.uncork();
+    };
+    remote.prependListener('data', () => {
+      if (corked || local.destroyed) return;
+      corked = true;
+      local.cork();
+      process.nextTick(uncork);
+    });
+  }
   pipeline(local, remote, settle);
   pipeline(remote, local, settle);
   // Counted after the pipes attach so no chunk is emitted before they listen.

@@ -7,6 +7,10 @@ import { BurrowError, toBurrowError } from '../errors.js';
 import { formatEndpoint, type ForwardSpec, type TargetEndpoint } from '../config/forward-spec.js';
 import type { ChannelOpener, IncomingChannel, RemoteListener } from '../ssh/channels.js';
 import { ForwardBase } from './base.js';
+import { SOCKET_HIGH_WATER_MARK } from './pipe.js';
+
+// net.Socket takes the Duplex option at runtime; @types/node leaves it out of connect's.
+const socketBuffers = { highWaterMark: SOCKET_HIGH_WATER_MARK };
 import type { ForwardAddress, ForwardOptions } from './types.js';
 
 /** The bind address OpenSSH's client sends for a -R listen host. */
@@ -86,8 +90,8 @@ export class RemoteForward extends ForwardBase {
     // allowHalfOpen: the server's EOF must not close our write side early.
     const socket =
       t.type === 'tcp'
-        ? net.connect({ host: t.host, port: t.port, allowHalfOpen: true })
-        : net.connect({ path: t.path, allowHalfOpen: true });
+        ? net.connect({ host: t.host, port: t.port, allowHalfOpen: true, noDelay: true, ...socketBuffers })
+        : net.connect({ path: t.path, allowHalfOpen: true, ...socketBuffers });
     const c = this.clients.add(socket, formatEndpoint({ type: 'tcp', host: inc.origin.host, port: inc.origin.port }));
     c.open(this.targetLabel());
     let connected = false;

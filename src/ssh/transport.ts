@@ -6,6 +6,8 @@ import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import { BurrowError } from '../errors.js';
+import { ReadArena } from './read-arena.js';
+import { tuneAllocator } from './malloc-tune.js';
 import type { ResolvedHost } from '../config/types.js';
 
 export interface Transport {
@@ -37,7 +39,10 @@ export async function connectTcp(cfg: ResolvedHost, signal?: AbortSignal): Promi
   const family = cfg.addressFamily === 'inet' ? 4 : cfg.addressFamily === 'inet6' ? 6 : 0;
   const timeout = cfg.connectTimeout ? AbortSignal.timeout(cfg.connectTimeout * 1000) : undefined;
   const abort = signal && timeout ? AbortSignal.any([signal, timeout]) : (signal ?? timeout);
-  const socket = net.connect({ host, port, family, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000, autoSelectFamily: family === 0 });
+  tuneAllocator();
+  const arena = new ReadArena();
+  const socket = net.connect({ host, port, family, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000, autoSelectFamily: family === 0, onread: arena.onread });
+  arena.attach(socket);
   await new Promise<void>((resolve, reject) => {
     const onAbort = () => {
       socket.destroy();
