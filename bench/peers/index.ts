@@ -55,7 +55,7 @@ export interface Running {
 
 export interface Peer {
   id: string;
-  family: 'raw' | 'openssh' | 'burrow';
+  family: 'raw' | 'openssh' | 'burrow' | 'relay';
   cipher?: string;
   start(env: PeerEnv, plan: ForwardPlan): Promise<Running>;
 }
@@ -106,10 +106,23 @@ export const RAW: Peer = {
 export const opensshPeer = (cipher: string, id: string): Peer => forwarder(id, 'openssh', cipher, () => ['ssh']);
 export const burrowPeer = (cipher: string, id: string): Peer => forwarder(id, 'burrow', cipher, () => burrowCommand);
 
+/** A plain Node.js TCP relay serving the -L forwards: Node's I/O floor, no SSH (`node-relay.mjs`). */
+export const NODE_RELAY: Peer = {
+  id: 'node-relay',
+  family: 'relay',
+  async start(env: PeerEnv, plan: ForwardPlan): Promise<Running> {
+    const argv = [...env.prefix, process.execPath, 'bench/peers/node-relay.mjs', ...plan.local.flatMap((f) => ['-L', `127.0.0.1:${f.listen}:${f.host}:${f.port}`])];
+    const daemon = await startDaemon(argv[0] as string, argv.slice(1), { cwd: resolve('.') });
+    await waitListening(env, plan.local.map((f) => f.listen), daemon);
+    return { pid: daemon.pid, stop: () => daemon.stop() };
+  },
+};
+
 export const PEERS = {
   raw: RAW,
   'openssh-aes': opensshPeer(AES, 'openssh-aes'),
   'openssh-chacha': opensshPeer(CHACHA, 'openssh-chacha'),
   'burrow-aes': burrowPeer(AES, 'burrow-aes'),
   'burrow-chacha': burrowPeer(CHACHA, 'burrow-chacha'),
+  'node-relay': NODE_RELAY,
 } as const;
