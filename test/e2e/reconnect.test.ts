@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSshd } from '../helpers/sshd.js';
+import { startSshd, freePort } from '../helpers/sshd.js';
 import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
 import { runBurrow, forwardPort } from '../helpers/cli.js';
 
@@ -86,25 +86,27 @@ test('sshd restarted: a client arriving while it is down waits and gets through'
 test('remote forwards are requested again after a reconnect', async () => {
   const sshd = await startSshd();
   const echo = await echoServer();
-  const probe = net.createServer();
-  await new Promise<void>((res) => probe.listen(0, '127.0.0.1', res));
-  const remotePort = (probe.address() as net.AddressInfo).port;
-  await new Promise<void>((res) => probe.close(() => res()));
+  const remotePort = await freePort();
   const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-R', `${remotePort}:127.0.0.1:${echo.port}`, 'test-sshd']);
   try {
     await r.waitFor(`:${remotePort} on test-sshd`);
     sshd.killConnections();
     await until(() => accepted(sshd.authAttempts()) === 2);
     const payload = randomBytes(1 << 20);
-    // The server's listener comes back with the new session.
-    for (;;) {
+    // The server's listener comes back with the new session (burrow asks for it again
+    // right after logging in: give it 10 s, then fail with the last error).
+    let lastError: unknown;
+    for (let i = 0; i < 100; i++) {
       try {
         assert.equal(sha256(await roundTrip(net.connect(remotePort, '127.0.0.1'), payload)), sha256(payload));
+        lastError = undefined;
         break;
-      } catch {
+      } catch (e) {
+        lastError = e;
         await new Promise((res) => setTimeout(res, 100));
       }
     }
+    assert.equal(lastError, undefined, `the -R forward did not come back: ${String(lastError)}`);
   } finally {
     await r.stop();
     await sshd.stop();
