@@ -239,7 +239,13 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
       return proc;
     },
     killConnections() {
-      if (proc.pid) killAll(descendants(proc.pid), 'SIGKILL');
+      if (!proc.pid) return;
+      // Freeze them all first: killed one by one, a session's privsep child could see
+      // its monitor die and close the channels cleanly before its own SIGKILL lands,
+      // which is a polite goodbye, not a server that vanished.
+      const pids = descendants(proc.pid);
+      killAll(pids, 'SIGSTOP');
+      killAll(pids, 'SIGKILL');
     },
     async pause() {
       await terminate();
