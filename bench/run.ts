@@ -3,6 +3,7 @@
  * loopback and through a userspace delay line between two network namespaces.
  *
  *   npm run bench [-- --quick] [--only loopback|netns] [--reps N] [--standin]
+ *   latency cases only: [--rtt 50,100] [--buffers default,tuned] [--peers raw,openssh-aes,burrow-aes] [--cases download,upload]
  *
  * Prints a table and writes bench/results/<date>.json (medians of the repetitions,
  * each with its ratio to OpenSSH with the same cipher and to raw TCP).
@@ -27,6 +28,12 @@ interface Options {
   quick: boolean;
   reps: number;
   only: 'all' | 'loopback' | 'netns';
+  /** Latency cases only: which RTTs, buffer settings and peers (default: all). */
+  rtts?: number[];
+  buffers?: string[];
+  peers?: string[];
+  /** Latency cases only: run only cases whose label contains one of these. */
+  cases?: string[];
 }
 
 function parseOptions(argv: string[]): Options {
@@ -34,7 +41,19 @@ function parseOptions(argv: string[]): Options {
   const repsAt = argv.indexOf('--reps');
   const onlyAt = argv.indexOf('--only');
   const only = (onlyAt >= 0 ? argv[onlyAt + 1] : 'all') as Options['only'];
-  return { quick, reps: repsAt >= 0 ? Number(argv[repsAt + 1]) : quick ? 1 : 3, only };
+  const list = (flag: string): string[] | undefined => {
+    const at = argv.indexOf(flag);
+    return at >= 0 ? (argv[at + 1] ?? '').split(',') : undefined;
+  };
+  return {
+    quick,
+    reps: repsAt >= 0 ? Number(argv[repsAt + 1]) : quick ? 1 : 3,
+    only,
+    rtts: list('--rtt')?.map(Number),
+    buffers: list('--buffers'),
+    peers: list('--peers'),
+    cases: list('--cases'),
+  };
 }
 
 const UNITS: Record<string, { unit: string; better: 'higher' | 'lower' }> = {
@@ -193,20 +212,28 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
     const env: PeerEnv = { prefix: pair.inClient, config: (c) => sshd.clientConfig(c) };
     const target = (peer: Peer): Target =>
       peer.family === 'raw' ? { prefix: pair.inClient, host: SERVER_ADDR, port: 27001 } : { prefix: pair.inClient, host: '127.0.0.1', port: 30001 };
-    const bytes = opts.quick ? 32 * MiB : 128 * MiB;
-    const count = opts.quick ? 4 : 10;
-    const cases: CaseDef[] = [
-      ...bulkCases(tools, { down: bytes, up: bytes }, {}, false),
-      { label: `new conn, request/reply ×${count}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count) },
-    ];
-    const peers = [PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']];
+    // Tuned downloads run longer: the window (TCP's and the channel's) needs a
+    // few hundred ms to grow, which a 128 MiB transfer would mostly measure.
+    const casesFor = (tuned: boolean): CaseDef[] => {
+      const down = opts.quick ? 32 * MiB : tuned ? 256 * MiB : 128 * MiB;
+      const up = opts.quick ? 32 * MiB : 128 * MiB;
+      const count = opts.quick ? 4 : 10;
+      const all: CaseDef[] = [
+        ...bulkCases(tools, { down, up }, {}, false),
+        { label: `new conn, request/reply ×${count}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count) },
+      ];
+      return all.filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
+    };
+    const peers = [PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']].filter((p) => !opts.peers || opts.peers.includes(p.id));
     try {
-      for (const [name, buffers] of [
-        ['default buffers', await hostBuffers()],
-        ['tuned buffers (64 MiB)', TUNED_BUFFERS],
+      for (const [key, name, buffers] of [
+        ['default', 'default buffers', await hostBuffers()],
+        ['tuned', 'tuned buffers (64 MiB)', TUNED_BUFFERS],
       ] as const) {
+        if (opts.buffers && !opts.buffers.includes(key)) continue;
         await pair.setBuffers(buffers);
-        await runGroup(`${rttMs} ms RTT, ${name}`, peers, env, plan, target, cases, opts.reps);
+        await runGroup(`${rttMs} ms RTT, ${name}`, peers, env, plan, target, casesFor(key === 'tuned'), opts.reps);
+        console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
       }
     } finally {
       await server.stop();
@@ -286,7 +313,7 @@ async function main(): Promise<void> {
   try {
     if (opts.only !== 'netns') await loopback(tools, opts);
     if (opts.only !== 'loopback') {
-      for (const rtt of opts.quick ? [50] : [50, 100]) await delayed(tools, opts, rtt);
+      for (const rtt of opts.rtts ?? (opts.quick ? [50] : [50, 100])) await delayed(tools, opts, rtt);
     }
     try {
       cold = await coldStart(opts.quick ? 3 : 10);

@@ -26,6 +26,8 @@ export interface DelayedPair {
   inClient: string[];
   inServer: string[];
   setBuffers(b: Buffers): Promise<void>;
+  /** The delay line's counters (packets, drops, worst lateness, most bytes held), one line per direction. */
+  lineStats(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -88,6 +90,12 @@ export async function createDelayedPair(delayline: string, rttMs: number): Promi
           `net.ipv4.tcp_wmem=${b.wmem}`,
         ]);
       }
+    },
+    async lineStats(): Promise<string> {
+      const before = line.stderr().length;
+      line.child.kill('SIGUSR1');
+      for (let i = 0; i < 50 && line.stderr().length === before; i++) await new Promise((r) => setTimeout(r, 10));
+      return line.stderr().slice(before).trim();
     },
     async stop(): Promise<void> {
       await line.stop();

@@ -32,6 +32,6 @@ async function build(name: string, libs: string[]): Promise<string> {
 export async function buildTools(): Promise<Tools> {
   return {
     tcpbench: await build('tcpbench', ['-lcrypto', '-lpthread']),
-    delayline: await build('delayline', []),
+    delayline: await build('delayline', ['-lpthread']),
   };
 }
