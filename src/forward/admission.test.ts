@@ -45,7 +45,10 @@ test('channels going quiet free slots without any event (the timer looks again)'
   const started = new Promise<void>((resolve) => a.admit(resolve, () => false));
   assert.equal(a.waiting, 1);
   busy = 0; // the busy channel went idle: nothing calls kick()
+  // The admission timer is unref'd (the waiting sockets keep a real process alive).
+  const alive = setInterval(() => {}, 1000);
   await started;
+  clearInterval(alive);
   assert.equal(a.waiting, 0);
   a.dispose();
 });

@@ -36,7 +36,7 @@ export interface ForwardOptions {
   /** Listen backlog for local listeners; default 4096 (the kernel caps it at somaxconn). */
   backlog?: number;
   /**
-   * Channels moving data at once before new connections wait for theirs; default 32.
+   * Channels moving data at once before new -L/-D connections wait for theirs; default 32.
    * Idle connections do not count. See `admission.ts` for why (sshd's cost grows with
    * the square of the busy channels).
    */
