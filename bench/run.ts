@@ -61,6 +61,8 @@ const UNITS: Record<string, { unit: string; better: 'higher' | 'lower' }> = {
   cpu: { unit: 'CPU s/GiB', better: 'lower' },
   latency: { unit: 'ms each', better: 'lower' },
   wall: { unit: 's wall', better: 'lower' },
+  errors: { unit: 'failed', better: 'lower' },
+  rss: { unit: 'MB peak RSS', better: 'lower' },
 };
 
 interface Series {
@@ -181,8 +183,10 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   };
   const bytes = opts.quick ? 64 * MiB : 512 * MiB;
   const aesOnly = ['raw', 'openssh-aes', 'burrow-aes'];
-  const rrCount = opts.quick ? 30 : 200;
+  const rrCount = opts.quick ? 30 : 500; // the issue asks for 500 sequential
   const ssfCount = opts.quick ? 10 : 40;
+  // The issue's 1000 (OpenSSH's listener overflows its accept queue; sshd itself labours).
+  const concN = opts.quick ? 200 : 1000;
   const cases: CaseDef[] = [
     // A fresh process's first transfer: its own row, so that the rows after it are steady
     // state. burrow pays V8's JIT warm-up here (once per process); OpenSSH pays nothing.
@@ -190,7 +194,7 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     ...bulkCases(tools, { down: bytes, up: bytes }, { R: aesOnly, D: aesOnly }, true),
     { label: `new conn, request/reply ×${rrCount}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', rrCount) },
     { label: `new conn, server first ×${ssfCount}`, peers: aesOnly, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('ssf'), 'ssf', ssfCount) },
-    { label: '200 concurrent × 1 MiB', peers: aesOnly, run: (_p, _pid, t) => concurrent(tools.tcpbench, t('L'), 200, MiB) },
+    { label: `${concN} concurrent × 1 MiB`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('L'), concN, MiB, pid) },
   ];
   try {
     await runGroup('loopback', Object.values(PEERS), env, plan, target, cases, opts.reps);

@@ -29,7 +29,7 @@ export abstract class ForwardBase implements Forward {
     this.opener = opener;
     this.opts = opts;
     this.id = opts.id ?? `${PREFIX[spec.kind]}${++seq}`;
-    this.clients = new Clients(this.id, opts.bus);
+    this.clients = new Clients(this.id, opts.bus, { maxBusyChannels: opts.maxBusyChannels });
   }
 
   get stats(): Readonly<ForwardStats> {

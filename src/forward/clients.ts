@@ -7,6 +7,7 @@ import { setMaxListeners } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { toBurrowError, type ErrorCode } from '../errors.js';
 import type { EventBus, ErrorInfo } from '../events.js';
+import { Admission } from './admission.js';
 import { joinStreams, type Join } from './pipe.js';
 import type { ForwardStats } from './types.js';
 
@@ -24,6 +25,9 @@ export class Client {
   #remote: Duplex | undefined;
   #join: Join | undefined;
   #ended = false;
+  /** Set once its channel may open; from then on it counts as busy until quiet. */
+  #admitted = false;
+  #lastActive = 0;
   readonly #table: Clients;
 
   constructor(table: Clients, n: number, local: Duplex, from: string) {
@@ -44,6 +48,27 @@ export class Client {
     return this.#ended;
   }
 
+  /** Opening its channel, or moved data within `idleMs`. */
+  busy(now: number, idleMs: number): boolean {
+    if (this.#ended || !this.#admitted) return false;
+    return !this.#join || now - this.#lastActive < idleMs;
+  }
+
+  /**
+   * Runs `open` (which opens the channel) once the forward has room for another busy
+   * channel: at once unless many are moving data (see `admission.ts`).
+   */
+  admit(open: () => void): void {
+    this.#table.admission.admit(
+      () => {
+        this.#admitted = true;
+        this.#lastActive = Date.now();
+        open();
+      },
+      () => this.#ended,
+    );
+  }
+
   /** Announces the connection with its target (`client-open`). */
   open(to: string): void {
     if (this.#to !== undefined || this.#ended) return;
@@ -61,8 +86,14 @@ export class Client {
     this.#remote = remote;
     const stats = this.#table.stats;
     this.#join = joinStreams(this.local, remote, {
-      onIn: (n) => (stats.bytesIn += n),
-      onOut: (n) => (stats.bytesOut += n),
+      onIn: (n) => {
+        stats.bytesIn += n;
+        this.#lastActive = Date.now();
+      },
+      onOut: (n) => {
+        stats.bytesOut += n;
+        this.#lastActive = Date.now();
+      },
     });
     void this.#join.done.then((r) => this.#finish(r.error, 'DISCONNECTED'));
   }
@@ -112,6 +143,11 @@ export class Client {
   }
 }
 
+/** Busy channels one forward lets run at once before new ones wait (see `admission.ts`). */
+export const MAX_BUSY_CHANNELS = 32;
+/** A channel that moved nothing for this long no longer counts as busy (ms). */
+export const BUSY_IDLE_MS = 250;
+
 export class Clients {
   readonly stats: ForwardStats = { active: 0, total: 0, bytesIn: 0, bytesOut: 0, failed: 0 };
   readonly id: string;
@@ -120,10 +156,22 @@ export class Clients {
   readonly #ac = new AbortController();
   #idle: (() => void)[] = [];
   #next = 0;
+  /** @internal used by Client.admit */
+  readonly admission: Admission;
 
-  constructor(id: string, bus: EventBus | undefined) {
+  constructor(id: string, bus: EventBus | undefined, opts: { maxBusyChannels?: number } = {}) {
     this.id = id;
     this.bus = bus;
+    this.admission = new Admission({
+      max: opts.maxBusyChannels ?? MAX_BUSY_CHANNELS,
+      idleMs: BUSY_IDLE_MS,
+      busy: () => {
+        const now = Date.now();
+        let n = 0;
+        for (const c of this.#live) if (c.busy(now, BUSY_IDLE_MS)) n++;
+        return n;
+      },
+    });
     // Every channel being opened listens on it: hundreds at once is normal, not a leak.
     setMaxListeners(0, this.#ac.signal);
   }
@@ -147,6 +195,7 @@ export class Clients {
   release(c: Client): void {
     if (!this.#live.delete(c)) return;
     this.stats.active--;
+    if (this.admission.waiting > 0) this.admission.kick();
     if (this.#live.size === 0) {
       const waiters = this.#idle;
       this.#idle = [];
@@ -163,6 +212,7 @@ export class Clients {
   /** Cuts every connection and aborts pending channel opens. */
   destroyAll(): void {
     this.#ac.abort();
+    this.admission.dispose();
     for (const c of [...this.#live]) c.destroy();
   }
 }

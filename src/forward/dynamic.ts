@@ -50,7 +50,7 @@ export class DynamicForward extends LocalListenerForward {
       }
       if (step.reply) socket.write(step.reply);
       if (step.rest.length > 0) socket.unshift(step.rest);
-      void this.#connect(c, socket, step.request);
+      c.admit(() => void this.#connect(c, socket, step.request));
     };
     // The client hung up before finishing its request (we listen half-open).
     const onEnd = (): void => c.destroy();

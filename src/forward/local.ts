@@ -98,7 +98,7 @@ export class LocalForward extends LocalListenerForward {
 
   protected override handle(c: Client, socket: net.Socket): void {
     c.open(this.targetLabel());
-    void this.#connect(c, socket);
+    c.admit(() => void this.#connect(c, socket));
   }
 
   async #connect(c: Client, socket: net.Socket): Promise<void> {

@@ -35,6 +35,12 @@ export interface ForwardOptions {
   gatewayPorts?: boolean;
   /** Listen backlog for local listeners; default 4096 (the kernel caps it at somaxconn). */
   backlog?: number;
+  /**
+   * Channels moving data at once before new -L/-D connections wait for theirs; default 32.
+   * Idle connections do not count. See `admission.ts` for why (sshd's cost grows with
+   * the square of the busy channels).
+   */
+  maxBusyChannels?: number;
   /** Whether this process may listen below 1024; default: ask the OS. */
   mayBindPrivileged?: boolean;
   /** Seconds a SOCKS client may take to send its request; default 30. */
