@@ -4,7 +4,7 @@ import { Admission } from './admission.js';
 
 test('admits at once while under max; past it, waiters start in order as slots free', () => {
   let busy = 0;
-  const a = new Admission({ max: 2, idleMs: 50, busy: () => busy });
+  const a = new Admission({ max: 2, idleMs: 50, busy: () => busy, now: () => 0 });
   const started: number[] = [];
   const start = (n: number) => () => {
     busy++;
@@ -25,7 +25,7 @@ test('admits at once while under max; past it, waiters start in order as slots f
 
 test('a waiter whose connection is gone is skipped, and dispose drops the rest', () => {
   let busy = 1;
-  const a = new Admission({ max: 1, idleMs: 50, busy: () => busy });
+  const a = new Admission({ max: 1, idleMs: 50, busy: () => busy, now: () => 0 });
   const started: string[] = [];
   a.admit(() => started.push('gone'), () => true);
   a.admit(() => started.push('next'), () => false);
@@ -50,5 +50,25 @@ test('channels going quiet free slots without any event (the timer looks again)'
   await started;
   clearInterval(alive);
   assert.equal(a.waiting, 0);
+  a.dispose();
+});
+
+test('nobody waits forever: with every slot busy, one waiter starts per leakMs', () => {
+  let clock = 0;
+  const busy = 3; // three endless transfers
+  const a = new Admission({ max: 3, idleMs: 50, busy: () => busy, leakMs: 100, now: () => clock });
+  const started: number[] = [];
+  for (let i = 1; i <= 3; i++) a.admit(() => started.push(i), () => false);
+  assert.deepEqual(started, []);
+  clock = 99;
+  a.kick();
+  assert.deepEqual(started, []);
+  clock = 100;
+  a.kick();
+  a.kick(); // the same instant: still one
+  assert.deepEqual(started, [1]);
+  clock = 200;
+  a.kick();
+  assert.deepEqual(started, [1, 2]);
   a.dispose();
 });
