@@ -28,11 +28,11 @@ interface Options {
   quick: boolean;
   reps: number;
   only: 'all' | 'loopback' | 'netns';
-  /** Latency cases only: which RTTs, buffer settings and peers (default: all). */
+  /** Which RTTs and buffer settings (latency cases), and peers (default: all). */
   rtts?: number[];
   buffers?: string[];
   peers?: string[];
-  /** Latency cases only: run only cases whose label contains one of these. */
+  /** Run only cases whose label contains one of these. */
   cases?: string[];
 }
 
@@ -197,7 +197,9 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     { label: `${concN} concurrent × 1 MiB`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('L'), concN, MiB, pid) },
   ];
   try {
-    await runGroup('loopback', Object.values(PEERS), env, plan, target, cases, opts.reps);
+    const peers = Object.values(PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
+    const picked = cases.filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
+    await runGroup('loopback', peers, env, plan, target, picked, opts.reps);
   } finally {
     await server.stop();
     await sshd.stop();
