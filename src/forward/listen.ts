@@ -3,10 +3,10 @@
  * interfaces or on one address, and unix sockets (stale file removed, mode 0600).
  */
 import net from 'node:net';
-import { SOCKET_HIGH_WATER_MARK } from './pipe.js';
 import { lstat, unlink, chmod } from 'node:fs/promises';
 import { BurrowError } from '../errors.js';
 import { portInUseError } from '../config/ports.js';
+import { SOCKET_HIGH_WATER_MARK } from './pipe.js';
 
 export type BindChoice = { type: 'loopback' } | { type: 'all' } | { type: 'address'; address: string };
 

@@ -8,10 +8,10 @@ import { formatEndpoint, type ForwardSpec, type TargetEndpoint } from '../config
 import type { ChannelOpener, IncomingChannel, RemoteListener } from '../ssh/channels.js';
 import { ForwardBase } from './base.js';
 import { SOCKET_HIGH_WATER_MARK } from './pipe.js';
+import type { ForwardAddress, ForwardOptions } from './types.js';
 
 // net.Socket takes the Duplex option at runtime; @types/node leaves it out of connect's.
 const socketBuffers = { highWaterMark: SOCKET_HIGH_WATER_MARK };
-import type { ForwardAddress, ForwardOptions } from './types.js';
 
 /** The bind address OpenSSH's client sends for a -R listen host. */
 function remoteBind(bind: string | undefined): string {
