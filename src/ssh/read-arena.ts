@@ -33,7 +33,11 @@ export class ReadArena {
     callback: (n: number, buf: Uint8Array) => this.#deliver(n, buf),
   };
 
-  /** Binds the socket the chunks are emitted on (the one created with `onread`). */
+  /**
+   * Binds the socket the chunks are emitted on (the one created with `onread`). Held
+   * chunks go to whoever listens first: ssh2, which attaches before anything else
+   * (burrow's keepalive listens only once the session is up).
+   */
   attach(socket: Socket): void {
     this.#socket = socket;
     socket.on('newListener', (ev: string | symbol) => {
