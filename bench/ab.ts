@@ -2,7 +2,9 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--cipher aes|chacha] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--cipher aes|chacha] [--cases warm,get,put,rr,ssf] 'label=cmd args' ...
+ *
+ * `warm` is an unmeasured 64 MiB download (JIT warm-up) before the cases after it.
  *
  * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
  * `cli` is `node bin/burrow.js`, `standin` the ssh2 stand-in. Not part of `npm run bench`.
@@ -72,7 +74,10 @@ try {
       try {
         const line: string[] = [];
         for (const k of cases) {
-          if (k === 'get' || k === 'put') {
+          if (k === 'warm') {
+            // An unmeasured 64 MiB download first: later cases see a warmed-up JIT.
+            await bulk(tools.tcpbench, t, 'get', 64 * MiB, running.pid);
+          } else if (k === 'get' || k === 'put') {
             // AB_ATTACH='strace -c -f -o /tmp/x.%l -p %p': runs around the transfer, then SIGINT.
             const attach = process.env.AB_ATTACH && running.pid !== undefined
               ? spawn('sh', ['-c', process.env.AB_ATTACH.replaceAll('%p', String(running.pid)).replaceAll('%l', `${c.label}-${k}`)], { stdio: 'inherit' })
