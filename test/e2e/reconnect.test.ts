@@ -14,8 +14,13 @@ import { runBurrow, forwardPort } from '../helpers/cli.js';
 
 const accepted = (log: string[]) => log.filter((l) => l.includes('Accepted publickey')).length;
 
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 50));
+/** Polls `cond`; fails with `what` after `timeoutMs` rather than hanging to the runner's timeout. */
+async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** Sends a large payload and reports how the transfer ended. */
@@ -91,7 +96,7 @@ test('remote forwards are requested again after a reconnect', async () => {
   try {
     await r.waitFor(`:${remotePort} on test-sshd`);
     sshd.killConnections();
-    await until(() => accepted(sshd.authAttempts()) === 2);
+    await until('a second accepted publickey login', () => accepted(sshd.authAttempts()) === 2);
     const payload = randomBytes(1 << 20);
     // The server's listener comes back with the new session (burrow asks for it again
     // right after logging in: give it 10 s, then fail with the last error).
@@ -143,7 +148,7 @@ test('stopped past the server\'s patience (SIGSTOP/SIGCONT): traffic flows again
     await r.waitFor('test-sshd: connected');
     r.child.kill('SIGSTOP');
     // sshd gives up on the silent client after about 2 s; wait until its session is gone.
-    await until(() => /Timeout, client not responding/.test(sshd.log()));
+    await until('sshd to log "Timeout, client not responding"', () => /Timeout, client not responding/.test(sshd.log()));
     r.child.kill('SIGCONT');
     const payload = randomBytes(1 << 20);
     assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
