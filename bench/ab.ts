@@ -22,11 +22,14 @@ import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, burrowPeer, opensshPeer, setBu
 import { median, fmt } from './lib/stats.js';
 
 const MiB = 1024 * 1024;
-function userSys(pid: number | undefined): [number, number, number] {
-  if (pid === undefined) return [0, 0, 0];
+/** utime, stime (s), minor faults and context switches (voluntary + not) of the process. */
+function userSys(pid: number | undefined): [number, number, number, number] {
+  if (pid === undefined) return [0, 0, 0, 0];
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return [Number(f[11]) / 100, Number(f[12]) / 100, Number(f[7])];
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const ctxsw = [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  return [Number(f[11]) / 100, Number(f[12]) / 100, Number(f[7]), ctxsw];
 }
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -94,6 +97,7 @@ try {
             add(`${c.label} ${k} user`, (st1[0] - st0[0]) / gib);
             add(`${c.label} ${k} sys`, (st1[1] - st0[1]) / gib);
             add(`${c.label} ${k} minflt/MiB`, (st1[2] - st0[2]) / (gib * 1024));
+            add(`${c.label} ${k} ctxsw/MiB`, (st1[3] - st0[3]) / (gib * 1024));
             add(`${c.label} ${k} MiB/s`, m.throughput as number);
             add(`${c.label} ${k} cpu`, m.cpu as number);
             line.push(`${k} ${fmt(m.throughput)} MiB/s cpu ${fmt(m.cpu)}`);
