@@ -181,7 +181,7 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     if (k === 'D') return { prefix: [], host: '127.0.0.1', port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } };
     return { prefix: [], host: '127.0.0.1', port: lMain };
   };
-  const bytes = opts.quick ? 64 * MiB : 512 * MiB;
+  const bytes = opts.quick ? 64 * MiB : 1024 * MiB; // the issue: 1 GiB each direction
   const aesOnly = ['raw', 'openssh-aes', 'burrow-aes'];
   const rrCount = opts.quick ? 30 : 500; // the issue asks for 500 sequential
   const ssfCount = opts.quick ? 10 : 40;

@@ -38,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_BYTES (512ULL * 1024 * 1024)
+#define MAX_BYTES (1024ULL * 1024 * 1024)
 #define CHUNK (256 * 1024)
 
 static uint8_t *pattern;
