@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { cryptoStatus } from '../src/ssh/crypto-status.js';
-import { bulk, concurrent, connLatency, type Metrics, type Target } from './cases/traffic.js';
+import { bulk, concurrent, connLatency, stalled, type Metrics, type Target } from './cases/traffic.js';
 import { coldStart } from './cases/coldstart.js';
 import { createDelayedPair, hostBuffers, SERVER_ADDR, TUNED_BUFFERS } from './lib/netns.js';
 import { freePort } from './lib/ports.js';
@@ -63,6 +63,7 @@ const UNITS: Record<string, { unit: string; better: 'higher' | 'lower' }> = {
   wall: { unit: 's wall', better: 'lower' },
   errors: { unit: 'failed', better: 'lower' },
   rss: { unit: 'MB peak RSS', better: 'lower' },
+  held: { unit: 'MB RSS growth', better: 'lower' },
 };
 
 interface Series {
@@ -187,6 +188,8 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   const ssfCount = opts.quick ? 10 : 40;
   // The issue's 1000 (OpenSSH's listener overflows its accept queue; sshd itself labours).
   const concN = opts.quick ? 200 : 1000;
+  // Far more than any window or socket buffer, so an unbounded forwarder would show.
+  const [stallMiB, stallSecs] = opts.quick ? [64, 1] : [256, 3];
   const cases: CaseDef[] = [
     // A fresh process's first transfer: its own row, so that the rows after it are steady
     // state. burrow pays V8's JIT warm-up here (once per process); OpenSSH pays nothing.
@@ -195,6 +198,11 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     { label: `new conn, request/reply ×${rrCount}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', rrCount) },
     { label: `new conn, server first ×${ssfCount}`, peers: aesOnly, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('ssf'), 'ssf', ssfCount) },
     { label: `${concN} concurrent × 1 MiB`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('L'), concN, MiB, pid) },
+    {
+      label: `stalled reader ${stallMiB} MiB, ${stallSecs} s`,
+      peers: ['openssh-aes', 'burrow-aes'],
+      run: (_p, pid, t) => stalled(tools.tcpbench, t('L'), stallMiB * MiB, stallSecs, pid as number),
+    },
   ];
   try {
     const peers = Object.values(PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));

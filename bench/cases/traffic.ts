@@ -19,11 +19,19 @@ export interface Target {
 
 export type Metrics = Record<string, number>;
 
-async function tcpbench(tool: string, t: Target, args: string[], timeoutMs: number, failedOk = false): Promise<Record<string, unknown>> {
+async function tcpbench(
+  tool: string,
+  t: Target,
+  args: string[],
+  timeoutMs: number,
+  failedOk = false,
+  onStdout?: (text: string) => void,
+): Promise<Record<string, unknown>> {
   const argv = [...t.prefix, tool, args[0] as string, t.host, String(t.port), ...args.slice(1)];
   const r = await run(argv[0] as string, argv.slice(1), {
     timeoutMs,
     env: { ...process.env, ...(t.env ?? {}) },
+    onStdout,
   });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   let parsed: Record<string, unknown> = {};
@@ -81,6 +89,32 @@ export async function concurrent(tool: string, t: Target, n: number, bytes: numb
     const m: Metrics = { wall: Number(r.secs), errors: Number(r.fails) };
     if (pid !== undefined) m.rss = peak;
     return m;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/**
+ * A reader that stops: it downloads `bytes` but reads nothing for `secs` seconds after
+ * the first MiB, while the server keeps sending. `held` is how much the forwarder's RSS
+ * grew from before the transfer to its peak during the stall (sampled every 20 ms): a
+ * forwarder that respects flow control holds about one channel window, one that does
+ * not buffers everything the server sends. Then the rest is read and checked by sha256
+ * (nothing may be lost or reordered by the stall).
+ */
+export async function stalled(tool: string, t: Target, bytes: number, secs: number, pid: number): Promise<Metrics> {
+  const base = rssMB(pid);
+  let peak = base;
+  let stalledAt: number | undefined;
+  const timer = setInterval(() => {
+    if (stalledAt !== undefined && Date.now() - stalledAt <= secs * 1000) peak = Math.max(peak, rssMB(pid));
+  }, 20);
+  try {
+    const r = await tcpbench(tool, t, ['stall', String(bytes), String(secs)], 300_000, false, (out) => {
+      if (stalledAt === undefined && out.includes('stalled')) stalledAt = Date.now();
+    });
+    if (r.ok !== true) throw new Error(`stalled reader via ${t.host}:${t.port}: sha256 mismatch after the stall`);
+    return { held: peak - base };
   } finally {
     clearInterval(timer);
   }

@@ -94,9 +94,9 @@ export interface RunResult {
 export function run(
   cmd: string,
   args: string[],
-  opts: SpawnOptions & { timeoutMs?: number } = {},
+  opts: SpawnOptions & { timeoutMs?: number; onStdout?: (text: string) => void } = {},
 ): Promise<RunResult> {
-  const { timeoutMs, ...spawnOpts } = opts;
+  const { timeoutMs, onStdout, ...spawnOpts } = opts;
   return new Promise((resolve, reject) => {
     const cp = spawn(cmd, args, { ...spawnOpts, stdio: ['ignore', 'pipe', 'pipe'] });
     trackPid(cp);
@@ -108,7 +108,10 @@ export function run(
     };
     let stdout = '';
     let stderr = '';
-    cp.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    cp.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      onStdout?.(stdout);
+    });
     cp.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     cp.on('error', (err) => {
       kill();

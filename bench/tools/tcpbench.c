@@ -17,6 +17,8 @@
  * rr   HOST PORT COUNT        COUNT sequential connect, 'R', 1-byte answer, close
  * ssf  HOST SSF_PORT COUNT    COUNT sequential connect, read 1 byte, close
  * conc HOST PORT N BYTES      N concurrent downloads of BYTES each
+ * stall HOST PORT N SECS      download N bytes, but stop reading after 1 MiB for SECS
+ *                             seconds (prints "stalled" then); then the rest, checked
  *
  * Client modes print one JSON line. Exit status 0 only if every byte checked out.
  */
@@ -309,6 +311,34 @@ static int latency(int count, int speak_first) {
   return fails ? 1 : 0;
 }
 
+/* A reader that stops: 1 MiB, then SECS seconds without a read(2), then the rest. */
+static int stall(uint64_t n, int stall_secs) {
+  const uint64_t first = 1024 * 1024;
+  if (n <= first) return 2;
+  uint8_t *buf = mmap(NULL, n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (buf == MAP_FAILED) return 2;
+  int fd = dial();
+  if (fd < 0) { munmap(buf, n + 1); return 2; }
+  uint8_t hdr[9] = { 'G' };
+  memcpy(hdr + 1, &n, 8);
+  write_all(fd, hdr, 9);
+  int ok = read_n(fd, buf, first) == 0;
+  printf("stalled\n");
+  fflush(stdout);
+  sleep((unsigned)stall_secs);
+  ssize_t got = ok ? read_eof(fd, buf + first, n - first) : -1;
+  close(fd);
+  ok = ok && got == (ssize_t)(n - first);
+  if (ok) {
+    uint8_t md[32];
+    SHA256(buf, n, md);
+    ok = memcmp(md, expected_md, 32) == 0;
+  }
+  munmap(buf, n + 1);
+  printf("{\"bytes\":%llu,\"ok\":%s}\n", (unsigned long long)n, ok ? "true" : "false");
+  return ok ? 0 : 1;
+}
+
 struct conc_arg { uint64_t n; int ok; };
 
 static void *conc_one(void *arg) {
@@ -355,6 +385,13 @@ int main(int argc, char **argv) {
     make_pattern(bytes);
     SHA256(pattern, bytes, expected_md);
     return concurrent(atoi(argv[4]), bytes);
+  }
+  if (!strcmp(mode, "stall") && argc == 6) {
+    uint64_t bytes = strtoull(argv[4], NULL, 10);
+    if (bytes > MAX_BYTES) return 2;
+    make_pattern(bytes);
+    SHA256(pattern, bytes, expected_md);
+    return stall(bytes, atoi(argv[5]));
   }
   uint64_t n = strtoull(argv[4], NULL, 10);
   if (n > MAX_BYTES) return 2;
