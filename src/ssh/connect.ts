@@ -1,0 +1,108 @@
+/**
+ * Establishing a session's connection: the transport (TCP, ProxyCommand, or a channel
+ * through the previous ProxyJump hop), then the SSH handshake with host-key checking
+ * and authentication. Every failure becomes a BurrowError with the phase it arose in.
+ */
+import { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import { BurrowError, isBurrowError } from '../errors.js';
+import { createAuth } from './auth.js';
+import { createHostVerifier, preferredHostKeyAlgorithms, type HostKeyPolicy } from './hostkeys/index.js';
+import { connectTcp, spawnProxyCommand, type Transport } from './transport.js';
+import type { SessionOptions } from './session.js';
+
+const { Client } = ssh2;
+
+/** Opens the byte stream the SSH connection runs over. */
+export async function openTransport(opts: SessionOptions): Promise<Transport> {
+  const { config } = opts;
+  if (opts.via) {
+    const via = opts.via;
+    const stream = await via.openTcp({ host: config.hostname, port: config.port }, { host: '127.0.0.1', port: 0 }, { signal: opts.signal }).catch((e: unknown) => {
+      throw new BurrowError('CONNECT_FAILED', `jump host ${via.destination} could not reach ${config.hostname} port ${config.port}`, { phase: 'connect', cause: e });
+    });
+    // ssh2's Channel.destroy() only asks the hop to close (and waits for its answer, which
+    // a dead link never brings); the stream's own destroy also ends it here, at once.
+    const dispose = () => {
+      stream.destroy();
+      Duplex.prototype.destroy.call(stream);
+    };
+    stream.once('end', dispose); // the far end's sshd hung up (the hop sends EOF, waits for our close): an SSH transport never half-closes
+    return { stream, describe: `${config.hostname} port ${config.port} via ${via.destination}`, dispose };
+  }
+  if (config.proxyCommand) return spawnProxyCommand(config.proxyCommand, opts.proxyStderr);
+  return connectTcp(config, opts.signal);
+}
+
+/** Runs the SSH handshake over `transport`; resolves once authenticated. */
+export async function handshake(opts: SessionOptions, transport: Transport, onAuthenticating: () => void): Promise<InstanceType<typeof Client>> {
+  const { config, prompter } = opts;
+  const log = opts.log ?? (() => {});
+  const canAsk = prompter && !config.batchMode;
+  const policy: HostKeyPolicy = {
+    host: config.hostname,
+    port: config.port,
+    hostKeyAlias: config.hostKeyAlias,
+    userKnownHostsFiles: config.userKnownHostsFiles,
+    globalKnownHostsFiles: config.globalKnownHostsFiles,
+    strict: config.batchMode && config.strictHostKeyChecking === 'ask' ? 'yes' : config.strictHostKeyChecking,
+    ask: canAsk ? (q: string) => prompter.ask(q, { echo: true }) : undefined,
+    onWarning: (m: string) => prompter?.info(m),
+  };
+  const verifier = createHostVerifier(policy);
+  // Offer the key types known_hosts already has for this host first, as OpenSSH does.
+  const serverHostKey = await preferredHostKeyAlgorithms(policy);
+  const auth = createAuth({ config, prompter: canAsk ? prompter : undefined, password: opts.password, agent: opts.agent, log });
+  const client = new Client();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const fail = (e: BurrowError) => {
+      if (settled) return;
+      settled = true;
+      client.destroy();
+      reject(e);
+    };
+    const onAbort = () => fail(new BurrowError('ABORTED', 'connection aborted', { phase: 'connect', cause: opts.signal?.reason }));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    client.once('handshake', onAuthenticating);
+    client.once('ready', () => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      settled = true;
+      resolve(client);
+    });
+    client.on('error', (err: Error & { level?: string }) => {
+      if (verifier.error) return fail(verifier.error);
+      if (err.level === 'client-authentication') {
+        const allowed = auth.serverMethods.join(',') || 'unknown';
+        if (auth.neededPrompt && !canAsk) {
+          return fail(new BurrowError('AUTH_NEEDS_TTY', `${config.user}@${config.alias}: the server asks for a password or one-time code (${allowed}) and there is no terminal to ask on${config.batchMode ? ' (BatchMode is on)' : ''}; run burrow in a terminal or set up a key`, { phase: 'auth', cause: err }));
+        }
+        const tried = auth.tried.length ? auth.tried.join(', ') : 'nothing it accepts';
+        return fail(new BurrowError('AUTH_FAILED', `${config.user}@${config.alias}: permission denied (tried ${tried}; server allows ${allowed}). Not retrying, to avoid locking the account.`, { phase: 'auth', cause: err, details: { tried: auth.tried, allowed: auth.serverMethods } }));
+      }
+      if (err.level === 'client-timeout') {
+        return fail(new BurrowError('CONNECT_TIMEOUT', `${config.alias}: timed out during the SSH handshake`, { phase: 'handshake', cause: err }));
+      }
+      const streamErr = transport.stream.errored;
+      if (isBurrowError(streamErr)) return fail(streamErr);
+      fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) failed during the SSH handshake: ${err.message}`, { phase: 'handshake', cause: err }));
+    });
+    client.on('close', () => {
+      if (verifier.error) return fail(verifier.error);
+      const streamErr = transport.stream.errored;
+      if (isBurrowError(streamErr)) return fail(streamErr);
+      fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) closed during the SSH handshake`, { phase: 'handshake' }));
+    });
+    client.connect({
+      sock: transport.stream,
+      username: config.user,
+      hostVerifier: verifier.verify,
+      authHandler: auth.handler,
+      // A person may be typing a second factor: the handshake timeout must allow for it.
+      readyTimeout: canAsk ? 10 * 60_000 : (config.connectTimeout ?? 30) * 1000,
+      // Liveness is the Session's Keepalive (any data counts), not ssh2's (only ping replies).
+      keepaliveInterval: 0,
+      algorithms: { serverHostKey, ...(opts.ciphers ? { cipher: opts.ciphers as never } : {}) },
+    });
+  });
+}
