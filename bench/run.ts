@@ -63,7 +63,7 @@ const UNITS: Record<string, { unit: string; better: 'higher' | 'lower' }> = {
   wall: { unit: 's wall', better: 'lower' },
   errors: { unit: 'failed', better: 'lower' },
   rss: { unit: 'MB peak RSS', better: 'lower' },
-  held: { unit: 'MB RSS growth', better: 'lower' },
+  held: { unit: 'MiB held', better: 'lower' },
 };
 
 interface Series {
@@ -200,8 +200,8 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     { label: `${concN} concurrent × 1 MiB`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('L'), concN, MiB, pid) },
     {
       label: `stalled reader ${stallMiB} MiB, ${stallSecs} s`,
-      peers: ['openssh-aes', 'burrow-aes'],
-      run: (_p, pid, t) => stalled(tools.tcpbench, t('L'), stallMiB * MiB, stallSecs, pid as number),
+      peers: aesOnly,
+      run: (_p, _pid, t) => stalled(tools.tcpbench, t('L'), stallMiB * MiB, stallSecs),
     },
   ];
   try {

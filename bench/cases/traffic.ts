@@ -25,13 +25,11 @@ async function tcpbench(
   args: string[],
   timeoutMs: number,
   failedOk = false,
-  onStdout?: (text: string) => void,
 ): Promise<Record<string, unknown>> {
   const argv = [...t.prefix, tool, args[0] as string, t.host, String(t.port), ...args.slice(1)];
   const r = await run(argv[0] as string, argv.slice(1), {
     timeoutMs,
     env: { ...process.env, ...(t.env ?? {}) },
-    onStdout,
   });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   let parsed: Record<string, unknown> = {};
@@ -96,26 +94,14 @@ export async function concurrent(tool: string, t: Target, n: number, bytes: numb
 
 /**
  * A reader that stops: it downloads `bytes` but reads nothing for `secs` seconds after
- * the first MiB, while the server keeps sending. `held` is how much the forwarder's RSS
- * grew from before the transfer to its peak during the stall (sampled every 20 ms): a
- * forwarder that respects flow control holds about one channel window, one that does
- * not buffers everything the server sends. Then the rest is read and checked by sha256
- * (nothing may be lost or reordered by the stall).
+ * the first MiB, while the server keeps sending. `held` (MiB) is how much more the
+ * server got to send than was read: every buffer on the path (sockets, the forwarder,
+ * sshd), to 256 KiB. Raw TCP shows the kernel's share; a forwarder that respects flow
+ * control adds about one channel window, one that does not holds all of `bytes`. Then
+ * the rest is read and checked by sha256 (the stall may lose or reorder nothing).
  */
-export async function stalled(tool: string, t: Target, bytes: number, secs: number, pid: number): Promise<Metrics> {
-  const base = rssMB(pid);
-  let peak = base;
-  let stalledAt: number | undefined;
-  const timer = setInterval(() => {
-    if (stalledAt !== undefined && Date.now() - stalledAt <= secs * 1000) peak = Math.max(peak, rssMB(pid));
-  }, 20);
-  try {
-    const r = await tcpbench(tool, t, ['stall', String(bytes), String(secs)], 300_000, false, (out) => {
-      if (stalledAt === undefined && out.includes('stalled')) stalledAt = Date.now();
-    });
-    if (r.ok !== true) throw new Error(`stalled reader via ${t.host}:${t.port}: sha256 mismatch after the stall`);
-    return { held: peak - base };
-  } finally {
-    clearInterval(timer);
-  }
+export async function stalled(tool: string, t: Target, bytes: number, secs: number): Promise<Metrics> {
+  const r = await tcpbench(tool, t, ['stall', String(bytes), String(secs)], 300_000);
+  if (r.ok !== true) throw new Error(`stalled reader via ${t.host}:${t.port}: sha256 mismatch after the stall`);
+  return { held: Number(r.held) / MiB };
 }

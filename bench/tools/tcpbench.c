@@ -10,7 +10,9 @@
  *             'G' + u64 n: the server sends n bytes of the stream, then closes;
  *             'P' + u64 n: the server reads until EOF, answers 'K' at once,
  *                          then the 32-byte sha256 of what it read, closes;
- *             'R':         the server answers one byte and closes.
+ *             'R':         the server answers one byte and closes;
+ *             'S':         the server answers a u64: bytes written so far to
+ *                          the latest 'G' connection (for the stalled reader).
  *   SSF_PORT: the server speaks first: one byte, then close.
  * get  HOST PORT N            download N bytes, check sha256
  * put  HOST PORT N            upload N bytes, server checks sha256
@@ -18,7 +20,9 @@
  * ssf  HOST SSF_PORT COUNT    COUNT sequential connect, read 1 byte, close
  * conc HOST PORT N BYTES      N concurrent downloads of BYTES each
  * stall HOST PORT N SECS      download N bytes, but stop reading after 1 MiB for SECS
- *                             seconds (prints "stalled" then); then the rest, checked
+ *                             seconds; then ask the server ('S', a second connection)
+ *                             how much it got to send: what the path holds for a reader
+ *                             that stopped; then read the rest, checked
  *
  * Client modes print one JSON line. Exit status 0 only if every byte checked out.
  */
@@ -30,6 +34,7 @@
 #include <netinet/tcp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,6 +50,8 @@
 
 static uint8_t *pattern;
 static size_t pattern_len;
+/* Bytes written so far to the latest 'G' connection (the stalled-reader case). */
+static _Atomic uint64_t get_written;
 
 static double now(void) {
   struct timespec ts;
@@ -126,9 +133,17 @@ static void *serve_conn(void *arg) {
   if (read_n(fd, &cmd, 1) < 0) goto out;
   if (cmd == 'R') {
     (void)!write(fd, "r", 1);
+  } else if (cmd == 'S') {
+    uint64_t w = atomic_load(&get_written);
+    write_all(fd, (const uint8_t *)&w, 8);
   } else if (cmd == 'G') {
     if (read_n(fd, (uint8_t *)&n, 8) < 0 || n > pattern_len) goto out;
-    write_all(fd, pattern, n);
+    atomic_store(&get_written, 0);
+    for (uint64_t off = 0; off < n; off += CHUNK) {
+      uint64_t len = n - off < CHUNK ? n - off : CHUNK;
+      if (write_all(fd, pattern + off, len) < 0) break;
+      atomic_fetch_add(&get_written, len);
+    }
   } else if (cmd == 'P') {
     if (read_n(fd, (uint8_t *)&n, 8) < 0 || n > pattern_len) goto out;
     uint8_t *buf = mmap(NULL, n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -311,7 +326,8 @@ static int latency(int count, int speak_first) {
   return fails ? 1 : 0;
 }
 
-/* A reader that stops: 1 MiB, then SECS seconds without a read(2), then the rest. */
+/* A reader that stops: 1 MiB, then SECS seconds without a read(2), then the rest.
+ * "held" is what the server got to send beyond what was read: every buffer on the path. */
 static int stall(uint64_t n, int stall_secs) {
   const uint64_t first = 1024 * 1024;
   if (n <= first) return 2;
@@ -323,9 +339,11 @@ static int stall(uint64_t n, int stall_secs) {
   memcpy(hdr + 1, &n, 8);
   write_all(fd, hdr, 9);
   int ok = read_n(fd, buf, first) == 0;
-  printf("stalled\n");
-  fflush(stdout);
   sleep((unsigned)stall_secs);
+  uint64_t sent = 0;
+  int q = dial();
+  ok = ok && q >= 0 && write_all(q, (const uint8_t *)"S", 1) == 0 && read_n(q, (uint8_t *)&sent, 8) == 0;
+  if (q >= 0) close(q);
   ssize_t got = ok ? read_eof(fd, buf + first, n - first) : -1;
   close(fd);
   ok = ok && got == (ssize_t)(n - first);
@@ -335,7 +353,8 @@ static int stall(uint64_t n, int stall_secs) {
     ok = memcmp(md, expected_md, 32) == 0;
   }
   munmap(buf, n + 1);
-  printf("{\"bytes\":%llu,\"ok\":%s}\n", (unsigned long long)n, ok ? "true" : "false");
+  printf("{\"bytes\":%llu,\"held\":%llu,\"ok\":%s}\n", (unsigned long long)n,
+         (unsigned long long)(sent - first), ok ? "true" : "false");
   return ok ? 0 : 1;
 }
 
