@@ -1,0 +1,132 @@
+/**
+ * Diagnostic for the latency downloads: one RTT, default or tuned buffers, a few
+ * downloads per peer (interleaved rep by rep, one transfer per forwarder process, as in
+ * the bench). Writes under DIR, per peer: the window tuner's log (`SSH2_WINDOW_DEBUG`)
+ * and, unless WANPROBE_NOSAMPLE=1, `ss -tinm` samples of the sender's socket (sshd's
+ * side of the SSH connection, or the target's for raw TCP), of the client's socket and
+ * sshd's CPU ticks. The sampling costs CPU on 2 cores: read its throughputs as perturbed.
+ *
+ *   node --import tsx bench/wanprobe.ts RTT DIR [default|tuned] [peers] [MiB] [reps]
+ *
+ * e.g. `bench/wanprobe.ts 50 /tmp/wp default raw,openssh-aes,burrow-aes 128 2`.
+ * WANPROBE_WINDOWS=auto,3145728,... adds burrow runs with fixed channel windows (bytes),
+ * WANPROBE_ALT='node /path/bin/burrow.js' a run of another build (an A/B in one run),
+ * WANPROBE_PERF=1 a system-wide `perf record` per run. Hold /tmp/burrow-bench.lock
+ * around it like any bench run.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { bulk, type Target } from './cases/traffic.js';
+import { CLIENT_NS, createDelayedPair, hostBuffers, SERVER_ADDR, SERVER_NS, TUNED_BUFFERS, type DelayedPair } from './lib/netns.js';
+import { cleanupAll, installSignalHandlers, startDaemon, type Daemon } from './lib/proc.js';
+import { startSshd } from './lib/sshd.js';
+import { buildTools, type Tools } from './lib/tools.js';
+import { BURROW_CLI, PEERS, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
+
+const MiB = 1024 * 1024;
+const PLAN: ForwardPlan = { local: [{ listen: 30001, host: SERVER_ADDR, port: 27001 }], remote: [], dynamic: [] };
+
+/** One download: a peer, and for burrow a fixed window ('auto' = the tuner) or the alternative build ('alt'). */
+interface Run {
+  id: keyof typeof PEERS;
+  window: string;
+}
+
+/**
+ * Samples every ~20 ms until stopped: `ss -tinm` for the sender's socket (source port
+ * `sport`) in the server namespace (`file`), the receiver's socket in the client
+ * namespace (`file.client`), and the CPU ticks of every sshd process (`file.cpu`).
+ * Three loops, so that one slow `ss` does not thin out the others.
+ */
+async function sampleSockets(file: string, sport: number): Promise<{ stop(): Promise<void> }> {
+  const stamp = 'echo "T $(date +%s.%N)"';
+  const loops = [
+    ['ip', ['netns', 'exec', SERVER_NS, 'sh', '-c', `while :; do ${stamp}; ss -tinmH state established "( sport = :${sport} )"; sleep 0.02; done > ${file}`]],
+    ['ip', ['netns', 'exec', CLIENT_NS, 'sh', '-c', `while :; do ${stamp}; ss -tnmH state established "( dport = :${sport} )"; sleep 0.02; done > ${file}.client`]],
+    ['sh', ['-c', `P=$(pgrep -x sshd); while :; do ${stamp}; for p in $P; do read -r l < /proc/$p/stat && echo "C $p $l"; done; sleep 0.05; done > ${file}.cpu`]],
+  ] as const;
+  const daemons = await Promise.all(loops.map(([cmd, args]) => startDaemon(cmd, [...args])));
+  return { stop: async () => void (await Promise.all(daemons.map((d) => d.stop()))) };
+}
+
+/** Every peer in `peers`, burrow once per window setting. */
+function plannedRuns(peers: string, windows: string[]): Run[] {
+  return peers.split(',').flatMap((name) => {
+    const id = name as keyof typeof PEERS;
+    if (!PEERS[id]) throw new Error(`unknown peer ${name}`);
+    return id.startsWith('burrow') ? windows.map((window) => ({ id, window })) : [{ id, window: 'auto' }];
+  });
+}
+
+/** Points burrow's command and the ssh2 window environment at this run's setting. */
+function configureBurrow(run: Run, dir: string, tag: string): void {
+  process.env.SSH2_WINDOW_DEBUG = join(dir, `${tag}.window.log`);
+  if (run.window === 'auto' || run.window === 'alt') delete process.env.SSH2_CHANNEL_WINDOW;
+  else process.env.SSH2_CHANNEL_WINDOW = run.window;
+  const alt = process.env.WANPROBE_ALT;
+  setBurrowCommand(run.window === 'alt' && alt ? alt.split(' ') : BURROW_CLI);
+}
+
+async function stopPerf(perf: Daemon | undefined): Promise<void> {
+  if (!perf) return;
+  perf.child.kill('SIGINT');
+  await new Promise((r) => perf.child.once('exit', r));
+}
+
+/** Starts the peer, downloads `bytes` once while sampling, stops it; logs one line. */
+async function downloadOnce(tools: Tools, pair: DelayedPair, env: PeerEnv, run: Run, rep: number, bytes: number, dir: string): Promise<void> {
+  const peer = PEERS[run.id];
+  const raw = peer.family === 'raw';
+  const target: Target = raw ? { prefix: pair.inClient, host: SERVER_ADDR, port: 27001 } : { prefix: pair.inClient, host: '127.0.0.1', port: 30001 };
+  const tag = run.window === 'auto' ? run.id : `${run.id}-w${run.window}`;
+  configureBurrow(run, dir, tag);
+  const running = await peer.start(env, PLAN);
+  const sampler = process.env.WANPROBE_NOSAMPLE ? undefined : await sampleSockets(join(dir, `${tag}.ss.txt`), raw ? 27001 : 2222);
+  const perf = process.env.WANPROBE_PERF ? await startDaemon('perf', ['record', '-q', '-F', '499', '-a', '-o', join(dir, `${tag}.perf.data`)]) : undefined;
+  try {
+    const t0 = Date.now() / 1000;
+    const m = await bulk(tools.tcpbench, target, 'get', bytes, running.pid);
+    const line = `${tag} rep ${rep} start=${t0.toFixed(3)} end=${(Date.now() / 1000).toFixed(3)} ${JSON.stringify(m)}`;
+    console.log(line);
+    writeFileSync(join(dir, 'runs.txt'), `${line}\n`, { flag: 'a' });
+  } finally {
+    await stopPerf(perf);
+    await sampler?.stop();
+    await running.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  installSignalHandlers();
+  const [rttArg, dirArg = '/tmp/wanprobe', bufArg = 'default', peersArg = 'raw,openssh-aes,burrow-aes', mibArg = '128', repsArg = '2'] = process.argv.slice(2);
+  const dir = resolve(dirArg);
+  mkdirSync(dir, { recursive: true });
+  const windows = [...(process.env.WANPROBE_WINDOWS ?? 'auto').split(','), ...(process.env.WANPROBE_ALT ? ['alt'] : [])];
+  const runs = plannedRuns(peersArg, windows);
+  const tools = await buildTools();
+  const pair = await createDelayedPair(tools.delayline, Number(rttArg));
+  try {
+    await pair.setBuffers(bufArg === 'tuned' ? TUNED_BUFFERS : await hostBuffers());
+    const sshd = await startSshd({ addr: SERVER_ADDR, port: 2222, prefix: pair.inServer });
+    const server = await startDaemon(pair.inServer[0] as string, [...pair.inServer.slice(1), tools.tcpbench, 'server', SERVER_ADDR, '27001', '27002'], {
+      ready: /ready/,
+      timeoutMs: 60_000,
+    });
+    const env: PeerEnv = { prefix: pair.inClient, config: (c) => sshd.clientConfig(c) };
+    for (let rep = 1; rep <= Number(repsArg); rep++) {
+      for (const run of runs) await downloadOnce(tools, pair, env, run, rep, Number(mibArg) * MiB, dir);
+    }
+    console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
+    await server.stop();
+    await sshd.stop();
+  } finally {
+    await pair.stop();
+    await cleanupAll();
+  }
+}
+
+main().catch(async (err: unknown) => {
+  console.error(err);
+  await cleanupAll();
+  process.exitCode = 1;
+});
