@@ -9,8 +9,8 @@ import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSshd, freePort } from '../helpers/sshd.js';
-import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
-import { runBurrow, forwardPort } from '../helpers/cli.js';
+import { echoServer, quietSource, roundTrip, sha256, randomBytes } from '../helpers/net.js';
+import { runBurrow, forwardPort, listenPort } from '../helpers/cli.js';
 
 const accepted = (log: string[]) => log.filter((l) => l.includes('Accepted publickey')).length;
 
@@ -23,38 +23,42 @@ async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Pro
   }
 }
 
-/** Sends a large payload and reports how the transfer ended. */
-function transfer(port: number, size: number): { started: Promise<void>; outcome: Promise<{ received: number; how: 'end' | 'error' }> } {
+/**
+ * Reads from a quiet source (`quietSource`) and reports how the connection ended;
+ * `drained` resolves once all `size` bytes arrived (the client has nothing unread).
+ */
+function transfer(port: number, size: number): { sock: net.Socket; drained: Promise<void>; outcome: Promise<{ received: number; how: 'end' | 'error' }> } {
   const sock = net.connect(port, '127.0.0.1');
   let received = 0;
-  let startedResolve!: () => void;
-  const started = new Promise<void>((r) => (startedResolve = r));
+  let drainedResolve!: () => void;
+  const drained = new Promise<void>((r) => (drainedResolve = r));
   const outcome = new Promise<{ received: number; how: 'end' | 'error' }>((resolve) => {
     sock.on('data', (d: Buffer) => {
       received += d.length;
-      if (received > 1 << 20) startedResolve();
+      if (received === size) drainedResolve();
     });
     sock.on('end', () => resolve({ received, how: 'end' }));
     sock.on('error', () => resolve({ received, how: 'error' }));
   });
-  sock.write(randomBytes(size));
-  return { started, outcome };
+  return { sock, drained, outcome };
 }
 
 test('connection killed mid-transfer: the transfer fails visibly, burrow reconnects, the same port works', async () => {
   const sshd = await startSshd();
   const echo = await echoServer();
-  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  const size = 4 << 20;
+  const source = await quietSource(size);
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, '-L', `0:127.0.0.1:${source.port}`, 'test-sshd']);
   try {
     const port = await forwardPort(r);
+    const sourcePort = listenPort(await r.waitFor(new RegExp(`127\\.0\\.0\\.1:\\d+ → 127\\.0\\.0\\.1:${source.port}`)));
     await r.waitFor('test-sshd: connected');
-    const size = 256 << 20;
-    const t = transfer(port, size);
-    await t.started;
+    // 4 MiB moved and read; the server keeps the connection open: a transfer in flight.
+    const t = transfer(sourcePort, size);
+    await t.drained;
     sshd.killConnections();
-    const { received, how } = await t.outcome;
-    assert.equal(how, 'error', 'a cut transfer must not look complete');
-    assert.ok(received < size);
+    const { how } = await t.outcome;
+    assert.equal(how, 'error', `a cut transfer must not look complete (client port ${t.sock.localPort}; burrow said:\n${r.stderr()})`);
     await r.waitFor('reconnecting');
     const payload = randomBytes(4 << 20);
     assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
@@ -65,6 +69,7 @@ test('connection killed mid-transfer: the transfer fails visibly, burrow reconne
     r.child.kill('SIGKILL');
     await sshd.stop();
     await echo.close();
+    await source.close();
   }
 });
 
