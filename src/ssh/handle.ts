@@ -2,7 +2,9 @@
  * A stable {@link ChannelOpener} for one destination whose Session may not exist yet
  * (still connecting, or reconnecting later). Local listeners bind to the handle before
  * the connection is up, so a taken port is reported before anyone types a second
- * factor; clients that arrive meanwhile wait, bounded, then get a clean refusal.
+ * factor; clients that arrive meanwhile wait, bounded, then get a clean refusal. A
+ * client that starts waiting tells whoever reconnects (`onDemand`): someone needs the
+ * connection now, not after the backoff.
  */
 import type { Duplex } from 'node:stream';
 import { BurrowError, isBurrowError } from '../errors.js';
@@ -36,10 +38,17 @@ export class SessionHandle implements ChannelOpener {
   #session: Session | undefined;
   #failure: BurrowError | undefined;
   #waiters = new Set<{ resolve: (s: Session) => void; reject: (e: BurrowError) => void }>();
+  /** Called when a client starts waiting for a session (see Supervisor). */
+  onDemand: (() => void) | undefined;
 
   constructor(destination: string, opts: SessionHandleOptions = {}) {
     this.destination = destination;
     this.#waitMs = opts.waitMs ?? 10_000;
+  }
+
+  /** Clients waiting for a session now. */
+  get waiting(): number {
+    return this.#waiters.size;
   }
 
   get session(): Session | undefined {
@@ -91,6 +100,7 @@ export class SessionHandle implements ChannelOpener {
       };
       stop.addEventListener('abort', onStop, { once: true });
       this.#waiters.add(w);
+      this.onDemand?.();
     });
   }
 

@@ -1,7 +1,10 @@
 /**
  * Keeps one destination connected: the first connection is made (and its failure
  * reported) by `start()`; after that, a lost connection is re-established with backoff,
- * at once when the network comes back, hop by hop through the pool. Failures that
+ * at once when the network comes back, hop by hop through the pool. A client waiting
+ * for the connection cuts the backoff short (to DEMAND_SPACING_MS after the last
+ * attempt): after a long outage the backoff is at its cap (30 s), longer than a client
+ * waits (10 s), and the client that finds the server back must not be refused. Failures that
  * another attempt cannot fix (authentication refused, host key changed, no terminal
  * to answer a prompt) end the supervisor instead: never an authentication loop.
  *
@@ -21,6 +24,8 @@ const FATAL: ReadonlySet<ErrorCode> = new Set([
   'AUTH_FAILED', 'AUTH_NEEDS_TTY', 'HOST_KEY_MISMATCH', 'HOST_KEY_REVOKED', 'HOST_KEY_REJECTED', 'HOST_KEY_UNKNOWN',
   'CONFIG', 'USAGE', 'KEY_UNREADABLE', 'ABORTED',
 ]);
+/** Waiting clients bring the next attempt forward, but no closer than this to the last one. */
+const DEMAND_SPACING_MS = 1000;
 /** A ProxyCommand that keeps failing may be failing to authenticate: stop after this many in a row. */
 const MAX_PROXY_COMMAND_FAILURES = 5;
 
@@ -44,6 +49,8 @@ export class Supervisor {
   readonly #stop = new AbortController();
   #lease: Lease | undefined;
   #connectedAt = 0;
+  /** While sleeping before a reconnect attempt: brings the attempt forward. */
+  #demand: (() => void) | undefined;
   #endResolve!: (e: BurrowError | undefined) => void;
   /** Settles once: with the error that ended it, or undefined when closed on purpose. */
   readonly ended: Promise<BurrowError | undefined>;
@@ -55,6 +62,7 @@ export class Supervisor {
     this.#opts = opts;
     this.#backoff = new Backoff(opts.backoff);
     this.ended = new Promise((r) => (this.#endResolve = r));
+    opts.handle.onDemand = () => this.#demand?.();
   }
 
   get session(): Session | undefined {
@@ -121,19 +129,33 @@ export class Supervisor {
     }
   }
 
-  /** Sleeps `ms`, cut short by a network change or by close(). */
+  /**
+   * Sleeps `ms` after an attempt, cut short by a network change or by close(), and
+   * shortened by a client that waits (to DEMAND_SPACING_MS after the attempt).
+   */
   #wait(ms: number): Promise<void> {
     if (ms <= 0) return Promise.resolve();
+    const since = Date.now();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
         stopWatch();
+        this.#demand = undefined;
         this.#stop.signal.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      let timer = setTimeout(done, ms);
+      let shortened = false;
+      this.#demand = () => {
+        if (shortened || ms <= DEMAND_SPACING_MS) return;
+        shortened = true;
+        clearTimeout(timer);
+        timer = setTimeout(done, Math.max(0, since + DEMAND_SPACING_MS - Date.now()));
+      };
       const stopWatch = watchNetwork(done);
       this.#stop.signal.addEventListener('abort', done, { once: true });
+      // Clients that arrived during the attempt that just failed are waiting already.
+      if (this.#opts.handle.waiting > 0) this.#demand();
     });
   }
 
