@@ -124,3 +124,29 @@ test('a side that closes before its data ended fails the join', async () => {
   assert.equal((res.error as NodeJS.ErrnoException).code, 'ERR_STREAM_PREMATURE_CLOSE');
   l.far.destroy();
 });
+
+test('the channel closed by the server while the client still sends: the client is cut, not held', { timeout: 10_000 }, async () => {
+  const l = await pair();
+  // Like an ssh2 channel on CHANNEL_CLOSE: it ends both its sides itself, then closes.
+  let wrote!: () => void;
+  const written = new Promise<void>((r) => (wrote = r));
+  const remote = new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      wrote();
+      cb();
+    },
+  });
+  const j = joinStreams(l.near, remote);
+  l.far.write('more to say');
+  await written;
+  remote.push(null);
+  remote.end();
+  l.far.on('error', () => {});
+  const res = await j.done;
+  assert.equal((res.error as NodeJS.ErrnoException).code, 'ERR_STREAM_PREMATURE_CLOSE');
+  // The forwarder let go of its socket (the client saw the reply's end first).
+  assert.ok(l.near.destroyed);
+  await once(l.far, 'end');
+  l.far.destroy();
+});

@@ -55,7 +55,9 @@ function prematureClose(): Error {
  */
 function kill(s: Duplex, err?: Error): void {
   if (s.destroyed) return;
-  if (err && s instanceof Socket && typeof s.resetAndDestroy === 'function' && s.remoteAddress !== undefined) {
+  // Not once it has ended: its FIN is out (the data before it did arrive complete), and
+  // resetting a socket with a shutdown in flight left Node polling its fd at full CPU.
+  if (err && s instanceof Socket && !s.writableEnded && typeof s.resetAndDestroy === 'function' && s.remoteAddress !== undefined) {
     s.resetAndDestroy();
     return;
   }
@@ -106,14 +108,9 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   local.on('close', () => {
     if (!settled && !(local.readableEnded && local.writableFinished)) fail(prematureClose());
   });
-  // ssh2 emits 'close' after the channel's 'end', once it has ended the writable side
-  // itself; without both, the channel went away under us.
-  remote.on('close', () => {
-    if (!settled && !(remote.readableEnded && remote.writableEnded)) fail(prematureClose());
-  });
 
   /** `src` into `dst` until `src` ends and `dst` has finished. */
-  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean): void => {
+  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean): (() => boolean) => {
     let srcEnded = false;
     let dstFinished = dst.writableFinished;
     const check = (): void => {
@@ -154,9 +151,10 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     if (src.readableEnded) onEnd();
     // A source left paused (the SOCKS handshake) must flow again.
     else src.resume();
+    return () => srcEnded;
   };
 
-  pump(local, remote, (n) => {
+  const localEnded = pump(local, remote, (n) => {
     bytesOut += n;
     opts.onOut?.(n);
   }, false);
@@ -164,6 +162,13 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     bytesIn += n;
     opts.onIn?.(n);
   }, local instanceof Socket);
+  // ssh2 emits 'close' after the channel's 'end'. Closed before that, or while the
+  // local side still had data to send (the server closed the channel without waiting
+  // for our EOF), it went away under us: the local client is cut, as `pipeline` did
+  // (a paused socket would otherwise never see its client's FIN and be held forever).
+  remote.on('close', () => {
+    if (!settled && !(remote.readableEnded && localEnded())) fail(prematureClose());
+  });
 
   return {
     get bytesIn() {
