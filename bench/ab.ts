@@ -2,7 +2,7 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--cipher aes|chacha] [--cases warm,get,put,rr,ssf] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,rr,ssf] 'label=cmd args' ...
  *
  * `warm` is an unmeasured 64 MiB download (JIT warm-up) before the cases after it.
  *
@@ -43,6 +43,7 @@ const reps = Number(opt('--reps', '3'));
 const mib = Number(opt('--mib', '128'));
 const cipher = opt('--cipher', 'aes') === 'chacha' ? CHACHA : AES;
 const cases = opt('--cases', 'get,put,rr,ssf').split(',');
+const rrCount = Number(opt('--rr', '100'));
 const cmds = argv.map((a) => {
   const eq = a.indexOf('=');
   const label = eq > 0 ? a.slice(0, eq) : a;
@@ -106,13 +107,19 @@ try {
               ? spawn('sh', ['-c', process.env.AB_ATTACH_RR.replaceAll('%p', String(running.pid)).replaceAll('%l', `${c.label}-${k}`)], { stdio: 'inherit' })
               : undefined;
             if (attach) await new Promise((r) => setTimeout(r, 500));
-            const m = await connLatency(tools.tcpbench, t, 'rr', 100);
+            const st0 = userSys(running.pid);
+            const m = await connLatency(tools.tcpbench, t, 'rr', rrCount);
+            const st1 = userSys(running.pid);
             if (attach) {
               attach.kill('SIGINT');
               await new Promise((r) => attach.once('exit', r));
             }
             add(`${c.label} rr ms`, m.latency as number);
-            line.push(`rr ${fmt(m.latency)} ms`);
+            // The forwarder's CPU per connection (utime+stime, ms): on 2 shared cores it is latency.
+            const cpuMs = ((st1[0] - st0[0] + st1[1] - st0[1]) * 1000) / rrCount;
+            add(`${c.label} rr cpu ms/conn`, cpuMs);
+            add(`${c.label} rr sys ms/conn`, ((st1[1] - st0[1]) * 1000) / rrCount);
+            line.push(`rr ${fmt(m.latency)} ms cpu ${fmt(cpuMs)} ms/conn`);
           } else if (k === 'ssf') {
             const m = await connLatency(tools.tcpbench, { ...t, port: lSsf }, 'ssf', 10);
             add(`${c.label} ssf ms`, m.latency as number);

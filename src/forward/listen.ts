@@ -30,8 +30,10 @@ export interface ListenOptions {
 const NO_FAMILY = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EPROTONOSUPPORT']);
 
 function newServer(onConnection: (s: net.Socket) => void): net.Server {
-  // allowHalfOpen: each direction ends on its own, as in OpenSSH.
-  const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, highWaterMark: SOCKET_HIGH_WATER_MARK }, onConnection);
+  // allowHalfOpen: each direction ends on its own, as in OpenSSH. noDelay: without it,
+  // small writes wait for ACKs (Nagle), which stalls interactive use; set by Node on the
+  // accepted handle (a no-op on unix sockets), before any JavaScript sees the socket.
+  const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK }, onConnection);
   s.on('error', () => {}); // errors after listen (EMFILE on accept) must not crash us
   return s;
 }

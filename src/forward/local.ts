@@ -71,8 +71,6 @@ export abstract class LocalListenerForward extends ForwardBase {
       socket.destroy();
       return;
     }
-    // Without this, small writes wait for ACKs (Nagle), which stalls interactive use.
-    if (this.spec.listen.type === 'tcp') socket.setNoDelay(true);
     const from = socket.remoteAddress ? formatEndpoint({ type: 'tcp', host: socket.remoteAddress, port: socket.remotePort ?? 0 }) : 'local';
     this.handle(this.clients.add(socket, from), socket);
   }

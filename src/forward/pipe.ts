@@ -1,10 +1,14 @@
 /**
- * Joins a local socket and an SSH channel: both directions through `stream.pipeline`
- * (so a slow reader slows the writer instead of growing a buffer), each direction
- * ends on its own (half-close), and every error is caught.
+ * Joins a local socket and an SSH channel: each direction moves data only while the
+ * receiving side takes it (a slow reader slows the writer instead of growing a
+ * buffer), each direction ends on its own (half-close), and every error is caught.
+ *
+ * Not `stream.pipeline`: on a short connection its cost is most of what a forwarder
+ * does. Per connection it builds two AbortControllers and aborts each on a *normal*
+ * finish with a DOMException (a captured stack trace), plus four end-of-stream
+ * watchers and destroyers; the join below does the same job with six listeners a side.
  */
 import { Socket } from 'node:net';
-import { pipeline } from 'node:stream';
 import type { Duplex } from 'node:stream';
 
 export interface JoinResult {
@@ -31,8 +35,6 @@ export interface Join {
   destroy(err?: Error): void;
 }
 
-const swallow = (): void => {};
-
 /**
  * Write buffer of the local sockets (Node's default is 16 KiB). A read of the SSH
  * connection carries several 32 KiB packets of a channel; with room for them, they
@@ -41,6 +43,11 @@ const swallow = (): void => {};
  */
 export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
 
+/** A side closed before its data ended: the same error (and message) `pipeline` gave. */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
 /**
  * Ends a stream for good: sockets and channels alike. On an error a TCP socket is
  * reset, not closed: a FIN would tell the client its data arrived complete when the
@@ -48,82 +55,119 @@ export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
  */
 function kill(s: Duplex, err?: Error): void {
   if (s.destroyed) return;
-  if (err && s instanceof Socket && typeof s.resetAndDestroy === 'function' && s.remoteAddress !== undefined) {
+  // Not once it has ended: its FIN is out (the data before it did arrive complete), and
+  // resetting a socket with a shutdown in flight left Node polling its fd at full CPU.
+  if (err && s instanceof Socket && !s.writableEnded && typeof s.resetAndDestroy === 'function' && s.remoteAddress !== undefined) {
     s.resetAndDestroy();
     return;
   }
   s.destroy(err);
   // An ssh2 channel's destroy() is only a polite close: its readable side stays as it
   // was, and a paused channel never reaches 'end', so never 'close', and is held forever
-  // (by ssh2, by the pipeline waiting for it). Drain what is left so it can finish.
+  // (by ssh2, by a reader waiting for it). Drain what is left so it can finish.
   if (!(s instanceof Socket) && !s.destroyed && s.readable) s.resume();
 }
 
 /**
  * Joins `local` and `remote` both ways. Data flows only while the receiving side
- * takes it: when the local reader stalls, `pipeline` stops reading the channel, ssh2
- * stops granting window, and the server stops sending.
+ * takes it: when the local reader stalls, the channel is paused, ssh2 stops granting
+ * window, and the server stops sending.
  *
  * @example
  * const j = joinStreams(socket, channel);
  * const { bytesIn, bytesOut, error } = await j.done;
  */
 export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {}): Join {
-  // An error on either side after the pipelines settle must not become an uncaught one.
-  local.on('error', swallow);
-  // The channel broke (the connection was lost): reset the local client at once. This
-  // listener must run before pipeline's own (hence prepend), which would close the
-  // socket with a FIN and pass a truncated transfer off as complete.
-  remote.prependListener('error', (err: Error) => kill(local, err));
-
   let bytesIn = 0;
   let bytesOut = 0;
   let error: Error | undefined;
-  let pending = 2;
+  let settled = false;
+  let moving = 2;
   let resolve!: (r: JoinResult) => void;
   const done = new Promise<JoinResult>((r) => (resolve = r));
 
-  const settle = (err: Error | null | undefined): void => {
-    if (err && !error) {
-      error = err;
-      // One direction broke: the other cannot be trusted either.
-      kill(local, err);
-      kill(remote, err);
-    }
-    if (--pending > 0) return;
-    // Both directions finished: make sure both sides are closed (ssh2 channels only
-    // close when told; sockets with allowHalfOpen close once both halves end).
-    kill(local);
-    kill(remote);
+  const settle = (): void => {
+    settled = true;
+    // Both sides closed, whatever state they are in (ssh2 channels only close when
+    // told; sockets with allowHalfOpen close once both halves end).
+    kill(local, error);
+    kill(remote, error);
     resolve(error ? { bytesIn, bytesOut, error } : { bytesIn, bytesOut });
   };
+  const fail = (err: Error): void => {
+    if (settled) return;
+    // One direction broke: the other cannot be trusted either. A channel that broke
+    // (the connection was lost) resets the local client rather than closing it cleanly.
+    error = err;
+    settle();
+  };
 
-  // One read of the SSH connection carries several packets of a channel: write them
-  // to the local socket together (one writev(2)) rather than one write(2) each.
-  // Prepended so the socket is corked before pipeline writes the first of them.
-  if (local instanceof Socket) {
+  // Errors keep a listener after the join settles: a late one must not become uncaught.
+  local.on('error', fail);
+  remote.on('error', fail);
+  local.on('close', () => {
+    if (!settled && !(local.readableEnded && local.writableFinished)) fail(prematureClose());
+  });
+
+  /** `src` into `dst` until `src` ends and `dst` has finished. */
+  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean): (() => boolean) => {
+    let srcEnded = false;
+    let dstFinished = dst.writableFinished;
+    const check = (): void => {
+      if (srcEnded && dstFinished && --moving === 0 && !settled) settle();
+    };
+    // One read of the SSH connection carries several packets of a channel: write them
+    // to the local socket together (one writev(2)) rather than one write(2) each.
     let corked = false;
     const uncork = (): void => {
       corked = false;
-      local.uncork();
+      dst.uncork();
     };
-    remote.prependListener('data', () => {
-      if (corked || local.destroyed) return;
-      corked = true;
-      local.cork();
-      process.nextTick(uncork);
+    src.on('data', (chunk: Buffer) => {
+      if (settled) return; // a killed channel drains into nothing
+      onChunk(chunk.length);
+      if (batch && !corked) {
+        corked = true;
+        dst.cork();
+        process.nextTick(uncork);
+      }
+      if (!dst.write(chunk)) src.pause();
     });
-  }
-  pipeline(local, remote, settle);
-  pipeline(remote, local, settle);
-  // Counted after the pipes attach so no chunk is emitted before they listen.
-  local.on('data', (c: Buffer) => {
-    bytesOut += c.length;
-    opts.onOut?.(c.length);
-  });
-  remote.on('data', (c: Buffer) => {
-    bytesIn += c.length;
-    opts.onIn?.(c.length);
+    dst.on('drain', () => {
+      if (!settled) src.resume();
+    });
+    const onEnd = (): void => {
+      if (srcEnded) return;
+      srcEnded = true;
+      // ssh2 ends a channel's writable side itself when the server closes it.
+      if (!dst.writableEnded) dst.end();
+      check();
+    };
+    src.once('end', onEnd);
+    dst.once('finish', () => {
+      dstFinished = true;
+      check();
+    });
+    if (src.readableEnded) onEnd();
+    // A source left paused (the SOCKS handshake) must flow again.
+    else src.resume();
+    return () => srcEnded;
+  };
+
+  const localEnded = pump(local, remote, (n) => {
+    bytesOut += n;
+    opts.onOut?.(n);
+  }, false);
+  pump(remote, local, (n) => {
+    bytesIn += n;
+    opts.onIn?.(n);
+  }, local instanceof Socket);
+  // ssh2 emits 'close' after the channel's 'end'. Closed before that, or while the
+  // local side still had data to send (the server closed the channel without waiting
+  // for our EOF), it went away under us: the local client is cut, as `pipeline` did
+  // (a paused socket would otherwise never see its client's FIN and be held forever).
+  remote.on('close', () => {
+    if (!settled && !(remote.readableEnded && localEnded())) fail(prematureClose());
   });
 
   return {
@@ -137,6 +181,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     destroy(err?: Error) {
       kill(local, err);
       kill(remote, err);
+      if (!settled) fail(err ?? prematureClose());
     },
   };
 }

@@ -1,0 +1,152 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
+import { Duplex } from 'node:stream';
+import { joinStreams } from './pipe.js';
+
+/** A connected TCP pair on loopback: `near` is what the forwarder holds, `far` the peer. */
+async function pair(): Promise<{ near: net.Socket; far: net.Socket }> {
+  const server = net.createServer({ allowHalfOpen: true });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const far = net.connect({ port: (server.address() as net.AddressInfo).port, host: '127.0.0.1', allowHalfOpen: true });
+  const [near] = (await once(server, 'connection')) as [net.Socket];
+  await once(far, 'connect');
+  server.close();
+  return { near, far };
+}
+
+function readAll(s: net.Socket): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  s.on('data', (c: Buffer) => parts.push(c));
+  return once(s, 'end').then(() => Buffer.concat(parts));
+}
+
+test('half-close: each direction ends on its own, and the join settles cleanly after both', async () => {
+  const l = await pair();
+  const r = await pair();
+  const j = joinStreams(l.near, r.near);
+  const atFar = readAll(r.far);
+  const atClient = readAll(l.far);
+  l.far.end('request');
+  assert.equal((await atFar).toString(), 'request');
+  // The client's half is closed; the reply still comes back through the other direction.
+  r.far.end('reply');
+  assert.equal((await atClient).toString(), 'reply');
+  const res = await j.done;
+  assert.deepEqual(res, { bytesIn: 5, bytesOut: 7 });
+  await Promise.all([l.near.closed ? undefined : once(l.near, 'close'), r.near.closed ? undefined : once(r.near, 'close')]);
+  l.far.destroy();
+  r.far.destroy();
+});
+
+test('a stalled reader holds the sender back; once it reads, every byte arrives', async () => {
+  const l = await pair();
+  const r = await pair();
+  const j = joinStreams(l.near, r.near);
+  l.far.pause(); // the client stops reading
+  const total = 64 * 1024 * 1024;
+  const chunk = Buffer.alloc(256 * 1024, 7);
+  let sent = 0;
+  // What the join holds in memory: the local socket's write queue and the source's read buffer.
+  let held = 0;
+  const sample = (): void => void (held = Math.max(held, l.near.writableLength + r.near.readableLength));
+  const send = (stopAt: number): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const pump = (): void => {
+        while (sent < total) {
+          sample();
+          sent += chunk.length;
+          if (!r.far.write(chunk)) return void r.far.once('drain', pump);
+        }
+        resolve();
+      };
+      pump();
+      // Nothing frees the sender but the client reading: give it time to fill every buffer.
+      if (stopAt > 0) setTimeout(resolve, stopAt);
+    });
+  await send(500);
+  sample();
+  assert.ok(held <= 1024 * 1024, `the join held ${held} bytes for a reader that takes nothing`);
+  const got = readAll(l.far);
+  l.far.resume();
+  await send(0);
+  r.far.end();
+  assert.equal((await got).length, total);
+  l.far.end();
+  assert.equal((await j.done).bytesIn, total);
+  r.far.destroy();
+});
+
+test('the remote side failing resets the local client instead of closing it cleanly', async () => {
+  const l = await pair();
+  const remote = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const j = joinStreams(l.near, remote);
+  const reset = once(l.far, 'error');
+  remote.destroy(new Error('connection lost'));
+  const [err] = (await reset) as [NodeJS.ErrnoException];
+  assert.equal(err.code, 'ECONNRESET');
+  assert.equal((await j.done).error?.message, 'connection lost');
+});
+
+test('destroy() cuts both sides once and reports the join as not clean', async () => {
+  const l = await pair();
+  let destroys = 0;
+  const remote = new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      cb();
+    },
+    destroy(err, cb) {
+      destroys++;
+      cb(err);
+    },
+  });
+  const j = joinStreams(l.near, remote);
+  const closed = once(l.far, 'end');
+  j.destroy();
+  j.destroy();
+  await closed; // a plain cut without an error closes the client with a FIN
+  const res = await j.done;
+  assert.equal((res.error as NodeJS.ErrnoException).code, 'ERR_STREAM_PREMATURE_CLOSE');
+  assert.equal(destroys, 1);
+  assert.ok(l.near.destroyed && remote.destroyed);
+  l.far.destroy();
+});
+
+test('a side that closes before its data ended fails the join', async () => {
+  const l = await pair();
+  const remote = new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
+  const j = joinStreams(l.near, remote);
+  remote.destroy(); // no error, no end: gone under us
+  const res = await j.done;
+  assert.equal((res.error as NodeJS.ErrnoException).code, 'ERR_STREAM_PREMATURE_CLOSE');
+  l.far.destroy();
+});
+
+test('the channel closed by the server while the client still sends: the client is cut, not held', { timeout: 10_000 }, async () => {
+  const l = await pair();
+  // Like an ssh2 channel on CHANNEL_CLOSE: it ends both its sides itself, then closes.
+  let wrote!: () => void;
+  const written = new Promise<void>((r) => (wrote = r));
+  const remote = new Duplex({
+    read() {},
+    write(_c, _e, cb) {
+      wrote();
+      cb();
+    },
+  });
+  const j = joinStreams(l.near, remote);
+  l.far.write('more to say');
+  await written;
+  remote.push(null);
+  remote.end();
+  l.far.on('error', () => {});
+  const res = await j.done;
+  assert.equal((res.error as NodeJS.ErrnoException).code, 'ERR_STREAM_PREMATURE_CLOSE');
+  // The forwarder let go of its socket (the client saw the reply's end first).
+  assert.ok(l.near.destroyed);
+  await once(l.far, 'end');
+  l.far.destroy();
+});
