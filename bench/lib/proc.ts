@@ -94,9 +94,9 @@ export interface RunResult {
 export function run(
   cmd: string,
   args: string[],
-  opts: SpawnOptions & { timeoutMs?: number; onStdout?: (text: string) => void } = {},
+  opts: SpawnOptions & { timeoutMs?: number } = {},
 ): Promise<RunResult> {
-  const { timeoutMs, onStdout, ...spawnOpts } = opts;
+  const { timeoutMs, ...spawnOpts } = opts;
   return new Promise((resolve, reject) => {
     const cp = spawn(cmd, args, { ...spawnOpts, stdio: ['ignore', 'pipe', 'pipe'] });
     trackPid(cp);
@@ -108,10 +108,7 @@ export function run(
     };
     let stdout = '';
     let stderr = '';
-    cp.stdout?.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      onStdout?.(stdout);
-    });
+    cp.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
     cp.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     cp.on('error', (err) => {
       kill();
