@@ -7,6 +7,7 @@ import { SessionHandle } from './handle.js';
 import type { SessionPool } from './pool.js';
 import type { Session } from './session.js';
 import { Supervisor } from './supervisor.js';
+import { until } from '../../test/helpers/wait.js';
 
 /** Just enough of a Session for the supervisor: state, 'close', probeNow. */
 class FakeSession extends EventEmitter {
@@ -36,60 +37,46 @@ function fakePool(plan: Array<'up' | 'down'>) {
 
 const config = { alias: 'lab' } as ResolvedHost;
 
-async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; !cond(); i++) {
-    if (i > 400) throw new Error(`still waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 // The backoff's second delay is a minute: only a waiting client can bring the attempt
 // forward within the client's 5 s bound.
 const backoff = { initialMs: 60_000, jitter: 0 };
 
-test('a client that waits during a long backoff brings the reconnect forward and gets the session', async () => {
+/**
+ * A supervisor whose pool connects, then fails once, then connects again; the first
+ * session is already lost when `body` runs (the immediate reconnect attempt under way).
+ */
+async function afterLoss(body: (t: { handle: SessionHandle; sessions: FakeSession[]; attempts: () => number }) => Promise<void>): Promise<void> {
   const { pool, sessions, attempts } = fakePool(['up', 'down', 'up']);
   const handle = new SessionHandle('lab', { waitMs: 5000 });
   const sup = new Supervisor({ pool, config, handle, backoff });
   try {
     await sup.start();
     sessions[0]?.lose();
-    await until('the first reconnect attempt to fail', () => attempts() === 2);
-    const session = await handle.wait();
-    assert.equal(session, sessions[1]);
-    assert.equal(attempts(), 3);
+    await body({ handle, sessions, attempts });
   } finally {
     await sup.close();
   }
-});
+}
 
-test('a client already waiting when a reconnect attempt fails gets the next one soon, not after the backoff', async () => {
-  const { pool, sessions, attempts } = fakePool(['up', 'down', 'up']);
-  const handle = new SessionHandle('lab', { waitMs: 5000 });
-  const sup = new Supervisor({ pool, config, handle, backoff });
-  try {
-    await sup.start();
-    sessions[0]?.lose();
+test('a client that waits during a long backoff brings the reconnect forward and gets the session', () =>
+  afterLoss(async ({ handle, sessions, attempts }) => {
+    await until('the first reconnect attempt to fail', () => attempts() === 2, 10_000);
+    const session = await handle.wait();
+    assert.equal(session, sessions[1]);
+    assert.equal(attempts(), 3);
+  }));
+
+test('a client already waiting when a reconnect attempt fails gets the next one soon, not after the backoff', () =>
+  afterLoss(async ({ handle, sessions, attempts }) => {
     // Waits from before the (immediate) first attempt fails.
     const session = await handle.wait();
     assert.equal(session, sessions[1]);
     assert.equal(attempts(), 3);
-  } finally {
-    await sup.close();
-  }
-});
+  }));
 
-test('with nobody waiting, a failed attempt is followed by the backoff, not by another attempt', async () => {
-  const { pool, sessions, attempts } = fakePool(['up', 'down', 'up']);
-  const handle = new SessionHandle('lab', { waitMs: 5000 });
-  const sup = new Supervisor({ pool, config, handle, backoff });
-  try {
-    await sup.start();
-    sessions[0]?.lose();
-    await until('the first reconnect attempt to fail', () => attempts() === 2);
+test('with nobody waiting, a failed attempt is followed by the backoff, not by another attempt', () =>
+  afterLoss(async ({ attempts }) => {
+    await until('the first reconnect attempt to fail', () => attempts() === 2, 10_000);
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(attempts(), 2, 'no attempt before the backoff without a client');
-  } finally {
-    await sup.close();
-  }
-});
+  }));

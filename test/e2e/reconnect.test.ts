@@ -11,17 +11,9 @@ import { join } from 'node:path';
 import { startSshd, freePort } from '../helpers/sshd.js';
 import { echoServer, quietSource, roundTrip, sha256, randomBytes } from '../helpers/net.js';
 import { runBurrow, forwardPort, listenPort } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
 
 const accepted = (log: string[]) => log.filter((l) => l.includes('Accepted publickey')).length;
-
-/** Polls `cond`; fails with `what` after `timeoutMs` rather than hanging to the runner's timeout. */
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`still waiting after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * Reads from a quiet source (`quietSource`) and reports how the connection ended;
