@@ -103,7 +103,6 @@ export class RemoteForward extends ForwardBase {
     });
     socket.once('connect', () => {
       connected = true;
-      if (t.type === 'tcp') socket.setNoDelay(true);
       if (c.ended) {
         inc.reject();
         return;
