@@ -2,9 +2,9 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,rr,ssf] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf] 'label=cmd args' ...
  *
- * `warm` is an unmeasured 64 MiB download (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  *
  * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
  * `cli` is `node bin/burrow.js`, `standin` the ssh2 stand-in. Not part of `npm run bench`.
@@ -65,8 +65,8 @@ const add = (k: string, v: number): void => void (results.get(k) ?? results.set(
 try {
   for (let rep = 0; rep < reps; rep++) {
     for (const c of cmds) {
-      const [lMain, lSsf] = [await freePort(), await freePort()];
-      const plan: ForwardPlan = { local: [{ listen: lMain, host: '127.0.0.1', port }, { listen: lSsf, host: '127.0.0.1', port: ssf }], remote: [], dynamic: [] };
+      const [lMain, lSsf, dPort] = [await freePort(), await freePort(), await freePort()];
+      const plan: ForwardPlan = { local: [{ listen: lMain, host: '127.0.0.1', port }, { listen: lSsf, host: '127.0.0.1', port: ssf }], remote: [], dynamic: [dPort] };
       const env: PeerEnv = { prefix: [], config: (ci) => sshd.clientConfig(ci) };
       let peer;
       if (c.argv) {
@@ -79,16 +79,20 @@ try {
         const line: string[] = [];
         for (const k of cases) {
           if (k === 'warm') {
-            // An unmeasured 64 MiB download first: later cases see a warmed-up JIT.
+            // An unmeasured 64 MiB each way first: later cases see a warmed-up JIT (the
+            // sending path has code of its own, that a download does not warm).
             await bulk(tools.tcpbench, t, 'get', 64 * MiB, running.pid);
-          } else if (k === 'get' || k === 'put') {
+            await bulk(tools.tcpbench, t, 'put', 64 * MiB, running.pid);
+          } else if (k === 'get' || k === 'put' || k === 'dget') {
             // AB_ATTACH='strace -c -f -o /tmp/x.%l -p %p': runs around the transfer, then SIGINT.
             const attach = process.env.AB_ATTACH && running.pid !== undefined
               ? spawn('sh', ['-c', process.env.AB_ATTACH.replaceAll('%p', String(running.pid)).replaceAll('%l', `${c.label}-${k}`)], { stdio: 'inherit' })
               : undefined;
             if (attach) await new Promise((r) => setTimeout(r, 500));
             const st0 = userSys(running.pid);
-            const m = await bulk(tools.tcpbench, t, k, mib * MiB, running.pid);
+            // dget: a download through -D (SOCKS5) instead of -L.
+            const via: Target = k === 'dget' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : t;
+            const m = await bulk(tools.tcpbench, via, k === 'put' ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
             if (attach) {
               attach.kill('SIGINT');

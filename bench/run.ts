@@ -191,9 +191,11 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   // Far more than any window or socket buffer, so an unbounded forwarder would show.
   const [stallMiB, stallSecs] = opts.quick ? [64, 1] : [256, 3];
   const cases: CaseDef[] = [
-    // A fresh process's first transfer: its own row, so that the rows after it are steady
-    // state. burrow pays V8's JIT warm-up here (once per process); OpenSSH pays nothing.
-    { label: `first ${bytes / 4 / MiB} MiB after start`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'get', bytes / 4, pid) },
+    // A fresh process's first transfer each way: rows of their own, so that the rows after
+    // them are steady state. burrow pays V8's JIT warm-up here (once per process, and the
+    // sending path has code of its own to warm); OpenSSH pays nothing.
+    { label: `first ${bytes / 4 / MiB} MiB download after start`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'get', bytes / 4, pid) },
+    { label: `first ${bytes / 4 / MiB} MiB upload after start`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'put', bytes / 4, pid) },
     ...bulkCases(tools, { down: bytes, up: bytes }, { R: aesOnly, D: aesOnly }, true),
     { label: `new conn, request/reply ×${rrCount}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', rrCount) },
     { label: `new conn, server first ×${ssfCount}`, peers: aesOnly, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('ssf'), 'ssf', ssfCount) },
