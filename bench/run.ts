@@ -235,6 +235,10 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
       const up = opts.quick ? 32 * MiB : 128 * MiB;
       const count = opts.quick ? 4 : 10;
       const all: CaseDef[] = [
+        // As on loopback: a fresh process's first download in a row of its own (burrow pays
+        // V8's warm-up there, while TCP ramps up), then the same download on the tunnel
+        // now in use. Raw TCP opens a new connection for each; both rows are reported.
+        { label: `first ${down / MiB} MiB download after start`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'get', down, pid) },
         ...bulkCases(tools, { down, up }, {}, false),
         { label: `new conn, request/reply ×${count}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count) },
       ];

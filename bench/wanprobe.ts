@@ -73,7 +73,7 @@ async function stopPerf(perf: Daemon | undefined): Promise<void> {
   await new Promise((r) => perf.child.once('exit', r));
 }
 
-/** Starts the peer, downloads `bytes` once while sampling, stops it; logs one line. */
+/** Starts the peer, downloads `bytes` (WANPROBE_TRANSFERS times) while sampling, stops it; logs a line per download. */
 async function downloadOnce(tools: Tools, pair: DelayedPair, env: PeerEnv, run: Run, rep: number, bytes: number, dir: string): Promise<void> {
   const peer = PEERS[run.id];
   const raw = peer.family === 'raw';
@@ -84,11 +84,17 @@ async function downloadOnce(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
   const sampler = process.env.WANPROBE_NOSAMPLE ? undefined : await sampleSockets(join(dir, `${tag}.ss.txt`), raw ? 27001 : 2222);
   const perf = process.env.WANPROBE_PERF ? await startDaemon('perf', ['record', '-q', '-F', '499', '-a', '-o', join(dir, `${tag}.perf.data`)]) : undefined;
   try {
-    const t0 = Date.now() / 1000;
-    const m = await bulk(tools.tcpbench, target, 'get', bytes, running.pid);
-    const line = `${tag} rep ${rep} start=${t0.toFixed(3)} end=${(Date.now() / 1000).toFixed(3)} ${JSON.stringify(m)}`;
-    console.log(line);
-    writeFileSync(join(dir, 'runs.txt'), `${line}\n`, { flag: 'a' });
+    // WANPROBE_TRANSFERS=N: N downloads in a row through the same process (the first pays
+    // V8's warm-up, the later ones show a tunnel that has been up for a while).
+    const transfers = Number(process.env.WANPROBE_TRANSFERS ?? 1);
+    for (let k = 1; k <= transfers; k++) {
+      const t0 = Date.now() / 1000;
+      const m = await bulk(tools.tcpbench, target, 'get', bytes, running.pid);
+      const nth = transfers > 1 ? ` #${k}` : '';
+      const line = `${tag} rep ${rep}${nth} start=${t0.toFixed(3)} end=${(Date.now() / 1000).toFixed(3)} ${JSON.stringify(m)}`;
+      console.log(line);
+      writeFileSync(join(dir, 'runs.txt'), `${line}\n`, { flag: 'a' });
+    }
   } finally {
     await stopPerf(perf);
     await sampler?.stop();
