@@ -74,7 +74,7 @@ async function stopPerf(perf: Daemon | undefined): Promise<void> {
 }
 
 /** Starts the peer, downloads `bytes` (WANPROBE_TRANSFERS times) while sampling, stops it; logs a line per download. */
-async function downloadOnce(tools: Tools, pair: DelayedPair, env: PeerEnv, run: Run, rep: number, bytes: number, dir: string): Promise<void> {
+async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: Run, rep: number, bytes: number, dir: string): Promise<void> {
   const peer = PEERS[run.id];
   const raw = peer.family === 'raw';
   const target: Target = raw ? { prefix: pair.inClient, host: SERVER_ADDR, port: 27001 } : { prefix: pair.inClient, host: '127.0.0.1', port: 30001 };
@@ -86,7 +86,7 @@ async function downloadOnce(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
   try {
     // WANPROBE_TRANSFERS=N: N downloads in a row through the same process (the first pays
     // V8's warm-up, the later ones show a tunnel that has been up for a while).
-    const transfers = Number(process.env.WANPROBE_TRANSFERS ?? 1);
+    const transfers = Math.max(1, Math.floor(Number(process.env.WANPROBE_TRANSFERS)) || 1);
     for (let k = 1; k <= transfers; k++) {
       const t0 = Date.now() / 1000;
       const m = await bulk(tools.tcpbench, target, 'get', bytes, running.pid);
@@ -120,7 +120,7 @@ async function main(): Promise<void> {
     });
     const env: PeerEnv = { prefix: pair.inClient, config: (c) => sshd.clientConfig(c) };
     for (let rep = 1; rep <= Number(repsArg); rep++) {
-      for (const run of runs) await downloadOnce(tools, pair, env, run, rep, Number(mibArg) * MiB, dir);
+      for (const run of runs) await downloadRuns(tools, pair, env, run, rep, Number(mibArg) * MiB, dir);
     }
     console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
     await server.stop();
