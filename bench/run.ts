@@ -145,6 +145,12 @@ async function runGroup(
   }
 }
 
+/** The first transfer one way of a fresh forwarder process, in a row of its own (JIT warm-up). */
+function firstTransfer(tools: Tools, dir: 'get' | 'put', bytes: number): CaseDef {
+  const what = dir === 'get' ? 'download' : 'upload';
+  return { label: `first ${bytes / MiB} MiB ${what} after start`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), dir, bytes, pid) };
+}
+
 function bulkCases(tools: Tools, bytes: { down: number; up: number }, peersFor: { R?: string[]; D?: string[] }, withRD: boolean): CaseDef[] {
   const cases: CaseDef[] = [
     { label: `-L download ${bytes.down / MiB} MiB`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'get', bytes.down, pid) },
@@ -194,8 +200,8 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     // A fresh process's first transfer each way: rows of their own, so that the rows after
     // them are steady state. burrow pays V8's JIT warm-up here (once per process, and the
     // sending path has code of its own to warm); OpenSSH pays nothing.
-    { label: `first ${bytes / 4 / MiB} MiB download after start`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'get', bytes / 4, pid) },
-    { label: `first ${bytes / 4 / MiB} MiB upload after start`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'put', bytes / 4, pid) },
+    firstTransfer(tools, 'get', bytes / 4),
+    firstTransfer(tools, 'put', bytes / 4),
     ...bulkCases(tools, { down: bytes, up: bytes }, { R: aesOnly, D: aesOnly }, true),
     { label: `new conn, request/reply ×${rrCount}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', rrCount) },
     { label: `new conn, server first ×${ssfCount}`, peers: aesOnly, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('ssf'), 'ssf', ssfCount) },
@@ -238,7 +244,7 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
         // As on loopback: a fresh process's first download in a row of its own (burrow pays
         // V8's warm-up there, while TCP ramps up), then the same download on the tunnel
         // now in use. Raw TCP opens a new connection for each; both rows are reported.
-        { label: `first ${down / MiB} MiB download after start`, run: (_p, pid, t) => bulk(tools.tcpbench, t('L'), 'get', down, pid) },
+        firstTransfer(tools, 'get', down),
         ...bulkCases(tools, { down, up }, {}, false),
         { label: `new conn, request/reply ×${count}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count) },
       ];

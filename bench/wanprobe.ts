@@ -1,7 +1,7 @@
 /**
  * Diagnostic for the latency downloads: one RTT, default or tuned buffers, a few
- * downloads per peer (interleaved rep by rep, one transfer per forwarder process, as in
- * the bench). Writes under DIR, per peer: the window tuner's log (`SSH2_WINDOW_DEBUG`)
+ * downloads per peer (interleaved rep by rep, one transfer per forwarder process, or
+ * WANPROBE_TRANSFERS=N in a row through the same one). Writes under DIR, per peer: the window tuner's log (`SSH2_WINDOW_DEBUG`)
  * and, unless WANPROBE_NOSAMPLE=1, `ss -tinm` samples of the sender's socket (sshd's
  * side of the SSH connection, or the target's for raw TCP), of the client's socket and
  * sshd's CPU ticks. The sampling costs CPU on 2 cores: read its throughputs as perturbed.
