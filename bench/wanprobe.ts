@@ -11,15 +11,19 @@
  * e.g. `bench/wanprobe.ts 50 /tmp/wp default raw,openssh-aes,burrow-aes 128 2`.
  * WANPROBE_WINDOWS=auto,3145728,... adds burrow runs with fixed channel windows (bytes),
  * WANPROBE_ALT='node /path/bin/burrow.js' a run of another build (an A/B in one run),
- * WANPROBE_PERF=1 a system-wide `perf record` per run. Hold /tmp/burrow-bench.lock
- * around it like any bench run.
+ * WANPROBE_PERF=1 a system-wide `perf record` per run, WANPROBE_RECONNECT=1 (with
+ * WANPROBE_TRANSFERS) a new SSH connection before each later download. Each line also
+ * gives the forwarder's CPU per thread, wakeups, minor faults and RSS over the download
+ * (`lib/threads.ts`). Hold /tmp/burrow-bench.lock around it like any bench run.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bulk, type Target } from './cases/traffic.js';
 import { CLIENT_NS, createDelayedPair, hostBuffers, SERVER_ADDR, SERVER_NS, TUNED_BUFFERS, type DelayedPair } from './lib/netns.js';
 import { cleanupAll, installSignalHandlers, startDaemon, type Daemon } from './lib/proc.js';
 import { startSshd } from './lib/sshd.js';
+import { describeThreads, sampleThreads } from './lib/threads.js';
 import { buildTools, type Tools } from './lib/tools.js';
 import { BURROW_CLI, PEERS, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
 
@@ -73,6 +77,15 @@ async function stopPerf(perf: Daemon | undefined): Promise<void> {
   await new Promise((r) => perf.child.once('exit', r));
 }
 
+/** Destroys the client's SSH socket(s) to sshd, then gives the forwarder time to reconnect. */
+async function dropSshConnection(): Promise<void> {
+  const r = spawnSync('ip', ['netns', 'exec', CLIENT_NS, 'ss', '-K', 'dst', SERVER_ADDR, 'dport', '=', ':2222'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ss -K failed: ${r.stderr}`);
+  await new Promise((done) => setTimeout(done, 3000));
+  const after = spawnSync('ip', ['netns', 'exec', CLIENT_NS, 'ss', '-tnH', 'state', 'established', 'dst', SERVER_ADDR, 'dport', '=', ':2222'], { encoding: 'utf8' });
+  console.log(`dropped: ${r.stdout.trim().split('\n').slice(1).join(' ').replace(/\s+/g, ' ')}; reconnected: ${after.stdout.trim().replace(/\s+/g, ' ') || 'no SSH connection'}`);
+}
+
 /** Starts the peer, downloads `bytes` (WANPROBE_TRANSFERS times) while sampling, stops it; logs a line per download. */
 async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: Run, rep: number, bytes: number, dir: string): Promise<void> {
   const peer = PEERS[run.id];
@@ -88,10 +101,16 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
     // V8's warm-up, the later ones show a tunnel that has been up for a while).
     const transfers = Math.max(1, Math.floor(Number(process.env.WANPROBE_TRANSFERS)) || 1);
     for (let k = 1; k <= transfers; k++) {
+      // WANPROBE_RECONNECT=1: before each later download the SSH connection's socket is
+      // destroyed (`ss -K`) and the forwarder reconnects: a warmed-up process on a new TCP
+      // connection to a new sshd (what a second download gains from each).
+      if (k > 1 && process.env.WANPROBE_RECONNECT && !raw) await dropSshConnection();
       const t0 = Date.now() / 1000;
+      const before = sampleThreads(running.pid);
       const m = await bulk(tools.tcpbench, target, 'get', bytes, running.pid);
+      const after = sampleThreads(running.pid);
       const nth = transfers > 1 ? ` #${k}` : '';
-      const line = `${tag} rep ${rep}${nth} start=${t0.toFixed(3)} end=${(Date.now() / 1000).toFixed(3)} ${JSON.stringify(m)}`;
+      const line = `${tag} rep ${rep}${nth} start=${t0.toFixed(3)} end=${(Date.now() / 1000).toFixed(3)} ${JSON.stringify(m)} ${describeThreads(running.pid, before, after, bytes)}`;
       console.log(line);
       writeFileSync(join(dir, 'runs.txt'), `${line}\n`, { flag: 'a' });
     }
