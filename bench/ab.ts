@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5). AB_THREADS=1 prints each transfer's CPU per thread (`lib/threads.ts`). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  *
  * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
  * `cli` is `node bin/burrow.js`, `standin` the ssh2 stand-in. Not part of `npm run bench`.
@@ -20,6 +20,7 @@ import { startDaemon } from './lib/proc.js';
 import { bulk, connLatency, type Target } from './cases/traffic.js';
 import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, burrowPeer, opensshPeer, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
 import { median, fmt } from './lib/stats.js';
+import { describeThreads, sampleThreads } from './lib/threads.js';
 
 const MiB = 1024 * 1024;
 /** utime, stime (s), minor faults and context switches (voluntary + not) of the process. */
@@ -90,14 +91,17 @@ try {
               : undefined;
             if (attach) await new Promise((r) => setTimeout(r, 500));
             const st0 = userSys(running.pid);
+            const th0 = sampleThreads(running.pid);
             // dget: a download through -D (SOCKS5) instead of -L.
             const via: Target = k === 'dget' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : t;
             const m = await bulk(tools.tcpbench, via, k === 'put' ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
+            const th1 = sampleThreads(running.pid);
             if (attach) {
               attach.kill('SIGINT');
               await new Promise((r) => attach.once('exit', r));
             }
+            if (process.env.AB_THREADS) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, th0, th1, mib * MiB)}`);
             const gib = (mib * MiB) / (1024 * MiB);
             add(`${c.label} ${k} user`, (st1[0] - st0[0]) / gib);
             add(`${c.label} ${k} sys`, (st1[1] - st0[1]) / gib);
