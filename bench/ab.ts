@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5). AB_THREADS=1 prints each transfer's CPU per thread (`lib/threads.ts`). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * AB_THREADS=1 also prints each transfer's CPU per thread, wakeups, faults and RSS (`lib/threads.ts`).
  *
  * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
  * `cli` is `node bin/burrow.js`, `standin` the ssh2 stand-in. Not part of `npm run bench`.

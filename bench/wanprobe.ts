@@ -12,7 +12,7 @@
  * WANPROBE_WINDOWS=auto,3145728,... adds burrow runs with fixed channel windows (bytes),
  * WANPROBE_ALT='node /path/bin/burrow.js' a run of another build (an A/B in one run),
  * WANPROBE_PERF=1 a system-wide `perf record` per run, WANPROBE_RECONNECT=1 (with
- * WANPROBE_TRANSFERS) a new SSH connection before each later download. Each line also
+ * WANPROBE_TRANSFERS) a new SSH connection before each later download of burrow. Each line also
  * gives the forwarder's CPU per thread, wakeups, minor faults and RSS over the download
  * (`lib/threads.ts`). Hold /tmp/burrow-bench.lock around it like any bench run.
  */
@@ -103,8 +103,9 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
     for (let k = 1; k <= transfers; k++) {
       // WANPROBE_RECONNECT=1: before each later download the SSH connection's socket is
       // destroyed (`ss -K`) and the forwarder reconnects: a warmed-up process on a new TCP
-      // connection to a new sshd (what a second download gains from each).
-      if (k > 1 && process.env.WANPROBE_RECONNECT && !raw) await dropSshConnection();
+      // connection to a new sshd (what a second download gains from each). burrow only:
+      // OpenSSH's client exits with its connection.
+      if (k > 1 && process.env.WANPROBE_RECONNECT && run.id.startsWith('burrow')) await dropSshConnection();
       const t0 = Date.now() / 1000;
       const before = sampleThreads(running.pid);
       const m = await bulk(tools.tcpbench, target, 'get', bytes, running.pid);
