@@ -43,8 +43,23 @@ export async function hostBuffers(): Promise<Buffers> {
 /** Buffers as tuned on data-transfer hosts: 64 MiB max. */
 export const TUNED_BUFFERS: Buffers = { rmem: '4096 131072 67108864', wmem: '4096 16384 67108864' };
 
+/**
+ * Deletes a namespace and first kills what still runs in it. After a run killed
+ * mid-way (SIGKILL: no cleanup), sshd's per-connection process stays there in a
+ * session of its own, blocked on a full send buffer towards a client that is gone,
+ * for as long as TCP keeps retrying (~15 min); `ip netns del` alone would leave it.
+ */
 async function removeNs(name: string): Promise<void> {
-  if (existsSync(`/run/netns/${name}`)) await run('ip', ['netns', 'del', name]);
+  if (!existsSync(`/run/netns/${name}`)) return;
+  const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout?.split(/\s+/).filter(Boolean) ?? [];
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await run('ip', ['netns', 'del', name]);
 }
 
 export async function createDelayedPair(delayline: string, rttMs: number): Promise<DelayedPair> {
