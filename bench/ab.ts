@@ -11,13 +11,11 @@
  * `cli` is `node bin/burrow.js`, `standin` the ssh2 stand-in. Not part of `npm run bench`.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { cleanupAll, installSignalHandlers } from './lib/proc.js';
+import { cleanupAll, installSignalHandlers, procCounters, startDaemon } from './lib/proc.js';
 import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { buildTools } from './lib/tools.js';
-import { startDaemon } from './lib/proc.js';
 import { bulk, connLatency, type Target } from './cases/traffic.js';
 import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, burrowPeer, opensshPeer, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
 import { median, fmt } from './lib/stats.js';
@@ -27,11 +25,8 @@ const MiB = 1024 * 1024;
 /** utime, stime (s), minor faults and context switches (voluntary + not) of the process. */
 function userSys(pid: number | undefined): [number, number, number, number] {
   if (pid === undefined) return [0, 0, 0, 0];
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const ctxsw = [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
-  return [Number(f[11]) / 100, Number(f[12]) / 100, Number(f[7]), ctxsw];
+  const c = procCounters(`/proc/${pid}`);
+  return [c.user, c.sys, c.minorFaults, c.switches];
 }
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
@@ -92,17 +87,16 @@ try {
               : undefined;
             if (attach) await new Promise((r) => setTimeout(r, 500));
             const st0 = userSys(running.pid);
-            const th0 = sampleThreads(running.pid);
+            const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
             // dget: a download through -D (SOCKS5) instead of -L.
             const via: Target = k === 'dget' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : t;
             const m = await bulk(tools.tcpbench, via, k === 'put' ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
-            const th1 = sampleThreads(running.pid);
+            if (threads) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, threads, sampleThreads(running.pid), mib * MiB)}`);
             if (attach) {
               attach.kill('SIGINT');
               await new Promise((r) => attach.once('exit', r));
             }
-            if (process.env.AB_THREADS) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, th0, th1, mib * MiB)}`);
             const gib = (mib * MiB) / (1024 * MiB);
             add(`${c.label} ${k} user`, (st1[0] - st0[0]) / gib);
             add(`${c.label} ${k} sys`, (st1[1] - st0[1]) / gib);

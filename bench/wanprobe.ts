@@ -21,7 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bulk, type Target } from './cases/traffic.js';
 import { CLIENT_NS, createDelayedPair, hostBuffers, SERVER_ADDR, SERVER_NS, TUNED_BUFFERS, type DelayedPair } from './lib/netns.js';
-import { cleanupAll, installSignalHandlers, startDaemon, type Daemon } from './lib/proc.js';
+import { cleanupAll, installSignalHandlers, sleep, startDaemon, type Daemon } from './lib/proc.js';
 import { startSshd } from './lib/sshd.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
 import { buildTools, type Tools } from './lib/tools.js';
@@ -79,10 +79,11 @@ async function stopPerf(perf: Daemon | undefined): Promise<void> {
 
 /** Destroys the client's SSH socket(s) to sshd, then gives the forwarder time to reconnect. */
 async function dropSshConnection(): Promise<void> {
-  const r = spawnSync('ip', ['netns', 'exec', CLIENT_NS, 'ss', '-K', 'dst', SERVER_ADDR, 'dport', '=', ':2222'], { encoding: 'utf8' });
+  const toSshd = ['dst', SERVER_ADDR, 'dport', '=', ':2222'];
+  const r = spawnSync('ip', ['netns', 'exec', CLIENT_NS, 'ss', '-K', ...toSshd], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ss -K failed: ${r.stderr}`);
-  await new Promise((done) => setTimeout(done, 3000));
-  const after = spawnSync('ip', ['netns', 'exec', CLIENT_NS, 'ss', '-tnH', 'state', 'established', 'dst', SERVER_ADDR, 'dport', '=', ':2222'], { encoding: 'utf8' });
+  await sleep(3000);
+  const after = spawnSync('ip', ['netns', 'exec', CLIENT_NS, 'ss', '-tnH', 'state', 'established', ...toSshd], { encoding: 'utf8' });
   console.log(`dropped: ${r.stdout.trim().split('\n').slice(1).join(' ').replace(/\s+/g, ' ')}; reconnected: ${after.stdout.trim().replace(/\s+/g, ' ') || 'no SSH connection'}`);
 }
 

@@ -44,13 +44,12 @@ export async function hostBuffers(): Promise<Buffers> {
 export const TUNED_BUFFERS: Buffers = { rmem: '4096 131072 67108864', wmem: '4096 16384 67108864' };
 
 /**
- * Deletes a namespace and first kills what still runs in it. After a run killed
+ * Kills what still runs in a namespace, before it is deleted. After a run killed
  * mid-way (SIGKILL: no cleanup), sshd's per-connection process stays there in a
  * session of its own, blocked on a full send buffer towards a client that is gone,
  * for as long as TCP keeps retrying (~15 min); `ip netns del` alone would leave it.
  */
-async function removeNs(name: string): Promise<void> {
-  if (!existsSync(`/run/netns/${name}`)) return;
+function killInNs(name: string): void {
   const pids = spawnSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).stdout?.split(/\s+/).filter(Boolean) ?? [];
   for (const pid of pids) {
     try {
@@ -59,6 +58,11 @@ async function removeNs(name: string): Promise<void> {
       // already gone
     }
   }
+}
+
+async function removeNs(name: string): Promise<void> {
+  if (!existsSync(`/run/netns/${name}`)) return;
+  killInNs(name);
   await run('ip', ['netns', 'del', name]);
 }
 
@@ -69,7 +73,10 @@ export async function createDelayedPair(delayline: string, rttMs: number): Promi
     for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
   });
   const unregisterSync = onExitSync(() => {
-    for (const ns of [CLIENT_NS, SERVER_NS]) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    for (const ns of [CLIENT_NS, SERVER_NS]) {
+      killInNs(ns);
+      spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    }
   });
   const unregister = (): void => {
     unregisterAsync();

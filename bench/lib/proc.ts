@@ -211,12 +211,34 @@ export function stopProcess(cp: ChildProcess, graceMs = 2000): Promise<void> {
 
 const CLK_TCK = 100;
 
+/** The fields of `DIR/stat` after the parenthesised command name (DIR: /proc/PID or /proc/PID/task/TID). */
+function statFields(dir: string): string[] {
+  const stat = readFileSync(`${dir}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** User + system CPU seconds a process has used so far (from /proc/PID/stat). */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15.
+  const fields = statFields(`/proc/${pid}`);
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+export interface ProcCounters {
+  /** User and system CPU, seconds. */
+  user: number;
+  sys: number;
+  minorFaults: number;
+  /** Voluntary + involuntary context switches. */
+  switches: number;
+}
+
+/** CPU, minor faults and context switches so far of a process (/proc/PID) or one of its threads (/proc/PID/task/TID). */
+export function procCounters(dir: string): ProcCounters {
+  const f = statFields(dir);
+  const status = readFileSync(`${dir}/status`, 'utf8');
+  const switches = [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+  return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK, minorFaults: Number(f[7]), switches };
 }
 
 /** Resolves after `ms` milliseconds. */
