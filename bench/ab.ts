@@ -5,7 +5,11 @@
  *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf] 'label=cmd args' ...
  *
  * `dget` is a download through `-D` (SOCKS5). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
- * AB_THREADS=1 also prints each transfer's CPU per thread, wakeups, faults and RSS (`lib/threads.ts`).
+ * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
+ * (the medians pool them: read the per-rep lines).
+ * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
+ * (`lib/threads.ts`); AB_ATTACH / AB_ATTACH_RR run a tool such as perf or strace around each
+ * transfer / `rr` block (`startAttached`).
  *
  * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
  * `cli` is `node bin/burrow.js`, `standin` the ssh2 stand-in. Not part of `npm run bench`.
@@ -28,6 +32,29 @@ function userSys(pid: number | undefined): [number, number, number, number] {
   const c = procCounters(`/proc/${pid}`);
   return [c.user, c.sys, c.minorFaults, c.switches];
 }
+/**
+ * AB_ATTACH / AB_ATTACH_RR: a command (`%p` the forwarder's pid, `%l` a label) run around
+ * one case, e.g. `strace -c -f -o /tmp/x.%l -p %p` or `perf record -g -o /tmp/p.%l -p %p`.
+ * It runs in a process group of its own and the whole group gets SIGINT at the end, so
+ * a tool behind a redirect or a pipe in `sh -c` stops too.
+ */
+async function startAttached(cmd: string | undefined, pid: number | undefined, label: string): Promise<{ stop(): Promise<void> } | undefined> {
+  if (!cmd || pid === undefined) return undefined;
+  const child = spawn('sh', ['-c', cmd.replaceAll('%p', String(pid)).replaceAll('%l', label)], { stdio: 'inherit', detached: true });
+  const exited = new Promise((r) => child.once('exit', r));
+  await new Promise((r) => setTimeout(r, 500));
+  return {
+    stop: async () => {
+      try {
+        process.kill(-(child.pid as number), 'SIGINT');
+      } catch {
+        // already gone
+      }
+      await exited;
+    },
+  };
+}
+
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => {
   const i = argv.indexOf(name);
@@ -81,11 +108,7 @@ try {
             await bulk(tools.tcpbench, t, 'get', 64 * MiB, running.pid);
             await bulk(tools.tcpbench, t, 'put', 64 * MiB, running.pid);
           } else if (k === 'get' || k === 'put' || k === 'dget') {
-            // AB_ATTACH='strace -c -f -o /tmp/x.%l -p %p': runs around the transfer, then SIGINT.
-            const attach = process.env.AB_ATTACH && running.pid !== undefined
-              ? spawn('sh', ['-c', process.env.AB_ATTACH.replaceAll('%p', String(running.pid)).replaceAll('%l', `${c.label}-${k}`)], { stdio: 'inherit' })
-              : undefined;
-            if (attach) await new Promise((r) => setTimeout(r, 500));
+            const attach = await startAttached(process.env.AB_ATTACH, running.pid, `${c.label}-${k}`);
             const st0 = userSys(running.pid);
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
             // dget: a download through -D (SOCKS5) instead of -L.
@@ -93,10 +116,7 @@ try {
             const m = await bulk(tools.tcpbench, via, k === 'put' ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
             if (threads) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, threads, sampleThreads(running.pid), mib * MiB)}`);
-            if (attach) {
-              attach.kill('SIGINT');
-              await new Promise((r) => attach.once('exit', r));
-            }
+            await attach?.stop();
             const gib = (mib * MiB) / (1024 * MiB);
             add(`${c.label} ${k} user`, (st1[0] - st0[0]) / gib);
             add(`${c.label} ${k} sys`, (st1[1] - st0[1]) / gib);
@@ -106,17 +126,13 @@ try {
             add(`${c.label} ${k} cpu`, m.cpu as number);
             line.push(`${k} ${fmt(m.throughput)} MiB/s cpu ${fmt(m.cpu)}`);
           } else if (k === 'rr') {
-            const attach = process.env.AB_ATTACH_RR && running.pid !== undefined
-              ? spawn('sh', ['-c', process.env.AB_ATTACH_RR.replaceAll('%p', String(running.pid)).replaceAll('%l', `${c.label}-${k}`)], { stdio: 'inherit' })
-              : undefined;
-            if (attach) await new Promise((r) => setTimeout(r, 500));
+            const attach = await startAttached(process.env.AB_ATTACH_RR, running.pid, `${c.label}-${k}`);
             const st0 = userSys(running.pid);
+            const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
             const m = await connLatency(tools.tcpbench, t, 'rr', rrCount);
             const st1 = userSys(running.pid);
-            if (attach) {
-              attach.kill('SIGINT');
-              await new Promise((r) => attach.once('exit', r));
-            }
+            if (threads) console.log(`  ${c.label} rr: ${describeThreads(running.pid, threads, sampleThreads(running.pid), (rrCount * 1024 * MiB) / 1000)} (read "per GiB" as per 1000 connections: CPU-s/GiB = ms per connection)`);
+            await attach?.stop();
             add(`${c.label} rr ms`, m.latency as number);
             // The forwarder's CPU per connection (utime+stime, ms): on 2 shared cores it is latency.
             const cpuMs = ((st1[0] - st0[0] + st1[1] - st0[1]) * 1000) / rrCount;

@@ -1,7 +1,8 @@
 /**
  * Notices when the network comes back: a local address appears or changes (Wi-Fi
- * rejoined, VPN up, cable in). Polls `os.networkInterfaces()`, which is cheap; runs
- * only while a reconnect is waiting.
+ * rejoined, VPN up, cable in). Polls `os.networkInterfaces()` once a second, which is
+ * cheap, for as long as a connection is up (a change may have killed it silently) or
+ * a reconnect is waiting.
  */
 import os from 'node:os';
 
