@@ -16,7 +16,7 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { cleanupAll, installSignalHandlers, procCounters, startDaemon } from './lib/proc.js';
+import { cleanupAll, installSignalHandlers, onCleanup, onExitSync, procCounters, startDaemon } from './lib/proc.js';
 import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { buildTools } from './lib/tools.js';
@@ -42,14 +42,25 @@ async function startAttached(cmd: string | undefined, pid: number | undefined, l
   if (!cmd || pid === undefined) return undefined;
   const child = spawn('sh', ['-c', cmd.replaceAll('%p', String(pid)).replaceAll('%l', label)], { stdio: 'inherit', detached: true });
   const exited = new Promise((r) => child.once('exit', r));
+  const interrupt = (): void => {
+    try {
+      process.kill(-(child.pid as number), 'SIGINT');
+    } catch {
+      // already gone
+    }
+  };
+  // Its own group does not get the terminal's Ctrl-C: stop it with the bench too.
+  const forgetExit = onExitSync(interrupt);
+  const forget = onCleanup(async () => {
+    interrupt();
+    await exited;
+  });
   await new Promise((r) => setTimeout(r, 500));
   return {
     stop: async () => {
-      try {
-        process.kill(-(child.pid as number), 'SIGINT');
-      } catch {
-        // already gone
-      }
+      forget();
+      forgetExit();
+      interrupt();
       await exited;
     },
   };
