@@ -2,8 +2,7 @@
  * Traffic cases, driven by the `tcpbench` helper so that the clients cost as little
  * CPU as possible and every bulk byte is checked by sha256.
  */
-import { readFileSync } from 'node:fs';
-import { cpuSeconds, run } from '../lib/proc.js';
+import { cpuSeconds, rssMB, run } from '../lib/proc.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -61,16 +60,6 @@ export async function connLatency(tool: string, t: Target, mode: 'rr' | 'ssf', c
   const r = await tcpbench(tool, t, [mode, String(count)], 300_000);
   if (r.fails !== 0) throw new Error(`${mode}: ${String(r.fails)} of ${count} connections failed`);
   return { latency: Number(r.median_ms) };
-}
-
-/** Resident set size of `pid` in MB (0 once it is gone). */
-function rssMB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
 }
 
 /**

@@ -241,6 +241,16 @@ export function procCounters(dir: string): ProcCounters {
   return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK, minorFaults: Number(f[7]), switches };
 }
 
+/** Resident set size of `pid` in MB (0 once it is gone). */
+export function rssMB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

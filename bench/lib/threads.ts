@@ -3,8 +3,8 @@
  * (`/proc/PID/task/*`): the main thread (the event loop) apart from V8's helpers (GC,
  * compilers), plus minor faults and RSS. Linux only; an ended process reads as empty.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { procCounters, type ProcCounters } from './proc.js';
+import { readdirSync } from 'node:fs';
+import { procCounters, rssMB, type ProcCounters } from './proc.js';
 
 export type ProcessSample = Map<string, ProcCounters>;
 
@@ -42,11 +42,7 @@ export function describeThreads(pid: number | undefined, before: ProcessSample, 
   }
   const part = (name: string, s: { cpu: number; switches: number }): string =>
     `${name} ${(s.cpu / gib).toFixed(2)} CPU-s/GiB ${Math.round(s.switches / gib)} cs/GiB`;
-  let rss = '';
-  try {
-    rss = `, RSS ${Math.round(Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024)} MiB`;
-  } catch {
-    // the process ended
-  }
+  const mb = rssMB(pid); // 0: the process ended
+  const rss = mb ? `, RSS ${Math.round(mb)} MiB` : '';
   return `${part('main', sum.main)}, ${part('other threads', sum.other)}, ${Math.round(faults / gib)} minor faults/GiB${rss}`;
 }
