@@ -1,5 +1,6 @@
 {
   "targets": [
-    { "target_name": "malloc_tune", "sources": ["malloc-tune.c"] }
+    { "target_name": "malloc_tune", "sources": ["malloc-tune.c"] },
+    { "target_name": "sendv", "sources": ["sendv.c"] }
   ]
 }

@@ -10,6 +10,7 @@
  */
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { attachSink } from './sink.js';
 
 export interface JoinResult {
   /** Bytes from the remote side to the local one. */
@@ -86,8 +87,10 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   let resolve!: (r: JoinResult) => void;
   const done = new Promise<JoinResult>((r) => (resolve = r));
 
+  let detachSink: (() => void) | undefined;
   const settle = (): void => {
     settled = true;
+    detachSink?.();
     // Both sides closed, whatever state they are in (ssh2 channels only close when
     // told; sockets with allowHalfOpen close once both halves end).
     kill(local, error);
@@ -158,10 +161,13 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     bytesOut += n;
     opts.onOut?.(n);
   }, false);
-  pump(remote, local, (n) => {
+  const onIn = (n: number): void => {
     bytesIn += n;
     opts.onIn?.(n);
-  }, local instanceof Socket);
+  };
+  pump(remote, local, onIn, local instanceof Socket);
+  // Channel data straight to the socket's descriptor while nothing is queued (sink.ts).
+  if (local instanceof Socket) detachSink = attachSink(local, remote, onIn);
   // ssh2 emits 'close' after the channel's 'end'. Closed before that, or while the
   // local side still had data to send (the server closed the channel without waiting
   // for our EOF), it went away under us: the local client is cut, as `pipeline` did

@@ -1,0 +1,93 @@
+/**
+ * Channel data straight to the local socket (src/forward/sink.ts), through a real sshd:
+ * whichever path a packet takes (sendmsg from the read buffer, Node's socket write,
+ * the channel's stream when the socket is full), the bytes arrive intact and in order.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import type net from 'node:net';
+import { startForward } from '../../src/forward/index.js';
+import { sinkCounters } from '../../src/forward/sink.js';
+import { parseForwardSpec } from '../../src/config/forward-spec.js';
+import { MiB, connect, random, receive, sha256, startEnv, startTarget, type Env } from './util.js';
+
+let env: Env;
+const down = random(48 * MiB);
+const downHash = sha256(down);
+
+before(async () => {
+  env = await startEnv();
+});
+after(async () => {
+  await env.stop();
+});
+
+/** Reads to the end, stopping for 1–12 ms after every ~512 KiB: the socket's buffers fill and drain. */
+function receiveStopping(s: net.Socket): Promise<{ hash: string; length: number }> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    let length = 0;
+    let sinceStop = 0;
+    let stops = 0;
+    s.on('data', (c: Buffer) => {
+      h.update(c);
+      length += c.length;
+      sinceStop += c.length;
+      if (sinceStop < 512 * 1024) return;
+      sinceStop = 0;
+      s.pause();
+      setTimeout(() => s.resume(), 1 + ((stops++ * 7) % 12));
+    });
+    s.once('end', () => resolve({ hash: h.digest('hex'), length }));
+    s.once('error', reject);
+  });
+}
+
+test('-L download to a fast reader: sent straight from the read buffer, intact', async (t) => {
+  const target = await startTarget(down);
+  const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), env.opener);
+  t.after(async () => {
+    await fwd.close();
+    await target.close();
+  });
+  const addr = fwd.address();
+  assert.equal(addr?.type, 'tcp');
+  if (addr?.type !== 'tcp') return;
+  const before = sinkCounters.direct;
+  const s = await connect({ host: '127.0.0.1', port: addr.port });
+  s.end();
+  const got = await receive(s);
+  assert.equal(got.length, down.length);
+  assert.equal(got.hash, downHash);
+  // The fast path is on (a compiler was there at install: CI has one) and carried most of it.
+  assert.ok(sinkCounters.direct - before > down.length / 2, `direct ${sinkCounters.direct - before} of ${down.length}`);
+});
+
+test('-L download to a reader that keeps stopping: every path taken, bytes intact and in order', async (t) => {
+  const target = await startTarget(down);
+  const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), env.opener);
+  t.after(async () => {
+    await fwd.close();
+    await target.close();
+  });
+  const addr = fwd.address();
+  assert.equal(addr?.type, 'tcp');
+  if (addr?.type !== 'tcp') return;
+  const direct = sinkCounters.direct;
+  const viaSocket = sinkCounters.viaSocket;
+  const clients = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port: addr.port })));
+  const results = await Promise.all(
+    clients.map((s) => {
+      s.end();
+      return receiveStopping(s);
+    }),
+  );
+  for (const got of results) {
+    assert.equal(got.length, down.length);
+    assert.equal(got.hash, downHash);
+  }
+  assert.ok(sinkCounters.direct > direct, 'some data went straight to the kernel');
+  assert.ok(sinkCounters.viaSocket > viaSocket, "some data went through Node's socket write (a full socket)");
+  assert.equal(fwd.stats.bytesIn, 3 * down.length);
+});
