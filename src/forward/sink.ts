@@ -43,7 +43,8 @@ export const sinkCounters = { direct: 0, viaSocket: 0 };
 interface ChannelSink {
   pending: boolean;
   take(data: Uint8Array): boolean;
-  flush(): void;
+  /** `retain` (from the transport, see read-arena.ts) is told of views kept past the flush. */
+  flush(retain?: (view: Uint8Array) => void): void;
 }
 
 interface SinkChannel extends Duplex {
@@ -85,7 +86,7 @@ class SocketSink implements ChannelSink {
     return true;
   }
 
-  flush(): void {
+  flush(retain?: (view: Uint8Array) => void): void {
     const queue = this.#queue;
     const total = this.#queued;
     if (queue.length === 0) return;
@@ -108,6 +109,7 @@ class SocketSink implements ChannelSink {
         sent -= buf.length;
         continue;
       }
+      retain?.(buf);
       s.write(sent > 0 ? buf.subarray(sent) : buf);
       sent = 0;
     }

@@ -1,14 +1,23 @@
 /**
- * Large reads for the SSH transport socket.
+ * Large reads for the SSH transport socket, into memory that is reused.
  *
  * Node reads a socket 64 KiB at a time into a fresh buffer. An SSH download arrives as
  * ~32 KiB packets, so each read carries two packets and a split one, and each packet
  * costs a read(2) of its own plus a copy of the split packet. OpenSSH reads up to
  * 256 KiB per call. With `onread`, the socket reads into slices of a 1 MiB arena
  * instead: up to 256 KiB per read(2), consecutive reads land next to each other, and
- * ssh2 decrypts packets in place (the payload it hands on is a view of the arena, so
- * an arena is never reused: a full one is dropped and left to the GC; 1 MiB stays
- * below the size where glibc maps and unmaps each allocation, see `malloc-tune.ts`).
+ * ssh2 decrypts packets in place (the payloads it hands on are views of the arena).
+ *
+ * Two arenas take turns. A full one is reused when its turn comes again, unless a view
+ * of it may still be alive: ssh2 reports each view it hands on beyond the parse of a
+ * read (`socket.ssh2Retain`, patches/README.md: payloads pushed to a channel, messages
+ * given to handlers, a sink's bytes queued in Node), and such an arena is dropped and
+ * left to the GC (1 MiB stays below the size where glibc maps and unmaps each
+ * allocation, see `malloc-tune.ts`). A download whose packets a sink sends straight
+ * to the local socket (forward/sink.ts) retains nothing: it runs in 2 MiB of memory
+ * that stays in the caches, and allocates nothing for the GC to chase. A packet split
+ * across the end of an arena is finished with the first reads of the other one, long
+ * before its turn comes again.
  *
  * `onread` turns off the socket's 'data' events; the arena emits them itself, so
  * consumers (ssh2, keepalive) see an ordinary socket. Chunks read before anyone
@@ -21,8 +30,23 @@ const ARENA = 1024 * 1024;
 const MAX_READ = 256 * 1024;
 const MIN_READ = 64 * 1024;
 
+interface Slot {
+  buf: Buffer;
+  /** A view of `buf` may outlive the read it came from: do not reuse it. */
+  retained: boolean;
+}
+
+/** Arenas reused and arenas dropped to the GC, all transports together (tests, diagnostics). */
+export const arenaCounters = { reused: 0, dropped: 0 };
+
+const newSlot = (retained: boolean): Slot => ({ buf: Buffer.allocUnsafeSlow(ARENA), retained });
+
 export class ReadArena {
-  #arena = Buffer.allocUnsafeSlow(ARENA);
+  // The first arena holds the handshake, which ssh2 parses with buffers of its own: never
+  // reused. The second one is made when the first is full (most connections never get there).
+  #slots: [Slot, Slot | undefined] = [newSlot(true), undefined];
+  #cur: 0 | 1 = 0;
+  #arena = this.#slots[0].buf;
   #off = 0;
   #socket: Socket | undefined;
   #held: Buffer[] = [];
@@ -40,14 +64,31 @@ export class ReadArena {
    */
   attach(socket: Socket): void {
     this.#socket = socket;
+    (socket as Socket & { ssh2Retain?: (view: Uint8Array) => void }).ssh2Retain = (view) => this.retain(view);
     socket.on('newListener', (ev: string | symbol) => {
       if (ev === 'data' && this.#held.length) process.nextTick(() => this.#flush());
     });
   }
 
+  /** A view of a chunk (or of a packet in one) may be kept past its parse. */
+  retain(view: Uint8Array): void {
+    const [a, b] = this.#slots;
+    if (view.buffer === a.buf.buffer) a.retained = true;
+    else if (b !== undefined && view.buffer === b.buf.buffer) b.retained = true;
+  }
+
   #next(): Uint8Array {
     if (ARENA - this.#off < MIN_READ) {
-      this.#arena = Buffer.allocUnsafeSlow(ARENA);
+      this.#cur = this.#cur === 0 ? 1 : 0;
+      let slot = this.#slots[this.#cur];
+      if (slot === undefined || slot.retained) {
+        if (slot !== undefined) arenaCounters.dropped++;
+        slot = newSlot(false);
+        this.#slots[this.#cur] = slot;
+      } else {
+        arenaCounters.reused++;
+      }
+      this.#arena = slot.buf;
       this.#off = 0;
     }
     return this.#arena.subarray(this.#off, Math.min(ARENA, this.#off + MAX_READ));
@@ -58,6 +99,7 @@ export class ReadArena {
     this.#off += n;
     const s = this.#socket;
     if (!s || s.listenerCount('data') === 0 || this.#held.length) {
+      this.retain(chunk);
       this.#held.push(chunk);
       return true;
     }

@@ -10,7 +10,10 @@ import type net from 'node:net';
 import { startForward } from '../../src/forward/index.js';
 import { sinkCounters } from '../../src/forward/sink.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
-import { MiB, connect, random, receive, sha256, startEnv, startTarget, type Env } from './util.js';
+import { Session } from '../../src/ssh/session.js';
+import { arenaCounters } from '../../src/ssh/read-arena.js';
+import { sshdConfig } from '../helpers/config.js';
+import { MiB, connect, exchange, random, receive, sha256, socks5, startEnv, startTarget, type Env } from './util.js';
 
 let env: Env;
 const down = random(48 * MiB);
@@ -90,4 +93,43 @@ test('-L download to a reader that keeps stopping: every path taken, bytes intac
   assert.ok(sinkCounters.direct > direct, 'some data went straight to the kernel');
   assert.ok(sinkCounters.viaSocket > viaSocket, "some data went through Node's socket write (a full socket)");
   assert.equal(fwd.stats.bytesIn, 3 * down.length);
+});
+
+test("burrow's own session (read arenas reused): -L and -D downloads to fast and stopping readers, an upload at once, all intact", async (t) => {
+  const session = await Session.connect({ config: sshdConfig(env.sshd) });
+  const target = await startTarget(down);
+  const local = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), session);
+  const dynamic = await startForward(parseForwardSpec('dynamic', '0'), session);
+  t.after(async () => {
+    await local.close();
+    await dynamic.close();
+    await target.close();
+    await session.close();
+  });
+  const l = local.address();
+  const d = dynamic.address();
+  assert.ok(l?.type === 'tcp' && d?.type === 'tcp');
+  if (l?.type !== 'tcp' || d?.type !== 'tcp') return;
+  const reused = arenaCounters.reused;
+  const up = random(16 * MiB);
+  const viaSocks = async (): Promise<net.Socket> => {
+    const s = await connect({ host: '127.0.0.1', port: d.port });
+    await socks5(s, { ipv4: '127.0.0.1' }, target.port);
+    return s;
+  };
+  const [fast, stopping, socksStopping, uploader] = await Promise.all([
+    connect({ host: '127.0.0.1', port: l.port }),
+    connect({ host: '127.0.0.1', port: l.port }),
+    viaSocks(),
+    connect({ host: '127.0.0.1', port: l.port }),
+  ]);
+  for (const s of [fast, stopping, socksStopping]) s.end();
+  const results = await Promise.all([receive(fast), receiveStopping(stopping), receiveStopping(socksStopping), exchange(uploader, up)]);
+  for (const got of results) {
+    assert.equal(got.length, down.length);
+    assert.equal(got.hash, downHash);
+  }
+  await target.waitReceived(4);
+  assert.ok(target.received.some((r) => r.hash === sha256(up)), 'the upload arrived intact');
+  assert.ok(arenaCounters.reused > reused, 'read arenas were reused');
 });
