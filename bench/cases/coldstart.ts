@@ -3,6 +3,7 @@
  */
 import { run } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
+import { BURROW_CLI } from '../peers/index.js';
 
 async function timeOnce(cmd: string, args: string[]): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -24,7 +25,7 @@ export async function coldStart(reps: number): Promise<ColdStart> {
   const s: number[] = [];
   for (let i = 0; i < reps; i++) {
     n.push(await timeOnce(process.execPath, ['-e', '']));
-    b.push(await timeOnce(process.execPath, ['bin/burrow.js', '--help']));
+    b.push(await timeOnce(BURROW_CLI[0] as string, [...BURROW_CLI.slice(1), '--help']));
     s.push(await timeOnce('ssh', ['-V']));
   }
   return { burrowHelpMs: median(b), nodeEmptyMs: median(n), sshVersionMs: median(s) };

@@ -6,8 +6,11 @@ import { resolve } from 'node:path';
 import { run, sleep, startDaemon, type Daemon } from '../lib/proc.js';
 import { BENCH_HOST } from '../lib/sshd.js';
 
-/** burrow's CLI, run the way a user runs it (`dist/` must be built). */
-export const BURROW_CLI: string[] = [process.execPath, 'bin/burrow.js'];
+/**
+ * burrow's CLI, run the way a user runs it (`dist/` must be built): the script itself,
+ * so its `#!` line's node flags apply (`node` from PATH).
+ */
+export const BURROW_CLI: string[] = [resolve('bin/burrow.js')];
 /** The ssh2-based stand-in used before the CLI could forward (same patched ssh2). */
 export const BURROW_STANDIN: string[] = [process.execPath, '--import', 'tsx', 'bench/peers/ssh2-forwarder.ts'];
 
