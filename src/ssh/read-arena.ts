@@ -42,8 +42,8 @@ export const arenaCounters = { reused: 0, dropped: 0 };
 const newSlot = (retained: boolean): Slot => ({ buf: Buffer.allocUnsafeSlow(ARENA), retained });
 
 export class ReadArena {
-  // The first arena holds the handshake, which ssh2 parses with buffers of its own: never
-  // reused. The second one is made when the first is full (most connections never get there).
+  // The first arena holds the handshake, where ssh2 may keep views it does not report (the
+  // identification line): never reused. The second one is made when the first is full.
   #slots: [Slot, Slot | undefined] = [newSlot(true), undefined];
   #cur: 0 | 1 = 0;
   #arena = this.#slots[0].buf;
