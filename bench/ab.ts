@@ -12,7 +12,7 @@
  * transfer / `rr` block (`startAttached`).
  *
  * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
- * `cli` is `bin/burrow.js` (run by its `#!` line, with its node flags), `standin` the ssh2 stand-in. Not part of `npm run bench`.
+ * `cli` is `bin/burrow.js` (run by its `#!` line), `standin` the ssh2 stand-in. Not part of `npm run bench`.
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';

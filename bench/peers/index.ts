@@ -8,7 +8,7 @@ import { BENCH_HOST } from '../lib/sshd.js';
 
 /**
  * burrow's CLI, run the way a user runs it (`dist/` must be built): the script itself,
- * so its `#!` line's node flags apply (`node` from PATH).
+ * through its `#!` line (`node` from PATH), as a user's `burrow` is.
  */
 export const BURROW_CLI: string[] = [resolve('bin/burrow.js')];
 /** The ssh2-based stand-in used before the CLI could forward (same patched ssh2). */

@@ -3,11 +3,11 @@
  * whichever path a packet takes (sendmsg from the read buffer, Node's socket write,
  * the channel's stream when the socket is full), the bytes arrive intact and in order.
  */
-import { test, before, after } from 'node:test';
+import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type net from 'node:net';
-import { startForward } from '../../src/forward/index.js';
+import { startForward, type Forward } from '../../src/forward/index.js';
 import { sinkCounters } from '../../src/forward/sink.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { Session } from '../../src/ssh/session.js';
@@ -47,7 +47,8 @@ function receiveStopping(s: net.Socket): Promise<{ hash: string; length: number 
   });
 }
 
-test('-L download to a fast reader: sent straight from the read buffer, intact', async (t) => {
+/** An -L forward through the test sshd to a target that sends `down`; both closed after the test. */
+async function forwardToTarget(t: TestContext): Promise<{ fwd: Forward; port: number }> {
   const target = await startTarget(down);
   const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), env.opener);
   t.after(async () => {
@@ -56,9 +57,13 @@ test('-L download to a fast reader: sent straight from the read buffer, intact',
   });
   const addr = fwd.address();
   assert.equal(addr?.type, 'tcp');
-  if (addr?.type !== 'tcp') return;
+  return { fwd, port: addr?.type === 'tcp' ? addr.port : 0 };
+}
+
+test('-L download to a fast reader: sent straight from the read buffer, intact', async (t) => {
+  const { port } = await forwardToTarget(t);
   const before = sinkCounters.direct;
-  const s = await connect({ host: '127.0.0.1', port: addr.port });
+  const s = await connect({ host: '127.0.0.1', port });
   s.end();
   const got = await receive(s);
   assert.equal(got.length, down.length);
@@ -68,18 +73,10 @@ test('-L download to a fast reader: sent straight from the read buffer, intact',
 });
 
 test('-L download to a reader that keeps stopping: every path taken, bytes intact and in order', async (t) => {
-  const target = await startTarget(down);
-  const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), env.opener);
-  t.after(async () => {
-    await fwd.close();
-    await target.close();
-  });
-  const addr = fwd.address();
-  assert.equal(addr?.type, 'tcp');
-  if (addr?.type !== 'tcp') return;
+  const { fwd, port } = await forwardToTarget(t);
   const direct = sinkCounters.direct;
   const viaSocket = sinkCounters.viaSocket;
-  const clients = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port: addr.port })));
+  const clients = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port })));
   const results = await Promise.all(
     clients.map((s) => {
       s.end();
