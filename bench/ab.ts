@@ -2,9 +2,9 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf,conc] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
  * (the medians pool them: read the per-rep lines).
  * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
@@ -16,11 +16,11 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { cleanupAll, installSignalHandlers, onCleanup, onExitSync, procCounters, startDaemon } from './lib/proc.js';
+import { cleanupAll, commCpuSeconds, installSignalHandlers, onCleanup, onExitSync, procCounters, startDaemon } from './lib/proc.js';
 import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { buildTools } from './lib/tools.js';
-import { bulk, connLatency, type Target } from './cases/traffic.js';
+import { bulk, concurrent, connLatency, type Target } from './cases/traffic.js';
 import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, burrowPeer, opensshPeer, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
 import { median, fmt } from './lib/stats.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
@@ -121,11 +121,13 @@ try {
           } else if (k === 'get' || k === 'put' || k === 'dget') {
             const attach = await startAttached(process.env.AB_ATTACH, running.pid, `${c.label}-${k}`);
             const st0 = userSys(running.pid);
+            const sshd0 = commCpuSeconds('sshd');
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
             // dget: a download through -D (SOCKS5) instead of -L.
             const via: Target = k === 'dget' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : t;
             const m = await bulk(tools.tcpbench, via, k === 'put' ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
+            const sshd1 = commCpuSeconds('sshd');
             if (threads) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, threads, sampleThreads(running.pid), mib * MiB)}`);
             await attach?.stop();
             const gib = (mib * MiB) / (1024 * MiB);
@@ -134,6 +136,8 @@ try {
             add(`${c.label} ${k} minflt/MiB`, (st1[2] - st0[2]) / (gib * 1024));
             add(`${c.label} ${k} ctxsw/MiB`, (st1[3] - st0[3]) / (gib * 1024));
             add(`${c.label} ${k} MiB/s`, m.throughput as number);
+            // The server's side of the same transfer: every sshd process (daemon and session).
+            add(`${c.label} ${k} sshd cpu`, (sshd1 - sshd0) / gib);
             add(`${c.label} ${k} cpu`, m.cpu as number);
             line.push(`${k} ${fmt(m.throughput)} MiB/s cpu ${fmt(m.cpu)}`);
           } else if (k === 'rr') {
@@ -150,6 +154,13 @@ try {
             add(`${c.label} rr cpu ms/conn`, cpuMs);
             add(`${c.label} rr sys ms/conn`, ((st1[1] - st0[1]) * 1000) / rrCount);
             line.push(`rr ${fmt(m.latency)} ms cpu ${fmt(cpuMs)} ms/conn`);
+          } else if (k === 'conc') {
+            // 1000 concurrent 1 MiB downloads: wall, failures, the forwarder's peak RSS.
+            const m = await concurrent(tools.tcpbench, t, 1000, MiB, running.pid);
+            add(`${c.label} conc s`, m.wall as number);
+            add(`${c.label} conc failed`, m.errors as number);
+            add(`${c.label} conc MB`, m.rss as number);
+            line.push(`conc ${fmt(m.wall)} s ${fmt(m.errors)} failed ${fmt(m.rss)} MB`);
           } else if (k === 'ssf') {
             const m = await connLatency(tools.tcpbench, { ...t, port: lSsf }, 'ssf', 10);
             add(`${c.label} ssf ms`, m.latency as number);

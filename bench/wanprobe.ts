@@ -21,7 +21,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bulk, type Target } from './cases/traffic.js';
 import { CLIENT_NS, createDelayedPair, hostBuffers, SERVER_ADDR, SERVER_NS, TUNED_BUFFERS, type DelayedPair } from './lib/netns.js';
-import { cleanupAll, installSignalHandlers, sleep, startDaemon, type Daemon } from './lib/proc.js';
+import { cleanupAll, commCpuSeconds, installSignalHandlers, sleep, startDaemon, type Daemon } from './lib/proc.js';
 import { startSshd } from './lib/sshd.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
 import { buildTools, type Tools } from './lib/tools.js';
@@ -109,10 +109,13 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
       if (k > 1 && process.env.WANPROBE_RECONNECT && run.id.startsWith('burrow')) await dropSshConnection();
       const t0 = Date.now() / 1000;
       const before = sampleThreads(running.pid);
+      const sshd0 = commCpuSeconds('sshd');
       const m = await bulk(tools.tcpbench, target, 'get', bytes, running.pid);
       const after = sampleThreads(running.pid);
+      // The server's CPU for the same download (all sshd processes; none for raw TCP).
+      const sshdCpu = ((commCpuSeconds('sshd') - sshd0) * 1024 * MiB) / bytes;
       const nth = transfers > 1 ? ` #${k}` : '';
-      const line = `${tag} rep ${rep}${nth} start=${t0.toFixed(3)} end=${(Date.now() / 1000).toFixed(3)} ${JSON.stringify(m)} ${describeThreads(running.pid, before, after, bytes)}`;
+      const line = `${tag} rep ${rep}${nth} start=${t0.toFixed(3)} end=${(Date.now() / 1000).toFixed(3)} ${JSON.stringify(m)} ${describeThreads(running.pid, before, after, bytes)}; sshd ${sshdCpu.toFixed(2)} CPU-s/GiB`;
       console.log(line);
       writeFileSync(join(dir, 'runs.txt'), `${line}\n`, { flag: 'a' });
     }

@@ -4,7 +4,7 @@
  * cleanups run on normal exit, on failure and on SIGINT/SIGTERM.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 type Cleanup = () => void | Promise<void>;
 const cleanups: Cleanup[] = [];
@@ -239,6 +239,25 @@ export function procCounters(dir: string): ProcCounters {
   const status = readFileSync(`${dir}/status`, 'utf8');
   const switches = [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
   return { user: Number(f[11]) / CLK_TCK, sys: Number(f[12]) / CLK_TCK, minorFaults: Number(f[7]), switches };
+}
+
+/**
+ * User + system CPU seconds so far of every live process named `comm` (e.g. all sshd
+ * processes: the bench's daemon and its per-connection children). Processes that exit
+ * in between are not counted: compare readings taken while a connection stays up.
+ */
+export function commCpuSeconds(comm: string): number {
+  let sum = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== comm) continue;
+      sum += cpuSeconds(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
 }
 
 /** Resident set size of `pid` in MB (0 once it is gone). */
