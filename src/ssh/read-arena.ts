@@ -64,7 +64,12 @@ export class ReadArena {
    */
   attach(socket: Socket): void {
     this.#socket = socket;
-    (socket as Socket & { ssh2Retain?: (view: Uint8Array) => void }).ssh2Retain = (view) => this.retain(view);
+    const s = socket as Socket & { ssh2Retain?: (view: Uint8Array) => void; ssh2StableReads?: boolean };
+    s.ssh2Retain = (view) => this.retain(view);
+    // A read stays where it landed until long after the next one is parsed (an arena is
+    // reused only once the other one is full): ssh2 may decrypt a packet cut by a read
+    // boundary where its pieces lie when they are adjacent (patches/README.md).
+    s.ssh2StableReads = true;
     socket.on('newListener', (ev: string | symbol) => {
       if (ev === 'data' && this.#held.length) process.nextTick(() => this.#flush());
     });
