@@ -6,18 +6,19 @@
  * costs a read(2) of its own plus a copy of the split packet. OpenSSH reads up to
  * 256 KiB per call. With `onread`, the socket reads into slices of a 1 MiB arena
  * instead: up to 256 KiB per read(2), consecutive reads land next to each other, and
- * ssh2 decrypts packets in place (the payloads it hands on are views of the arena).
+ * ssh2 decrypts packets in place (the payloads it hands on are views of the arena),
+ * those cut by a read boundary too (`socket.ssh2StableReads`).
  *
  * Two arenas take turns. A full one is reused when its turn comes again, unless a view
  * of it may still be alive: ssh2 reports each view it hands on beyond the parse of a
- * read (`socket.ssh2Retain`, patches/README.md: payloads pushed to a channel, messages
- * given to handlers, a sink's bytes queued in Node), and such an arena is dropped and
- * left to the GC (1 MiB stays below the size where glibc maps and unmaps each
- * allocation, see `malloc-tune.ts`). A download whose packets a sink sends straight
+ * read (`socket.ssh2Retain`, patches/README.md: payloads pushed to a channel's stream,
+ * a sink's bytes queued in Node; other messages reach their handlers as copies), and
+ * such an arena is dropped and left to the GC (1 MiB stays below the size where glibc
+ * maps and unmaps each allocation, see `malloc-tune.ts`). A download whose packets a sink sends straight
  * to the local socket (forward/sink.ts) retains nothing: it runs in 2 MiB of memory
  * that stays in the caches, and allocates nothing for the GC to chase. A packet split
- * across the end of an arena is finished with the first reads of the other one, long
- * before its turn comes again.
+ * across the end of an arena is copied and finished with the first reads of the other
+ * one, long before its turn comes again.
  *
  * `onread` turns off the socket's 'data' events; the arena emits them itself, so
  * consumers (ssh2, keepalive) see an ordinary socket. Chunks read before anyone
