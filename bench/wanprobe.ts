@@ -9,6 +9,7 @@
  *   node --import tsx bench/wanprobe.ts RTT DIR [default|tuned] [peers] [MiB] [reps]
  *
  * e.g. `bench/wanprobe.ts 50 /tmp/wp default raw,openssh-aes,burrow-aes 128 2`.
+ * WANPROBE_DIR=put measures uploads instead of downloads, WANPROBE_DIR=get,get,put a sequence.
  * WANPROBE_WINDOWS=auto,3145728,... adds burrow runs with fixed channel windows (bytes),
  * WANPROBE_ALT='node /path/bin/burrow.js' a run of another build (an A/B in one run),
  * WANPROBE_PERF=1 a system-wide `perf record` per run, WANPROBE_RECONNECT=1 (with
@@ -100,7 +101,9 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
   try {
     // WANPROBE_TRANSFERS=N: N downloads in a row through the same process (the first pays
     // V8's warm-up, the later ones show a tunnel that has been up for a while).
-    const transfers = Math.max(1, Math.floor(Number(process.env.WANPROBE_TRANSFERS)) || 1);
+    // WANPROBE_DIR=put: uploads; a list (get,get,put) is the sequence of transfers.
+    const dirs = (process.env.WANPROBE_DIR ?? 'get').split(',').map((d) => (d === 'put' ? 'put' : 'get'));
+    const transfers = dirs.length > 1 ? dirs.length : Math.max(1, Math.floor(Number(process.env.WANPROBE_TRANSFERS)) || 1);
     for (let k = 1; k <= transfers; k++) {
       // WANPROBE_RECONNECT=1: before each later download the SSH connection's socket is
       // destroyed (`ss -K`) and the forwarder reconnects: a warmed-up process on a new TCP
@@ -110,11 +113,12 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
       const t0 = Date.now() / 1000;
       const before = sampleThreads(running.pid);
       const sshd0 = commCpuSeconds('sshd');
-      const m = await bulk(tools.tcpbench, target, 'get', bytes, running.pid);
+      const way = dirs[Math.min(k, dirs.length) - 1] as 'get' | 'put';
+      const m = await bulk(tools.tcpbench, target, way, bytes, running.pid);
       const after = sampleThreads(running.pid);
       // The server's CPU for the same download (all sshd processes; none for raw TCP).
       const sshdCpu = ((commCpuSeconds('sshd') - sshd0) * 1024 * MiB) / bytes;
-      const nth = transfers > 1 ? ` #${k}` : '';
+      const nth = (transfers > 1 ? ` #${k}` : '') + (way === 'put' ? ' put' : '');
       const line = `${tag} rep ${rep}${nth} start=${t0.toFixed(3)} end=${(Date.now() / 1000).toFixed(3)} ${JSON.stringify(m)} ${describeThreads(running.pid, before, after, bytes)}; sshd ${sshdCpu.toFixed(2)} CPU-s/GiB`;
       console.log(line);
       writeFileSync(join(dir, 'runs.txt'), `${line}\n`, { flag: 'a' });
