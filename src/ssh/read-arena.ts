@@ -14,11 +14,11 @@
  * read (`socket.ssh2Retain`, patches/README.md: payloads pushed to a channel's stream,
  * a sink's bytes queued in Node; other messages reach their handlers as copies), and
  * such an arena is dropped and left to the GC (1 MiB stays below the size where glibc
- * maps and unmaps each allocation, see `malloc-tune.ts`). A download whose packets a sink sends straight
- * to the local socket (forward/sink.ts) retains nothing: it runs in 2 MiB of memory
- * that stays in the caches, and allocates nothing for the GC to chase. A packet split
- * across the end of an arena is copied and finished with the first reads of the other
- * one, long before its turn comes again.
+ * maps and unmaps each allocation, see `malloc-tune.ts`). A download whose packets a
+ * sink sends straight to the local socket (forward/sink.ts) retains nothing: it runs in
+ * 2 MiB of memory that stays in the caches, and allocates nothing for the GC to chase.
+ * A packet split across the end of an arena is copied and finished with the first reads
+ * of the other one, long before its turn comes again.
  *
  * `onread` turns off the socket's 'data' events; the arena emits them itself, so
  * consumers (ssh2, keepalive) see an ordinary socket. Chunks read before anyone
