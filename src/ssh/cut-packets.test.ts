@@ -59,28 +59,25 @@ function wire(name: string, key: Buffer, iv: Buffer, count: number): { stream: B
   return { stream: Buffer.concat(out), payloads };
 }
 
+/** ssh2's decipher for `name`, starting at sequence number 0. */
+function decipherFor(name: string, key: Buffer, iv: Buffer, stableReads: boolean, onPayload: (p: Buffer) => void): Decipher {
+  const info = ssh2crypto.CIPHER_INFO[name] as CipherInfo;
+  return ssh2crypto.createDecipher({ inbound: { onPayload, seqno: 0, decipherInfo: info, decipherKey: key, decipherIV: iv, stableReads } });
+}
+
 /**
- * Feeds `stream` (decrypted where it lies: pass a copy) to a decipher in reads of 1 B to `maxRead`, each a view of `stream`
- * itself (reads landing one after another, as in the arena) unless `moved(i)` says that
- * read lands elsewhere (a copy). Returns the payloads (copied) and how many of them were
- * still views of `stream`, i.e. were decrypted where they arrived.
+ * Feeds `stream` (decrypted where it lies: pass a copy) to a decipher in reads of 1 B to
+ * `maxRead`, each a view of `stream` itself (reads landing one after another, as in the
+ * arena) unless `moved(i)` says that read lands elsewhere (a copy). Returns the payloads
+ * (copied) and how many of them were still views of `stream`, i.e. were decrypted where
+ * they arrived.
  */
 function feed(name: string, key: Buffer, iv: Buffer, stream: Buffer, opts: { stable: boolean; maxRead: number; moved?: (i: number) => boolean }): { payloads: Buffer[]; inPlace: number } {
-  const info = ssh2crypto.CIPHER_INFO[name] as CipherInfo;
   const payloads: Buffer[] = [];
   let inPlace = 0;
-  const decipher = ssh2crypto.createDecipher({
-    inbound: {
-      onPayload: (p: Buffer) => {
-        if (p.buffer === stream.buffer) inPlace++;
-        payloads.push(Buffer.from(p));
-      },
-      seqno: 0,
-      decipherInfo: info,
-      decipherKey: key,
-      decipherIV: iv,
-      stableReads: opts.stable,
-    },
+  const decipher = decipherFor(name, key, iv, opts.stable, (p) => {
+    if (p.buffer === stream.buffer) inPlace++;
+    payloads.push(Buffer.from(p));
   });
   const size = sizes(11, opts.maxRead);
   for (let off = 0, i = 0; off < stream.length; i++) {
@@ -129,9 +126,7 @@ for (const name of CIPHERS) {
     // The first packet carries 32 KiB: reads of 20000 B cut it. Change a byte of its second piece.
     const bad = Buffer.from(stream);
     bad[25000] = (bad[25000] as number) ^ 1;
-    const decipher = ssh2crypto.createDecipher({
-      inbound: { onPayload: () => undefined, seqno: 0, decipherInfo: info, decipherKey: key, decipherIV: iv, stableReads: true },
-    });
+    const decipher = decipherFor(name, key, iv, true, () => undefined);
     let off = 0;
     assert.throws(() => {
       for (; off < bad.length; off += 20000) decipher.decrypt(bad.subarray(off, off + 20000), 0, Math.min(20000, bad.length - off));
