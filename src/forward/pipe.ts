@@ -11,6 +11,7 @@
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { attachSink } from './sink.js';
+import { BULK_READ, readIntoSlots } from './local-reads.js';
 
 export interface JoinResult {
   /** Bytes from the remote side to the local one. */
@@ -113,7 +114,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   });
 
   /** `src` into `dst` until `src` ends and `dst` has finished. */
-  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean): (() => boolean) => {
+  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean, reuseReads: boolean): (() => boolean) => {
     let srcEnded = false;
     let dstFinished = dst.writableFinished;
     const check = (): void => {
@@ -126,15 +127,27 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       corked = false;
       dst.uncork();
     };
-    src.on('data', (chunk: Buffer) => {
-      if (settled) return; // a killed channel drains into nothing
+    // `done` (reused read memory, local-reads.ts) runs once `dst` has taken the bytes.
+    const take = (chunk: Buffer, done?: () => void): boolean => {
+      if (settled) {
+        done?.();
+        return true; // a killed channel drains into nothing
+      }
       onChunk(chunk.length);
       if (batch && !corked) {
         corked = true;
         dst.cork();
         process.nextTick(uncork);
       }
-      if (!dst.write(chunk)) src.pause();
+      return dst.write(chunk, done);
+    };
+    let slots = false;
+    src.on('data', (chunk: Buffer) => {
+      const more = take(chunk);
+      // Bulk data from a local socket: later reads go to reused memory (before a pause,
+      // which then stops reading at once).
+      if (reuseReads && !slots && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
+      if (!more) src.pause();
     });
     dst.on('drain', () => {
       if (!settled) src.resume();
@@ -160,12 +173,12 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   const localEnded = pump(local, remote, (n) => {
     bytesOut += n;
     opts.onOut?.(n);
-  }, false);
+  }, false, true);
   const onIn = (n: number): void => {
     bytesIn += n;
     opts.onIn?.(n);
   };
-  pump(remote, local, onIn, local instanceof Socket);
+  pump(remote, local, onIn, local instanceof Socket, false);
   // Channel data straight to the socket's descriptor while nothing is queued (sink.ts).
   if (local instanceof Socket) detachSink = attachSink(local, remote, onIn);
   // ssh2 emits 'close' after the channel's 'end'. Closed before that, or while the
