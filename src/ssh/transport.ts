@@ -43,6 +43,9 @@ export async function connectTcp(cfg: ResolvedHost, signal?: AbortSignal): Promi
   const arena = new ReadArena();
   const socket = net.connect({ host, port, family, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000, autoSelectFamily: family === 0, onread: arena.onread });
   arena.attach(socket);
+  // Its writableLength counts each byte until Node is done with the memory: ssh2 may cut
+  // outgoing packets from memory it reuses (patches/README.md).
+  (socket as net.Socket & { ssh2ReuseWrites?: boolean }).ssh2ReuseWrites = true;
   await new Promise<void>((resolve, reject) => {
     const onAbort = () => {
       socket.destroy();
