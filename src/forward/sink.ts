@@ -7,11 +7,12 @@
  * a good part of what the forwarder spends besides AES. A sink takes the packets of a
  * read instead (views of the read buffer) and sends them together with one
  * sendmsg(2) (`native/sendv.c`) after ssh2 has parsed the read. Whatever the kernel
- * does not take goes to `socket.write`, and while Node holds bytes for the socket the
- * sink hands it each read's packets in one write. Above the socket's high-water mark
- * it refuses them: they take the stream path, where the pump pauses the channel, the
- * channel keeps them unread and ssh2 stops re-crediting the window (a stalled reader
- * holds the window plus one read, as without the sink).
+ * does not take goes to `socket.write` as one copy (the views must not outlive the
+ * parse: the read arena reuses their memory), and while Node holds bytes for the
+ * socket the sink hands it each read's packets that way. Above the socket's high-water
+ * mark it refuses them: they take the stream path (ssh2 pushes copies), where the pump
+ * pauses the channel, the channel keeps them unread and ssh2 stops re-crediting the
+ * window (a stalled reader holds the window plus one read, as without the sink).
  *
  * Without the addon (no compiler at install) or without a descriptor (not a TCP or
  * unix socket of this process), `attachSink` does nothing and streams carry the data.
@@ -43,8 +44,8 @@ export const sinkCounters = { direct: 0, viaSocket: 0 };
 interface ChannelSink {
   pending: boolean;
   take(data: Uint8Array): boolean;
-  /** `retain` (from the transport, see read-arena.ts) is told of views kept past the flush. */
-  flush(retain?: (view: Uint8Array) => void): void;
+  /** After the parse of a read: the taken views are not valid past it (read-arena.ts). */
+  flush(): void;
 }
 
 interface SinkChannel extends Duplex {
@@ -86,7 +87,7 @@ class SocketSink implements ChannelSink {
     return true;
   }
 
-  flush(retain?: (view: Uint8Array) => void): void {
+  flush(): void {
     const queue = this.#queue;
     const total = this.#queued;
     if (queue.length === 0) return;
@@ -99,21 +100,24 @@ class SocketSink implements ChannelSink {
     let sent = fd >= 0 ? sendv!(fd, queue) : 0;
     if (sent > 0) sinkCounters.direct += sent;
     if (sent === total) return;
-    // The rest goes through Node (all of it on an error: Node's write reports it),
-    // in one writev(2) when the socket can take it.
+    // The rest goes through Node (all of it on an error: Node's write reports it) as
+    // one copy: views of the read would keep its whole arena from reuse (read-arena.ts),
+    // and a fresh arena costs far more than copying what the kernel did not take.
     if (sent < 0) sent = 0;
     sinkCounters.viaSocket += total - sent;
-    s.cork();
+    const rest = Buffer.allocUnsafe(total - sent);
+    let off = 0;
     for (const buf of queue) {
       if (sent >= buf.length) {
         sent -= buf.length;
         continue;
       }
-      retain?.(buf);
-      s.write(sent > 0 ? buf.subarray(sent) : buf);
+      const piece = sent > 0 ? buf.subarray(sent) : buf;
+      rest.set(piece, off);
+      off += piece.length;
       sent = 0;
     }
-    s.uncork();
+    s.write(rest);
   }
 }
 

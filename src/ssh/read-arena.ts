@@ -11,12 +11,12 @@
  *
  * Two arenas take turns. A full one is reused when its turn comes again, unless a view
  * of it may still be alive: ssh2 reports each view it hands on beyond the parse of a
- * read (`socket.ssh2Retain`, patches/README.md: payloads pushed to a channel's stream,
- * a sink's bytes queued in Node; other messages reach their handlers as copies), and
- * such an arena is dropped and left to the GC (1 MiB stays below the size where glibc
- * maps and unmaps each allocation, see `malloc-tune.ts`). A download whose packets a
- * sink sends straight to the local socket (forward/sink.ts) retains nothing: it runs in
- * 2 MiB of memory that stays in the caches, and allocates nothing for the GC to chase.
+ * read (`socket.ssh2Retain`, patches/README.md: payloads pushed to the stream of a
+ * channel without a sink; other messages, and packets a sink refused, reach their
+ * handlers as copies), and such an arena is dropped and left to the GC (1 MiB stays
+ * below the size where glibc maps and unmaps each allocation, see `malloc-tune.ts`).
+ * A download through a sink (forward/sink.ts) retains nothing, whatever its reader
+ * does: it runs in 2 MiB of memory that stays in the caches.
  * A packet split across the end of an arena is copied and finished with the first reads
  * of the other one, long before its turn comes again.
  *
