@@ -7,7 +7,7 @@
  * memory: a page fault and a page clear per 4 KiB, on the VMs measured the largest cost
  * of a process's first upload (bench/README.md). Yet the bytes of a read are copied into
  * SSH packets as soon as the channel has window: the memory is free again almost at
- * once. Here a connection reads up to 128 KiB per read(2) into buffers of its own, two
+ * once. Here a connection reads up to 256 KiB per read(2) into buffers of its own, two
  * taking turns while the channel keeps up, one more each time it holds a read back.
  *
  * Node offers this (`onread`) only to sockets it connects. An accepted socket is switched
@@ -20,7 +20,7 @@
 import { Socket } from 'node:net';
 
 /** Bytes per read(2) once switched. */
-export const SLOT_BYTES = 128 * 1024;
+export const SLOT_BYTES = 256 * 1024;
 /** A read this large (Node's whole read buffer) says more was waiting: bulk data. */
 export const BULK_READ = 64 * 1024;
 /** Free buffers kept per connection; more are dropped to the GC. */
