@@ -28,6 +28,9 @@ export async function openTransport(opts: SessionOptions): Promise<Transport> {
       Duplex.prototype.destroy.call(stream);
     };
     stream.once('end', dispose); // the far end's sshd hung up (the hop sends EOF, waits for our close): an SSH transport never half-closes
+    // A channel's writableLength counts each byte until ssh2 has copied it into the hop's
+    // packets: the inner connection may cut its packets from reused memory (patches/README.md).
+    (stream as Duplex & { ssh2ReuseWrites?: boolean }).ssh2ReuseWrites = true;
     return { stream, describe: `${config.hostname} port ${config.port} via ${via.destination}`, dispose };
   }
   if (config.proxyCommand) return spawnProxyCommand(config.proxyCommand, opts.proxyStderr);

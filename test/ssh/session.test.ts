@@ -171,7 +171,9 @@ test('ProxyJump through a second sshd; the pool shares one session per destinati
     const b = await pool.acquire(cfg);
     assert.equal(a.session, b.session);
     const ch = await a.session.openTcp({ host: '127.0.0.1', port: echo.port }, { host: '127.0.0.1', port: 0 });
-    const payload = randomBytes(1 << 20);
+    // Larger than both sshds' 2 MiB windows: the inner connection's packets (cut from
+    // reused memory) wait in the hop's channel for window.
+    const payload = randomBytes(12 << 20);
     assert.equal(sha256(await roundTrip(ch, payload)), sha256(payload));
     assert.equal(jump.authAttempts().filter((l) => l.includes('Accepted')).length, 1);
     await a.release();
