@@ -9,10 +9,13 @@
  * sendmsg(2) (`native/sendv.c`) after ssh2 has parsed the read. Whatever the kernel
  * does not take goes to `socket.write` as one copy (the views must not outlive the
  * parse: the read arena reuses their memory), and while Node holds bytes for the
- * socket the sink hands it each read's packets that way. Above the socket's high-water
- * mark it refuses them: they take the stream path (ssh2 pushes copies), where the pump
- * pauses the channel, the channel keeps them unread and ssh2 stops re-crediting the
- * window (a stalled reader holds the window plus one read, as without the sink).
+ * socket the sink hands it each read's packets that way.
+ *
+ * Backpressure is the window's: bytes the sink took count as unread (`held`, which
+ * ssh2 does not re-credit to the server) until the kernel has them. A stalled reader
+ * holds at most the channel window, in the socket's write queue. (Refusing packets
+ * above a high-water mark instead sent a quarter of a loopback download through the
+ * streams, one packet at a time, whenever the reader fell behind for a moment.)
  *
  * Without the addon (no compiler at install) or without a descriptor (not a TCP or
  * unix socket of this process), `attachSink` does nothing and streams carry the data.
@@ -43,6 +46,8 @@ export const sinkCounters = { direct: 0, viaSocket: 0 };
 /** What ssh2's patched Channel offers each payload to (`setSink`, patches/README.md). */
 interface ChannelSink {
   pending: boolean;
+  /** Taken, not yet delivered: ssh2 does not re-credit these to the server. */
+  held: number;
   take(data: Uint8Array): boolean;
   /** After the parse of a read: the taken views are not valid past it (read-arena.ts). */
   flush(): void;
@@ -50,10 +55,13 @@ interface ChannelSink {
 
 interface SinkChannel extends Duplex {
   setSink(sink: ChannelSink | undefined): void;
+  /** `held` went down: re-credit the window. */
+  sinkDelivered(): void;
 }
 
 function hasSetSink(d: Duplex): d is SinkChannel {
-  return typeof (d as Partial<SinkChannel>).setSink === 'function';
+  const c = d as Partial<SinkChannel>;
+  return typeof c.setSink === 'function' && typeof c.sinkDelivered === 'function';
 }
 
 /** The socket's descriptor, or -1 (closed, or not a descriptor-backed socket). */
@@ -62,27 +70,36 @@ function socketFd(socket: Socket): number {
   return typeof fd === 'number' ? fd : -1;
 }
 
+/**
+ * Memory for the copies of what the kernel did not take, reused once Node has written
+ * it: a read's packets fit one (reads are at most 256 KiB, plus a packet begun in an
+ * earlier read). Fresh buffers each time would be new pages to fault in and garbage
+ * that only a GC frees. Shared by all sinks; a few are kept.
+ */
+const SPILL = 320 * 1024;
+const MAX_SPARES = 16;
+const spares: Buffer[] = [];
+
 class SocketSink implements ChannelSink {
   pending = false;
+  held = 0;
   #queue: Uint8Array[] = [];
   #queued = 0;
 
   constructor(
     private readonly socket: Socket,
-    private readonly channel: Duplex,
+    private readonly channel: SinkChannel,
     private readonly onBytes: (n: number) => void,
   ) {}
 
   take(data: Uint8Array): boolean {
-    const s = this.socket;
-    // Nothing may be left in the channel ahead of these bytes, and the socket takes
-    // them only below its high-water mark, as a stream write would: above it the
-    // channel keeps them (unread, so not re-credited) until the socket drains.
-    // Once it took a packet of this read it takes the rest: refusing one now would let
-    // it overtake the queued ones (the stream path writes at once).
-    if (this.#queue.length === 0 && (this.channel.readableLength !== 0 || !s.writable || s.writableLength >= s.writableHighWaterMark)) return false;
+    // Nothing may be left in the channel ahead of these bytes (packets that took the
+    // stream path go first). Once it took a packet of this read it takes the rest:
+    // refusing one now would let it overtake the queued ones.
+    if (this.#queue.length === 0 && (this.channel.readableLength !== 0 || !this.socket.writable)) return false;
     this.#queue.push(data);
     this.#queued += data.length;
+    this.held += data.length;
     this.onBytes(data.length);
     return true;
   }
@@ -98,26 +115,33 @@ class SocketSink implements ChannelSink {
     // must not overtake what Node still holds.
     const fd = s.destroyed || s.writableLength !== 0 ? -1 : socketFd(s);
     let sent = fd >= 0 ? sendv!(fd, queue) : 0;
-    if (sent > 0) sinkCounters.direct += sent;
-    if (sent === total) return;
-    // The rest goes through Node (all of it on an error: Node's write reports it) as
-    // one copy: views of the read would keep its whole arena from reuse (read-arena.ts),
-    // and a fresh arena costs far more than copying what the kernel did not take.
-    if (sent < 0) sent = 0;
-    sinkCounters.viaSocket += total - sent;
-    const rest = Buffer.allocUnsafe(total - sent);
+    if (sent < 0) sent = 0; // an error: Node's write reports it
+    sinkCounters.direct += sent;
+    this.held -= sent;
+    if (sent < total) this.#spill(queue, sent, total - sent);
+    if (sent > 0) this.channel.sinkDelivered();
+  }
+
+  /** The last `n` bytes of `queue` (after `sent`) to Node's socket write, as one copy. */
+  #spill(queue: Uint8Array[], sent: number, n: number): void {
+    sinkCounters.viaSocket += n;
+    const buf = n <= SPILL ? (spares.pop() ?? Buffer.allocUnsafeSlow(SPILL)) : Buffer.allocUnsafeSlow(n);
     let off = 0;
-    for (const buf of queue) {
-      if (sent >= buf.length) {
-        sent -= buf.length;
+    for (const part of queue) {
+      if (sent >= part.length) {
+        sent -= part.length;
         continue;
       }
-      const piece = sent > 0 ? buf.subarray(sent) : buf;
-      rest.set(piece, off);
-      off += piece.length;
+      buf.set(sent > 0 ? part.subarray(sent) : part, off);
+      off += part.length - sent;
       sent = 0;
     }
-    s.write(rest);
+    this.socket.write(buf.subarray(0, n), () => {
+      // Written (or failed: the socket is gone): Node is done with the memory.
+      if (buf.length === SPILL && spares.length < MAX_SPARES) spares.push(buf);
+      this.held -= n;
+      this.channel.sinkDelivered();
+    });
   }
 }
 

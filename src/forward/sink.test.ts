@@ -1,0 +1,150 @@
+/**
+ * The sink's contract with ssh2 (sink.ts): what it took and the kernel has not, it holds
+ * (`held`, not re-credited to the server), and it reports each delivery. A model channel
+ * stands in for ssh2's; the socket is a real loopback TCP pair whose reader stops.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
+import { attachSink } from './sink.js';
+
+interface ModelSink {
+  pending: boolean;
+  held: number;
+  take(data: Uint8Array): boolean;
+  flush(): void;
+}
+
+/** What ssh2's patched Channel offers a sink: `setSink`, `sinkDelivered`, an empty readable side. */
+class ModelChannel extends Duplex {
+  sink: ModelSink | undefined;
+  delivered = 0;
+  setSink(sink: ModelSink | undefined): void {
+    this.sink = sink;
+  }
+  sinkDelivered(): void {
+    this.delivered++;
+  }
+  override _read(): void {}
+  override _write(_c: Buffer, _e: BufferEncoding, cb: () => void): void {
+    cb();
+  }
+}
+
+async function socketPair(): Promise<{ writer: net.Socket; reader: net.Socket; close(): void }> {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<net.Socket>((r) => server.once('connection', r));
+  const writer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise((r) => writer.once('connect', r));
+  const reader = await accepted;
+  reader.pause();
+  return {
+    writer,
+    reader,
+    close: () => {
+      writer.destroy();
+      reader.destroy();
+      server.close();
+    },
+  };
+}
+
+test('a sink holds what the kernel did not take until it is written, then reports it', async (t) => {
+  const { writer, reader, close } = await socketPair();
+  t.after(close);
+  const channel = new ModelChannel();
+  let counted = 0;
+  const detach = attachSink(writer, channel, (n) => (counted += n));
+  assert.ok(detach, 'the native sendv addon is built (npm ci builds it)');
+  const sink = channel.sink as ModelSink;
+
+  // 128 "reads" of eight 32 KiB packets (32 MiB, more than loopback's kernel buffers
+  // hold), each offered as views of one reused buffer, as ssh2 does with its read
+  // arena: nobody reads the other end meanwhile.
+  const reads = 128;
+  const data = randomBytes(reads * 8 * 32 * 1024);
+  const arena = Buffer.alloc(8 * 32 * 1024);
+  for (let r = 0; r < reads; r++) {
+    data.copy(arena, 0, r * arena.length, (r + 1) * arena.length);
+    for (let p = 0; p < 8; p++) assert.equal(sink.take(arena.subarray(p * 32 * 1024, (p + 1) * 32 * 1024)), true);
+    sink.flush();
+    arena.fill(0); // the views are dead after flush: the sink must have copied what it kept
+  }
+  assert.equal(counted, data.length);
+  await new Promise((r) => setImmediate(r)); // write callbacks of writes that completed at once
+  // The rest waits in Node, held.
+  assert.ok(sink.held > 0, 'bytes the stopped reader did not take are held');
+  assert.ok(sink.held <= data.length);
+  assert.equal(sink.held, writer.writableLength, 'held is exactly what Node still has to write');
+
+  // The reader takes everything: the sink reports the deliveries and holds nothing.
+  const reported = channel.delivered;
+  const hash = createHash('sha256');
+  let got = 0;
+  await new Promise<void>((resolve) => {
+    reader.on('data', (c: Buffer) => {
+      hash.update(c);
+      got += c.length;
+      if (got === data.length) resolve();
+    });
+    reader.resume();
+  });
+  await new Promise((r) => setImmediate(r));
+  assert.equal(hash.digest('hex'), createHash('sha256').update(data).digest('hex'), 'bytes intact and in order');
+  assert.equal(sink.held, 0);
+  assert.ok(channel.delivered > reported, 'the writes that emptied Node reported their delivery');
+  detach?.();
+  assert.equal(channel.sink, undefined);
+});
+
+test('a sink refuses data while older data waits in the channel, and takes the rest of a read once it took one packet', async (t) => {
+  const { writer, close } = await socketPair();
+  t.after(close);
+  const channel = new ModelChannel();
+  attachSink(writer, channel, () => {});
+  const sink = channel.sink as ModelSink;
+  channel.push(Buffer.from('older')); // took the stream path: it must go first
+  assert.equal(sink.take(Buffer.from('newer')), false);
+  channel.read();
+  assert.equal(sink.take(Buffer.from('a')), true);
+  channel.push(Buffer.from('late'));
+  assert.equal(sink.take(Buffer.from('b')), true, 'the queued packet of this read must not be overtaken');
+  sink.flush();
+  assert.equal(sink.held, 0, 'an idle socket takes two bytes at once');
+});
+
+/** The patched window bookkeeping (patches/README.md, "channel sinks"). */
+const ssh2Channel = createRequire(import.meta.url)('ssh2/lib/Channel.js') as {
+  onChannelSunk(channel: object, len: number): void;
+  windowRelease(channel: object): void;
+};
+
+test("ssh2 re-credits a sink's bytes to the server only once the sink delivered them", () => {
+  const MiB = 1024 * 1024;
+  const adjusts: number[] = [];
+  const sink = { held: 0 };
+  const channel: Record<string, unknown> = {
+    incoming: { window: 3 * MiB },
+    outgoing: { state: 'open', id: 7 },
+    readableLength: 0,
+    _sink: sink,
+    _client: { _protocol: { channelWindowAdjust: (_id: number, n: number) => adjusts.push(n) } },
+  };
+  channel.stderr = channel;
+  const credited = (): number => adjusts.reduce((a, b) => a + b, 0);
+
+  // 2 MiB arrive; the sink took them, and the kernel had room for half a MiB.
+  ssh2Channel.onChannelSunk(channel, 2 * MiB);
+  sink.held = 1.5 * MiB;
+  ssh2Channel.windowRelease(channel);
+  assert.equal(credited(), 0.5 * MiB);
+  // The rest is written: all of it is credited, once.
+  sink.held = 0;
+  ssh2Channel.windowRelease(channel);
+  ssh2Channel.windowRelease(channel);
+  assert.equal(credited(), 2 * MiB);
+});
