@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import { attachSink } from './sink.js';
+import { attachSink, spareCount } from './sink.js';
 
 interface ModelSink {
   pending: boolean;
@@ -53,18 +53,13 @@ async function socketPair(): Promise<{ writer: net.Socket; reader: net.Socket; c
   };
 }
 
-test('a sink holds what the kernel did not take until it is written, then reports it', async (t) => {
-  const { writer, reader, close } = await socketPair();
-  t.after(close);
-  const channel = new ModelChannel();
-  let counted = 0;
-  const detach = attachSink(writer, channel, (n) => (counted += n));
-  assert.ok(detach, 'the native sendv addon is built (npm ci builds it)');
-  const sink = channel.sink as ModelSink;
-
-  // 128 "reads" of eight 32 KiB packets (32 MiB, more than loopback's kernel buffers
-  // hold), each offered as views of one reused buffer, as ssh2 does with its read
-  // arena: nobody reads the other end meanwhile.
+/**
+ * Offers 32 MiB (more than loopback's kernel buffers hold) to a sink on a socket whose
+ * reader has stopped: 128 "reads" of eight 32 KiB packets, each offered as views of one
+ * reused buffer, as ssh2 does with its read arena. Returns the data, and a function that
+ * lets the reader take everything and resolves with the sha256 of what arrived.
+ */
+async function fillStopped(sink: ModelSink, reader: net.Socket): Promise<{ data: Buffer; drain(): Promise<string> }> {
   const reads = 128;
   const data = randomBytes(reads * 8 * 32 * 1024);
   const arena = Buffer.alloc(8 * 32 * 1024);
@@ -74,27 +69,57 @@ test('a sink holds what the kernel did not take until it is written, then report
     sink.flush();
     arena.fill(0); // the views are dead after flush: the sink must have copied what it kept
   }
-  assert.equal(counted, data.length);
   await new Promise((r) => setImmediate(r)); // write callbacks of writes that completed at once
+  const drain = (): Promise<string> =>
+    new Promise((resolve) => {
+      const hash = createHash('sha256');
+      let got = 0;
+      reader.on('data', (c: Buffer) => {
+        hash.update(c);
+        got += c.length;
+        if (got === data.length) setImmediate(() => resolve(hash.digest('hex')));
+      });
+      reader.resume();
+    });
+  return { data, drain };
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+// First: the spare buffers' trim timer is made by the first spill of the process.
+test('spill buffers are reused, and let go once no sink has spilled for a while', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval'] });
+  const { writer, reader, close } = await socketPair();
+  t.after(close);
+  const channel = new ModelChannel();
+  assert.ok(attachSink(writer, channel, () => {}), 'the native sendv addon is built (npm ci builds it)');
+  const { data, drain } = await fillStopped(channel.sink as ModelSink, reader);
+  assert.equal(await drain(), sha256(data));
+  const kept = spareCount();
+  assert.ok(kept > 0, 'written spill buffers are kept');
+  t.mock.timers.tick(10_000); // a sink spilled since the last look: kept
+  assert.equal(spareCount(), kept);
+  t.mock.timers.tick(10_000); // none since: let go
+  assert.equal(spareCount(), 0);
+});
+
+test('a sink holds what the kernel did not take until it is written, then reports it', async (t) => {
+  const { writer, reader, close } = await socketPair();
+  t.after(close);
+  const channel = new ModelChannel();
+  let counted = 0;
+  const detach = attachSink(writer, channel, (n) => (counted += n));
+  assert.ok(detach, 'the native sendv addon is built (npm ci builds it)');
+  const sink = channel.sink as ModelSink;
+  const { data, drain } = await fillStopped(sink, reader);
+  assert.equal(counted, data.length);
   // The rest waits in Node, held.
   assert.ok(sink.held > 0, 'bytes the stopped reader did not take are held');
-  assert.ok(sink.held <= data.length);
   assert.equal(sink.held, writer.writableLength, 'held is exactly what Node still has to write');
 
   // The reader takes everything: the sink reports the deliveries and holds nothing.
   const reported = channel.delivered;
-  const hash = createHash('sha256');
-  let got = 0;
-  await new Promise<void>((resolve) => {
-    reader.on('data', (c: Buffer) => {
-      hash.update(c);
-      got += c.length;
-      if (got === data.length) resolve();
-    });
-    reader.resume();
-  });
-  await new Promise((r) => setImmediate(r));
-  assert.equal(hash.digest('hex'), createHash('sha256').update(data).digest('hex'), 'bytes intact and in order');
+  assert.equal(await drain(), sha256(data), 'bytes intact and in order');
   assert.equal(sink.held, 0);
   assert.ok(channel.delivered > reported, 'the writes that emptied Node reported their delivery');
   detach?.();

@@ -74,11 +74,37 @@ function socketFd(socket: Socket): number {
  * Memory for the copies of what the kernel did not take, reused once Node has written
  * it: a read's packets fit one (reads are at most 256 KiB, plus a packet begun in an
  * earlier read). Fresh buffers each time would be new pages to fault in and garbage
- * that only a GC frees. Shared by all sinks; a few are kept.
+ * that only a GC frees. Shared by all sinks. Up to 64 are kept (20 MiB, a loopback
+ * download's window of them in flight: with 16 kept, the rest were made again each
+ * time), and all are let go once no sink has spilled for 10–20 s.
  */
 const SPILL = 320 * 1024;
-const MAX_SPARES = 16;
+const MAX_SPARES = 64;
+const TRIM_MS = 10_000;
 const spares: Buffer[] = [];
+let spilled = false;
+let trimTimer: NodeJS.Timeout | undefined;
+
+function keepSpare(buf: Buffer): void {
+  if (buf.length !== SPILL || spares.length >= MAX_SPARES) return;
+  spares.push(buf);
+  trimTimer ??= setInterval(trimSpares, TRIM_MS).unref();
+}
+
+function trimSpares(): void {
+  if (spilled) {
+    spilled = false;
+    return;
+  }
+  spares.length = 0;
+  clearInterval(trimTimer);
+  trimTimer = undefined;
+}
+
+/** Spill buffers kept for reuse (tests, diagnostics). */
+export function spareCount(): number {
+  return spares.length;
+}
 
 class SocketSink implements ChannelSink {
   pending = false;
@@ -125,6 +151,7 @@ class SocketSink implements ChannelSink {
   /** The last `n` bytes of `queue` (after `sent`) to Node's socket write, as one copy. */
   #spill(queue: Uint8Array[], sent: number, n: number): void {
     sinkCounters.viaSocket += n;
+    spilled = true;
     const buf = n <= SPILL ? (spares.pop() ?? Buffer.allocUnsafeSlow(SPILL)) : Buffer.allocUnsafeSlow(n);
     let off = 0;
     for (const part of queue) {
@@ -138,7 +165,7 @@ class SocketSink implements ChannelSink {
     }
     this.socket.write(buf.subarray(0, n), () => {
       // Written (or failed: the socket is gone): Node is done with the memory.
-      if (buf.length === SPILL && spares.length < MAX_SPARES) spares.push(buf);
+      keepSpare(buf);
       this.held -= n;
       this.channel.sinkDelivered();
     });
