@@ -1,7 +1,8 @@
 /**
  * Channel data straight to the local socket (src/forward/sink.ts), through a real sshd:
- * whichever path a packet takes (sendmsg from the read buffer, Node's socket write,
- * the channel's stream when the socket is full), the bytes arrive intact and in order.
+ * whichever path a packet takes (sendmsg from the read buffer, Node's socket write when
+ * the kernel's buffer is full, the channel's stream behind data already in it), the
+ * bytes arrive intact and in order. The sink's contract alone: src/forward/sink.test.ts.
  */
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
