@@ -53,11 +53,18 @@ async function socketPair(): Promise<{ writer: net.Socket; reader: net.Socket; c
   };
 }
 
+/** Loop turns until `done()` (at most 10 000: a hang becomes a failed assertion, not a stuck test). */
+async function turnsUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 10_000 && !done(); i++) await new Promise((r) => setImmediate(r));
+}
+
 /**
  * Offers 32 MiB (more than loopback's kernel buffers hold) to a sink on a socket whose
  * reader has stopped: 128 "reads" of eight 32 KiB packets, each offered as views of one
  * reused buffer, as ssh2 does with its read arena. Returns the data, and a function that
- * lets the reader take everything and resolves with the sha256 of what arrived.
+ * lets the reader take everything and resolves with the sha256 of what arrived, once the
+ * sink holds nothing (the last write's callback may run a loop turn after the reader
+ * has the bytes).
  */
 async function fillStopped(sink: ModelSink, reader: net.Socket): Promise<{ data: Buffer; drain(): Promise<string> }> {
   const reads = 128;
@@ -77,7 +84,7 @@ async function fillStopped(sink: ModelSink, reader: net.Socket): Promise<{ data:
       reader.on('data', (c: Buffer) => {
         hash.update(c);
         got += c.length;
-        if (got === data.length) setImmediate(() => resolve(hash.digest('hex')));
+        if (got === data.length) void turnsUntil(() => sink.held === 0).then(() => resolve(hash.digest('hex')));
       });
       reader.resume();
     });
