@@ -9,20 +9,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
-import { attachSink, spareCount } from './sink.js';
-
-interface ModelSink {
-  pending: boolean;
-  held: number;
-  take(data: Uint8Array): boolean;
-  flush(): void;
-}
+import { attachSink, spareCount, type ChannelSink, type SinkChannel } from './sink.js';
 
 /** What ssh2's patched Channel offers a sink: `setSink`, `sinkDelivered`, an empty readable side. */
-class ModelChannel extends Duplex {
-  sink: ModelSink | undefined;
+class ModelChannel extends Duplex implements SinkChannel {
+  sink: ChannelSink | undefined;
   delivered = 0;
-  setSink(sink: ModelSink | undefined): void {
+  setSink(sink: ChannelSink | undefined): void {
     this.sink = sink;
   }
   sinkDelivered(): void {
@@ -66,7 +59,7 @@ async function turnsUntil(done: () => boolean): Promise<void> {
  * sink holds nothing (the last write's callback may run a loop turn after the reader
  * has the bytes).
  */
-async function fillStopped(sink: ModelSink, reader: net.Socket): Promise<{ data: Buffer; drain(): Promise<string> }> {
+async function fillStopped(sink: ChannelSink, reader: net.Socket): Promise<{ data: Buffer; drain(): Promise<string> }> {
   const reads = 128;
   const data = randomBytes(reads * 8 * 32 * 1024);
   const arena = Buffer.alloc(8 * 32 * 1024);
@@ -100,7 +93,7 @@ test('spill buffers are reused, and let go once no sink has spilled for a while'
   t.after(close);
   const channel = new ModelChannel();
   assert.ok(attachSink(writer, channel, () => {}), 'the native sendv addon is built (npm ci builds it)');
-  const { data, drain } = await fillStopped(channel.sink as ModelSink, reader);
+  const { data, drain } = await fillStopped(channel.sink as ChannelSink, reader);
   assert.equal(await drain(), sha256(data));
   const kept = spareCount();
   assert.ok(kept > 0, 'written spill buffers are kept');
@@ -117,7 +110,7 @@ test('a sink holds what the kernel did not take until it is written, then report
   let counted = 0;
   const detach = attachSink(writer, channel, (n) => (counted += n));
   assert.ok(detach, 'the native sendv addon is built (npm ci builds it)');
-  const sink = channel.sink as ModelSink;
+  const sink = channel.sink as ChannelSink;
   const { data, drain } = await fillStopped(sink, reader);
   assert.equal(counted, data.length);
   // The rest waits in Node, held.
@@ -138,7 +131,7 @@ test('a sink refuses data while older data waits in the channel, and takes the r
   t.after(close);
   const channel = new ModelChannel();
   attachSink(writer, channel, () => {});
-  const sink = channel.sink as ModelSink;
+  const sink = channel.sink as ChannelSink;
   channel.push(Buffer.from('older')); // took the stream path: it must go first
   assert.equal(sink.take(Buffer.from('newer')), false);
   channel.read();

@@ -44,7 +44,7 @@ const sendv: Sendv | undefined = (() => {
 export const sinkCounters = { direct: 0, viaSocket: 0 };
 
 /** What ssh2's patched Channel offers each payload to (`setSink`, patches/README.md). */
-interface ChannelSink {
+export interface ChannelSink {
   pending: boolean;
   /** Taken, not yet delivered: ssh2 does not re-credit these to the server. */
   held: number;
@@ -53,7 +53,8 @@ interface ChannelSink {
   flush(): void;
 }
 
-interface SinkChannel extends Duplex {
+/** ssh2's patched Channel, as a sink sees it. */
+export interface SinkChannel extends Duplex {
   setSink(sink: ChannelSink | undefined): void;
   /** `held` went down: re-credit the window. */
   sinkDelivered(): void;
