@@ -1,6 +1,7 @@
 /**
  * burrow's bench suite: raw TCP, OpenSSH `ssh -N` and burrow side by side, on
- * loopback and through a userspace delay line between two network namespaces.
+ * loopback and through a userspace delay line between two network namespaces, directly
+ * and through a jump host (`-J`, the bench's sshd as both hops).
  *
  *   npm run bench [-- --quick] [--only loopback|netns] [--reps N] [--standin]
  *   latency cases only: [--rtt 50,100] [--buffers default,tuned] [--peers raw,openssh-aes,burrow-aes] [--cases download,upload]
@@ -20,7 +21,7 @@ import { cleanupAll, installSignalHandlers, run, startDaemon } from './lib/proc.
 import { startSshd } from './lib/sshd.js';
 import { fmt, median, table } from './lib/stats.js';
 import { buildTools, type Tools } from './lib/tools.js';
-import { BURROW_STANDIN, getBurrowCommand, PEERS, setBurrowCommand, type ForwardPlan, type Peer, type PeerEnv } from './peers/index.js';
+import { BURROW_STANDIN, getBurrowCommand, JUMP_PEERS, PEERS, setBurrowCommand, type ForwardPlan, type Peer, type PeerEnv } from './peers/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -226,6 +227,10 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     const peers = Object.values(PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
     const picked = cases.filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
     await runGroup('loopback', peers, env, plan, target, picked, opts.reps);
+    // The way to a cluster: through its jump host. The bench's sshd is both hops.
+    const jumpPeers = Object.values(JUMP_PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
+    const jumpCases = bulkCases(tools, { down: bytes, up: bytes }, {}, false).filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
+    if (jumpCases.length) await runGroup('loopback, through a jump host (-J)', jumpPeers, env, plan, target, jumpCases, opts.reps);
   } finally {
     await server.stop();
     await sshd.stop();
@@ -261,6 +266,7 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
       return all.filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
     };
     const peers = [PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']].filter((p) => !opts.peers || opts.peers.includes(p.id));
+    const jumpPeers = Object.values(JUMP_PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
     try {
       for (const [key, name, buffers] of [
         ['default', 'default buffers', await hostBuffers()],
@@ -270,6 +276,12 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
         await pair.setBuffers(buffers);
         await runGroup(`${rttMs} ms RTT, ${name}`, peers, env, plan, target, casesFor(key === 'tuned'), opts.reps);
         console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
+        // Through a jump host at the far end of the slow link (the hop to the target is
+        // local there, as from a cluster's jump host to its nodes): at 50 ms only.
+        if (rttMs === 50 && !opts.quick) {
+          const jumpCases = casesFor(key === 'tuned').filter((c) => !c.label.startsWith('new conn'));
+          if (jumpCases.length) await runGroup(`${rttMs} ms RTT, ${name}, through a jump host (-J)`, jumpPeers, env, plan, target, jumpCases, opts.reps);
+        }
       }
     } finally {
       await server.stop();

@@ -2,7 +2,7 @@
  * Traffic cases, driven by the `tcpbench` helper so that the clients cost as little
  * CPU as possible and every bulk byte is checked by sha256.
  */
-import { cpuSeconds, rssMB, run } from '../lib/proc.js';
+import { rssMB, run, treeCpuSeconds } from '../lib/proc.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -43,11 +43,14 @@ async function tcpbench(
   return parsed;
 }
 
-/** One bulk transfer; fails unless the sha256 matched. Reports MiB/s and client CPU s/GiB. */
+/**
+ * One bulk transfer; fails unless the sha256 matched. Reports MiB/s and client CPU s/GiB
+ * (the forwarder and its children: OpenSSH's `-J` hop is a child process).
+ */
 export async function bulk(tool: string, t: Target, dir: 'get' | 'put', bytes: number, pid: number | undefined): Promise<Metrics> {
-  const cpu0 = pid === undefined ? 0 : cpuSeconds(pid);
+  const cpu0 = pid === undefined ? 0 : treeCpuSeconds(pid);
   const r = await tcpbench(tool, t, [dir, String(bytes)], 300_000);
-  const cpu1 = pid === undefined ? 0 : cpuSeconds(pid);
+  const cpu1 = pid === undefined ? 0 : treeCpuSeconds(pid);
   if (r.ok !== true) throw new Error(`${dir} ${bytes} bytes via ${t.host}:${t.port}: sha256 mismatch`);
   const secs = Number(r.secs);
   const m: Metrics = { throughput: bytes / MiB / secs };

@@ -224,6 +224,37 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/**
+ * CPU seconds of a process and every live descendant: OpenSSH's `-J` runs the jump
+ * hop as a child `ssh -W`, whose work is part of the forwarding. Children that exit in
+ * between are not counted: read it while the forwarder stays up.
+ */
+export function treeCpuSeconds(pid: number): number {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const ppid = Number(statFields(`/proc/${d}`)[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(d));
+      children.set(ppid, list);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let sum = 0;
+  const todo = [pid];
+  for (let next = todo.pop(); next !== undefined; next = todo.pop()) {
+    try {
+      sum += cpuSeconds(next);
+    } catch {
+      // gone meanwhile
+    }
+    todo.push(...(children.get(next) ?? []));
+  }
+  return sum;
+}
+
 export interface ProcCounters {
   /** User and system CPU, seconds. */
   user: number;

@@ -63,11 +63,17 @@ export interface Peer {
   start(env: PeerEnv, plan: ForwardPlan): Promise<Running>;
 }
 
-function sshArgs(config: string, plan: ForwardPlan): string[] {
+/**
+ * ssh's arguments. With `jump`, through `-J` with the bench's sshd as the jump host
+ * too: the first hop carries the second's encrypted stream, as a cluster's jump host
+ * does (for OpenSSH a child `ssh -W`, for burrow a channel of the same process).
+ */
+function sshArgs(config: string, plan: ForwardPlan, jump: boolean): string[] {
   const args = ['-N', '-F', config];
   for (const f of plan.local) args.push('-L', `127.0.0.1:${f.listen}:${f.host}:${f.port}`);
   for (const f of plan.remote) args.push('-R', `127.0.0.1:${f.listen}:${f.host}:${f.port}`);
   for (const p of plan.dynamic) args.push('-D', `127.0.0.1:${p}`);
+  if (jump) args.push('-J', BENCH_HOST);
   args.push(BENCH_HOST);
   return args;
 }
@@ -86,13 +92,13 @@ async function waitListening(env: PeerEnv, ports: number[], daemon: Daemon): Pro
   }
 }
 
-function forwarder(id: string, family: 'openssh' | 'burrow', cipher: string, command: () => string[]): Peer {
+function forwarder(id: string, family: 'openssh' | 'burrow', cipher: string, command: () => string[], jump = false): Peer {
   return {
     id,
     family,
     cipher,
     async start(env: PeerEnv, plan: ForwardPlan): Promise<Running> {
-      const argv = [...env.prefix, ...command(), ...sshArgs(await env.config(cipher), plan)];
+      const argv = [...env.prefix, ...command(), ...sshArgs(await env.config(cipher), plan, jump)];
       const daemon = await startDaemon(argv[0] as string, argv.slice(1), { cwd: resolve('.') });
       await waitListening(env, [...plan.local.map((f) => f.listen), ...plan.remote.map((f) => f.listen), ...plan.dynamic], daemon);
       return { pid: daemon.pid, stop: () => daemon.stop() };
@@ -106,8 +112,8 @@ export const RAW: Peer = {
   start: () => Promise.resolve({ pid: undefined, stop: () => Promise.resolve() }),
 };
 
-export const opensshPeer = (cipher: string, id: string): Peer => forwarder(id, 'openssh', cipher, () => ['ssh']);
-export const burrowPeer = (cipher: string, id: string): Peer => forwarder(id, 'burrow', cipher, () => burrowCommand);
+export const opensshPeer = (cipher: string, id: string, jump = false): Peer => forwarder(id, 'openssh', cipher, () => ['ssh'], jump);
+export const burrowPeer = (cipher: string, id: string, jump = false): Peer => forwarder(id, 'burrow', cipher, () => burrowCommand, jump);
 
 /** A plain Node.js TCP relay serving the -L forwards: Node's I/O floor, no SSH (`node-relay.mjs`). */
 export const NODE_RELAY: Peer = {
@@ -128,4 +134,11 @@ export const PEERS = {
   'burrow-aes': burrowPeer(AES, 'burrow-aes'),
   'burrow-chacha': burrowPeer(CHACHA, 'burrow-chacha'),
   'node-relay': NODE_RELAY,
+} as const;
+
+/** The same peers (same ids, so the same table columns) forwarding through `-J`. */
+export const JUMP_PEERS = {
+  raw: RAW,
+  'openssh-aes': opensshPeer(AES, 'openssh-aes', true),
+  'burrow-aes': burrowPeer(AES, 'burrow-aes', true),
 } as const;
