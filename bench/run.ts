@@ -146,6 +146,11 @@ async function runGroup(
   }
 }
 
+/** The cases `--cases` names (a label containing one of its words), or all. */
+function pick(cases: CaseDef[], opts: Options): CaseDef[] {
+  return cases.filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
+}
+
 /** The first transfer one way of a fresh forwarder process, in a row of its own (JIT warm-up). */
 function firstTransfer(tools: Tools, dir: 'get' | 'put', bytes: number): CaseDef {
   const what = dir === 'get' ? 'download' : 'upload';
@@ -225,11 +230,10 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   ];
   try {
     const peers = Object.values(PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
-    const picked = cases.filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
-    await runGroup('loopback', peers, env, plan, target, picked, opts.reps);
+    await runGroup('loopback', peers, env, plan, target, pick(cases, opts), opts.reps);
     // The way to a cluster: through its jump host. The bench's sshd is both hops.
     const jumpPeers = Object.values(JUMP_PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
-    const jumpCases = bulkCases(tools, { down: bytes, up: bytes }, {}, false).filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
+    const jumpCases = pick(bulkCases(tools, { down: bytes, up: bytes }, {}, false), opts);
     if (jumpCases.length) await runGroup('loopback, through a jump host (-J)', jumpPeers, env, plan, target, jumpCases, opts.reps);
   } finally {
     await server.stop();
@@ -263,7 +267,7 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
         ...bulkCases(tools, { down, up }, {}, false),
         { label: `new conn, request/reply ×${count}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count) },
       ];
-      return all.filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
+      return pick(all, opts);
     };
     const peers = [PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']].filter((p) => !opts.peers || opts.peers.includes(p.id));
     const jumpPeers = Object.values(JUMP_PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
@@ -280,7 +284,10 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
         // local there, as from a cluster's jump host to its nodes): at 50 ms only.
         if (rttMs === 50 && !opts.quick) {
           const jumpCases = casesFor(key === 'tuned').filter((c) => !c.label.startsWith('new conn'));
-          if (jumpCases.length) await runGroup(`${rttMs} ms RTT, ${name}, through a jump host (-J)`, jumpPeers, env, plan, target, jumpCases, opts.reps);
+          if (jumpCases.length) {
+            await runGroup(`${rttMs} ms RTT, ${name}, through a jump host (-J)`, jumpPeers, env, plan, target, jumpCases, opts.reps);
+            console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
+          }
         }
       }
     } finally {
