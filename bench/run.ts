@@ -151,6 +151,11 @@ function pick(cases: CaseDef[], opts: Options): CaseDef[] {
   return cases.filter((c) => !opts.cases || opts.cases.some((x) => c.label.includes(x)));
 }
 
+/** The peers `--peers` names, or all. */
+function pickPeers(peers: Peer[], opts: Options): Peer[] {
+  return peers.filter((p) => !opts.peers || opts.peers.includes(p.id));
+}
+
 /** The first transfer one way of a fresh forwarder process, in a row of its own (JIT warm-up). */
 function firstTransfer(tools: Tools, dir: 'get' | 'put', bytes: number): CaseDef {
   const what = dir === 'get' ? 'download' : 'upload';
@@ -229,10 +234,10 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     },
   ];
   try {
-    const peers = Object.values(PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
+    const peers = pickPeers(Object.values(PEERS), opts);
     await runGroup('loopback', peers, env, plan, target, pick(cases, opts), opts.reps);
     // The way to a cluster: through its jump host. The bench's sshd is both hops.
-    const jumpPeers = Object.values(JUMP_PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
+    const jumpPeers = pickPeers(Object.values(JUMP_PEERS), opts);
     const jumpCases = pick(bulkCases(tools, { down: bytes, up: bytes }, {}, false), opts);
     if (jumpCases.length) await runGroup('loopback, through a jump host (-J)', jumpPeers, env, plan, target, jumpCases, opts.reps);
   } finally {
@@ -269,8 +274,10 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
       ];
       return pick(all, opts);
     };
-    const peers = [PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']].filter((p) => !opts.peers || opts.peers.includes(p.id));
-    const jumpPeers = Object.values(JUMP_PEERS).filter((p) => !opts.peers || opts.peers.includes(p.id));
+    const peers = pickPeers([PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']], opts);
+    const jumpPeers = pickPeers(Object.values(JUMP_PEERS), opts);
+    /** The delay line's counters so far, after a group. */
+    const showLine = async (): Promise<void> => console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
     try {
       for (const [key, name, buffers] of [
         ['default', 'default buffers', await hostBuffers()],
@@ -279,14 +286,14 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
         if (opts.buffers && !opts.buffers.includes(key)) continue;
         await pair.setBuffers(buffers);
         await runGroup(`${rttMs} ms RTT, ${name}`, peers, env, plan, target, casesFor(key === 'tuned'), opts.reps);
-        console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
+        await showLine();
         // Through a jump host at the far end of the slow link (the hop to the target is
         // local there, as from a cluster's jump host to its nodes): at 50 ms only.
         if (rttMs === 50 && !opts.quick) {
           const jumpCases = casesFor(key === 'tuned').filter((c) => !c.label.startsWith('new conn'));
           if (jumpCases.length) {
             await runGroup(`${rttMs} ms RTT, ${name}, through a jump host (-J)`, jumpPeers, env, plan, target, jumpCases, opts.reps);
-            console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
+            await showLine();
           }
         }
       }
