@@ -5,7 +5,7 @@
  * Node reads a socket into a fresh 64 KiB buffer per read(2), garbage that V8 frees
  * only at its next collection, tens of MB later. Until then every read lands on new
  * memory: a page fault and a page clear per 4 KiB, on the VMs measured the largest cost
- * of a process's first upload (bench/README.md). Yet the bytes of a read are copied into
+ * of a process's first upload (bench/HISTORY.md). Yet the bytes of a read are copied into
  * SSH packets as soon as the channel has window: the memory is free again almost at
  * once. Here a connection reads up to 256 KiB per read(2) into buffers of its own, two
  * taking turns while the channel keeps up, one more each time it holds a read back.
