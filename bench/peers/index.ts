@@ -92,6 +92,22 @@ async function waitListening(env: PeerEnv, ports: number[], daemon: Daemon): Pro
   }
 }
 
+/**
+ * Waits until burrow says its SSH connection is up (`<host>: connected` on stderr;
+ * the ssh2 stand-in's `forwarding`). burrow binds its local listeners before it
+ * connects (a taken port is reported before anyone is asked for a password), OpenSSH
+ * only once it has authenticated: without this wait a "first transfer" would time
+ * burrow's handshake too.
+ */
+async function waitConnected(daemon: Daemon): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!/^(\S+: connected|forwarding)$/m.test(daemon.stderr())) {
+    if (daemon.child.exitCode !== null) throw new Error(`forwarder exited: ${daemon.stderr().trim()}`);
+    if (Date.now() > deadline) throw new Error(`forwarder not connected after 20 s: ${daemon.stderr().trim()}`);
+    await sleep(10);
+  }
+}
+
 function forwarder(id: string, family: 'openssh' | 'burrow', cipher: string, command: () => string[], jump = false): Peer {
   return {
     id,
@@ -101,6 +117,7 @@ function forwarder(id: string, family: 'openssh' | 'burrow', cipher: string, com
       const argv = [...env.prefix, ...command(), ...sshArgs(await env.config(cipher), plan, jump)];
       const daemon = await startDaemon(argv[0] as string, argv.slice(1), { cwd: resolve('.') });
       await waitListening(env, [...plan.local.map((f) => f.listen), ...plan.remote.map((f) => f.listen), ...plan.dynamic], daemon);
+      if (family === 'burrow') await waitConnected(daemon);
       return { pid: daemon.pid, stop: () => daemon.stop() };
     },
   };
