@@ -93,20 +93,12 @@ async function waitListening(env: PeerEnv, ports: number[], daemon: Daemon): Pro
 }
 
 /**
- * Waits until burrow says its SSH connection is up (`<host>: connected` on stderr;
- * the ssh2 stand-in's `forwarding`). burrow binds its local listeners before it
- * connects (a taken port is reported before anyone is asked for a password), OpenSSH
- * only once it has authenticated: without this wait a "first transfer" would time
- * burrow's handshake too.
+ * What burrow prints once its SSH connection is up (the ssh2 stand-in: `forwarding`).
+ * burrow binds its local listeners before it connects (a taken port is reported before
+ * anyone is asked for a password), OpenSSH only once it has authenticated: a forwarder's
+ * cases wait for this too, or a "first transfer" would time burrow's handshake.
  */
-async function waitConnected(daemon: Daemon): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!/^(\S+: connected|forwarding)$/m.test(daemon.stderr())) {
-    if (daemon.child.exitCode !== null) throw new Error(`forwarder exited: ${daemon.stderr().trim()}`);
-    if (Date.now() > deadline) throw new Error(`forwarder not connected after 20 s: ${daemon.stderr().trim()}`);
-    await sleep(10);
-  }
-}
+const BURROW_CONNECTED = /^(\S+: connected|forwarding)$/m;
 
 function forwarder(id: string, family: 'openssh' | 'burrow', cipher: string, command: () => string[], jump = false): Peer {
   return {
@@ -115,9 +107,9 @@ function forwarder(id: string, family: 'openssh' | 'burrow', cipher: string, com
     cipher,
     async start(env: PeerEnv, plan: ForwardPlan): Promise<Running> {
       const argv = [...env.prefix, ...command(), ...sshArgs(await env.config(cipher), plan, jump)];
-      const daemon = await startDaemon(argv[0] as string, argv.slice(1), { cwd: resolve('.') });
+      const ready = family === 'burrow' ? BURROW_CONNECTED : undefined;
+      const daemon = await startDaemon(argv[0] as string, argv.slice(1), { cwd: resolve('.'), ready, timeoutMs: 20_000 });
       await waitListening(env, [...plan.local.map((f) => f.listen), ...plan.remote.map((f) => f.listen), ...plan.dynamic], daemon);
-      if (family === 'burrow') await waitConnected(daemon);
       return { pid: daemon.pid, stop: () => daemon.stop() };
     },
   };
