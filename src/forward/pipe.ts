@@ -117,8 +117,11 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean, reuseReads: boolean): (() => boolean) => {
     let srcEnded = false;
     let dstFinished = dst.writableFinished;
+    let over = false;
     const check = (): void => {
-      if (srcEnded && dstFinished && --moving === 0 && !settled) settle();
+      if (over || !srcEnded || !dstFinished) return;
+      over = true;
+      if (--moving === 0 && !settled) settle();
     };
     // One read of the SSH connection carries several packets of a channel: write them
     // to the local socket together (one writev(2)) rather than one write(2) each.
@@ -157,6 +160,11 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       srcEnded = true;
       // ssh2 ends a channel's writable side itself when the server closes it.
       if (!dst.writableEnded) dst.end();
+      // A channel with nothing waiting for window sends its EOF inside end(): its side
+      // is done now, not on 'finish' a tick later. When the other direction is done too,
+      // the CLOSE that settling sends then leaves in the same write as the EOF, as
+      // OpenSSH's does (one write(2) less per connection; sshd takes them in one read).
+      if (!(dst instanceof Socket) && dst.writableLength === 0) dstFinished = true;
       check();
     };
     src.once('end', onEnd);

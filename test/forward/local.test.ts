@@ -237,3 +237,41 @@ test('half-close: the client ends its side and still gets the reply; close() let
   assert.equal(r.length, 64);
   assert.equal(r.hash, sha256(Buffer.from(sha256(body))));
 });
+
+test('a download read to its end: the client EOF and the channel CLOSE reach sshd in one write', async () => {
+  const data = random(256 * 1024);
+  const target = await startTarget(data);
+  const bus = new EventBus();
+  const closed = new Promise<void>((r) => bus.subscribe((e) => e.type === 'client-close' && r()));
+  const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), env.opener, { bus });
+  const addr = fwd.address();
+  assert.ok(addr?.type === 'tcp');
+  const s = await connect({ host: '127.0.0.1', port: addr.port });
+  const got = await receive(s); // the target sent it all and ended: sshd's EOF is in
+  assert.equal(got.hash, sha256(data));
+  // What leaves on the SSH connection from here: each write(2) as its list of packets.
+  type Write = (this: net.Socket, ...a: unknown[]) => void;
+  const sock = (env.opener.client as unknown as { _sock: net.Socket & { _write: Write; _writev: Write } })._sock;
+  const writes: number[] = [];
+  const [write, writev] = [sock._write, sock._writev];
+  sock._write = function (...a) {
+    writes.push(1);
+    write.apply(this, a);
+  };
+  sock._writev = function (...a) {
+    writes.push((a[0] as unknown[]).length);
+    writev.apply(this, a);
+  };
+  try {
+    s.end();
+    await closed;
+    await new Promise((r) => setTimeout(r, 100)); // anything sent after the join settled
+  } finally {
+    sock._write = write;
+    sock._writev = writev;
+  }
+  await fwd.close();
+  await target.close();
+  // EOF and CLOSE together, as OpenSSH sends them: not two writes a tick apart.
+  assert.deepEqual(writes, [2]);
+});
