@@ -163,7 +163,8 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       // A channel with nothing waiting for window sends its EOF inside end(): its side
       // is done now, not on 'finish' a tick later. When the other direction is done too,
       // the CLOSE that settling sends then leaves in the same write as the EOF, as
-      // OpenSSH's does (one write(2) less per connection; sshd takes them in one read).
+      // OpenSSH's does: one write(2) less where the server's EOF came first (a download
+      // read to its end), and sshd takes both in one read.
       if (!(dst instanceof Socket) && dst.writableLength === 0) dstFinished = true;
       check();
     };

@@ -238,7 +238,7 @@ test('half-close: the client ends its side and still gets the reply; close() let
   assert.equal(r.hash, sha256(Buffer.from(sha256(body))));
 });
 
-test('a download read to its end: the client EOF and the channel CLOSE reach sshd in one write', async () => {
+test('a download read to its end: the client EOF and the channel CLOSE reach sshd in one write', { timeout: 20_000 }, async () => {
   const data = random(256 * 1024);
   const target = await startTarget(data);
   const bus = new EventBus();
