@@ -117,11 +117,8 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean, reuseReads: boolean): (() => boolean) => {
     let srcEnded = false;
     let dstFinished = dst.writableFinished;
-    let over = false;
     const check = (): void => {
-      if (over || !srcEnded || !dstFinished) return;
-      over = true;
-      if (--moving === 0 && !settled) settle();
+      if (srcEnded && dstFinished && --moving === 0 && !settled) settle();
     };
     // One read of the SSH connection carries several packets of a channel: write them
     // to the local socket together (one writev(2)) rather than one write(2) each.
@@ -170,6 +167,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     };
     src.once('end', onEnd);
     dst.once('finish', () => {
+      if (dstFinished) return; // a channel counted done when it sent its EOF (onEnd)
       dstFinished = true;
       check();
     });
