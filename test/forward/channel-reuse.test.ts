@@ -2,9 +2,10 @@
  * A closed channel's number goes to the next channel: nothing the old channel does
  * after its CLOSE may reach the new one. sshd gives a new channel the lowest free
  * number, and frees a number once CLOSE went both ways; a WINDOW_ADJUST sent later
- * under the old number credits the new channel, sshd then sends past the window ssh2
- * granted, and ssh2 drops those bytes: a download through the new channel arrives
- * short, with a hole in the middle (seen in CI, after clients reset mid-transfer).
+ * under the old number credits the new channel, and sshd then sends past the window
+ * ssh2 granted. Stock ssh2 dropped those bytes: a download through the new channel
+ * arrived short, with a hole in the middle (seen in CI, after clients reset
+ * mid-transfer).
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,7 +51,8 @@ test('a channel drained after its CLOSE does not credit the channel that reuses 
     const b = await opened;
 
     // B fills its window before anyone reads it. Credit it did not get from ssh2
-    // makes sshd send on, past the window: ssh2 drops what finds the window at 0.
+    // makes sshd send on, past the window (stock ssh2 dropped those bytes; ours
+    // closes the channel: window-overrun.test.ts).
     await until('the second channel holds its whole window', () => windowOf(b) <= 0);
     // A channel opened after B and filled too: sshd has had time to send B more.
     const c = await env.opener.openTcp(to, origin);
@@ -59,7 +61,7 @@ test('a channel drained after its CLOSE does not credit the channel that reuses 
     assert.equal(windowOf(b), 0, 'sshd sent the second channel more than ssh2 granted it');
     const parts: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {
-      b.on('data', (c: Buffer) => parts.push(c));
+      b.on('data', (chunk: Buffer) => parts.push(chunk));
       b.once('end', resolve);
       b.once('error', reject);
     });
