@@ -51,9 +51,9 @@ before(async () => {
   opener = await connectOpener(peer, 'overrunner');
 });
 after(async () => {
+  rmSync(dir, { recursive: true, force: true });
   opener.end();
   await new Promise((r) => server.close(r));
-  rmSync(dir, { recursive: true, force: true });
 });
 
 test('a server sending past the window: the client is reset, not handed a stream with a hole', async () => {
