@@ -1,6 +1,6 @@
 /**
- * A server that sends past the window burrow granted: the forwarded client is reset,
- * never handed a stream with a hole in it and a clean end. The peer is a bare ssh2
+ * A server that sends past the window burrow granted: the channel is closed with an
+ * error and the forwarded client reset, never handed a stream with a hole in it. The peer is a bare ssh2
  * server that gives itself 4 MiB of credit it was never granted (what a WINDOW_ADJUST
  * meant for another channel did to sshd, see channel-reuse.test.ts).
  */
@@ -56,7 +56,7 @@ after(async () => {
   await new Promise((r) => server.close(r));
 });
 
-test('a server sending past the window: the client is reset, not handed a stream with a hole', async () => {
+test('a server sending past the window: the channel is cut with an error naming the window, the client gets no hole', async () => {
   const bus = new EventBus();
   const events: TunnelEvent[] = [];
   bus.subscribe((e) => events.push(e));
