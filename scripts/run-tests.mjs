@@ -29,9 +29,11 @@ if (files.length === 0) {
 }
 // Files run two at a time (2-core machines). Tests that share one network-namespace site
 // serialise themselves through the site helper's lock, not through the runner.
+// --test-force-exit: a file whose test failed before closing a server or socket would
+// otherwise never exit (its `after` hooks still run first, so sshd and temp dirs go).
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', '--test-reporter=spec', ...files],
   { cwd: root, stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);
