@@ -20,6 +20,14 @@ export function join(socket: Socket, channel: ServerChannel): void {
   const closeWhenBothDone = (): void => {
     if (upDone && downDone) channel.end();
   };
+  // A broken channel (the client sent past its window): reset the service's socket,
+  // so that it never takes the stream's start for all of it. Registered before
+  // pipeline's listeners, so this runs before pipeline closes the socket with a FIN.
+  channel.on('error', () => {
+    if (socket.destroyed) return;
+    if (socket.writableEnded) socket.destroy();
+    else socket.resetAndDestroy();
+  });
   pipeline(socket, channel, { end: false }).then(() => {
     // With end:false pipeline settles before the channel has sent what it buffered
     // (waiting for window); an empty write's callback runs only after all of it.

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect as netConnect, createServer } from 'node:net';
+import { connect as netConnect, createServer, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { pipeline } from 'node:stream';
 import { describe, it } from 'node:test';
@@ -13,6 +13,7 @@ import type { ClientChannel, ConnectConfig } from 'ssh2';
 import ssh2 from 'ssh2';
 import { startDemoSshServer, type DemoSshServer } from './ssh-server.js';
 import { generateEd25519Pair } from './host-key.js';
+import { until } from '../../test/helpers/wait.js';
 
 const { Client } = ssh2;
 type SshClient = InstanceType<typeof Client>;
@@ -206,6 +207,51 @@ describe('demo SSH server with an ssh2 client', () => {
     } finally {
       await srv.close();
       await new Promise<void>((resolve) => echo.close(() => resolve()));
+    }
+  });
+
+  it('a client sending past its window: the channel is closed, the service gets the start of the stream and no hole', async () => {
+    // The service does not read until the client has spent its credit, so the server's
+    // window is not re-granted; the client gives itself 4 MiB it was never granted.
+    const extra = 4 * 1024 * 1024;
+    const payload = randomBytes(32 * 1024 * 1024);
+    let service: Socket | undefined;
+    const sink = createServer({ allowHalfOpen: true }, (sock) => {
+      service = sock;
+      sock.pause();
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+    const srv = await startDemoSshServer({ users: { ann: 'pw' } });
+    try {
+      const c = await login(srv, { username: 'ann', password: 'pw' });
+      const ch = await forwardOut(c, '127.0.0.1', (sink.address() as { port: number }).port);
+      ch.on('error', () => undefined);
+      ch.resume(); // the service sends nothing; an unread channel would never get to 'close'
+      let closed = false;
+      ch.once('close', () => (closed = true));
+      const out = (ch as unknown as { outgoing: { window: number } }).outgoing;
+      out.window += extra;
+      ch.end(payload);
+      // Once the service's socket is full the server stops granting window, and the
+      // client's false credit takes its data past the window. Stock ssh2 dropped it
+      // and went on: the channel stayed open, stalled, and never got here.
+      await until('the server closed the overrun channel', () => closed);
+      assert.ok(service);
+      const parts: Buffer[] = [];
+      await new Promise<void>((resolve) => {
+        service?.on('data', (d: Buffer) => parts.push(d));
+        // A reset (Linux may report one that came while the queue was full as an end).
+        service?.once('end', resolve).once('error', () => resolve());
+        service?.resume();
+      });
+      const got = Buffer.concat(parts);
+      assert.ok(payload.subarray(0, got.length).equals(got), 'what the service got is the start of the stream, without a hole');
+      assert.ok(got.length < payload.length, `${got.length} bytes arrived`);
+      c.end();
+    } finally {
+      service?.destroy();
+      await srv.close();
+      await new Promise<void>((resolve) => sink.close(() => resolve()));
     }
   });
 
