@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf,conc] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
  * (the medians pool them: read the per-rep lines).
  * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
@@ -100,8 +100,12 @@ const add = (k: string, v: number): void => void (results.get(k) ?? results.set(
 try {
   for (let rep = 0; rep < reps; rep++) {
     for (const c of cmds) {
-      const [lMain, lSsf, dPort] = [await freePort(), await freePort(), await freePort()];
-      const plan: ForwardPlan = { local: [{ listen: lMain, host: '127.0.0.1', port }, { listen: lSsf, host: '127.0.0.1', port: ssf }], remote: [], dynamic: [dPort] };
+      const [lMain, lSsf, dPort, rPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+      const plan: ForwardPlan = {
+        local: [{ listen: lMain, host: '127.0.0.1', port }, { listen: lSsf, host: '127.0.0.1', port: ssf }],
+        remote: [{ listen: rPort, host: '127.0.0.1', port }],
+        dynamic: [dPort],
+      };
       const env: PeerEnv = { prefix: [], config: (ci) => sshd.clientConfig(ci) };
       let peer;
       if (c.argv) {
@@ -118,13 +122,14 @@ try {
             // sending path has code of its own, that a download does not warm).
             await bulk(tools.tcpbench, t, 'get', 64 * MiB, running.pid);
             await bulk(tools.tcpbench, t, 'put', 64 * MiB, running.pid);
-          } else if (k === 'get' || k === 'put' || k === 'dget') {
+          } else if (k === 'get' || k === 'put' || k === 'dget' || k === 'rget') {
             const attach = await startAttached(process.env.AB_ATTACH, running.pid, `${c.label}-${k}`);
             const st0 = userSys(running.pid);
             const sshd0 = commCpuSeconds('sshd');
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
-            // dget: a download through -D (SOCKS5) instead of -L.
-            const via: Target = k === 'dget' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : t;
+            // dget: a download through -D (SOCKS5) instead of -L; rget: through -R.
+            const via: Target =
+              k === 'dget' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : k === 'rget' ? { ...t, port: rPort } : t;
             const m = await bulk(tools.tcpbench, via, k === 'put' ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
             const sshd1 = commCpuSeconds('sshd');
