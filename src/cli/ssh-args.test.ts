@@ -21,7 +21,9 @@ test('maps -J -l -4 -o to config options in order', () => {
 });
 
 test('usage errors are USAGE BurrowErrors', () => {
-  for (const argv of [['-L'], ['-Z', 'host'], ['-p', 'abc', 'host'], ['-f', 'host'], ['--nope']]) {
+  for (const argv of [['-L'], ['-Z', 'host'], ['-p', 'abc', 'host'], ['-f', 'host'], ['--nope'], ['-J', '', 'host']]) {
     assert.throws(() => parseSshArgs(argv), (e: unknown) => isBurrowError(e, 'USAGE'), argv.join(' '));
   }
+  // An empty jump host is named as the -J it came from (not as the -o it becomes).
+  assert.throws(() => parseSshArgs(['-J', ' ', 'host']), /invalid -J argument/);
 });

@@ -102,7 +102,11 @@ function apply(a: SshArgs, f: string, v: string): void {
     case 'L': a.local.push(v); break;
     case 'R': a.remote.push(v); break;
     case 'D': a.dynamic.push(v); break;
-    case 'J': a.options.push(`ProxyJump=${v}`); break;
+    case 'J': {
+      if (v.trim() === '') throw usage("invalid -J argument ''; expected [user@]host[:port][,...]");
+      a.options.push(`ProxyJump=${v}`);
+      break;
+    }
     case 'p': {
       if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw usage(`bad port '${v}'`);
       a.options.push(`Port=${v}`);
