@@ -113,6 +113,10 @@ test('a changed host key exits 255 with the known_hosts file and line', async ()
 
 test('no destination prints usage and exits 2; an unknown flag is a usage error', async () => {
   assert.equal((await burrow([])).code, 2);
+  // A bad spec is named even without a destination (ssh: "Bad local forwarding specification").
+  const spec = await burrow(['-L', 'abc']);
+  assert.equal(spec.code, 2);
+  assert.match(spec.stderr, /^burrow: bad -L spec 'abc'/m);
   const r = await burrow(['-Z', 'x']);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /unknown option -Z/);
