@@ -72,6 +72,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
   const detach = attachView(bus, {
     json: args.json,
     quiet: args.quiet || (!forwardOnly && !args.verbose),
+    warnings: !args.quiet,
     verbose: args.verbose,
     totals: forwardOnly ? () => set?.totals() ?? { active: 0, total: 0, bytesIn: 0, bytesOut: 0 } : undefined,
   });

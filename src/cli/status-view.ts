@@ -7,6 +7,8 @@ import type { EventBus, TunnelEvent } from '../events.js';
 export interface ViewOptions {
   json: boolean;
   quiet: boolean;
+  /** Warnings are printed even when quiet (as ssh prints them unless -q). */
+  warnings?: boolean;
   verbose: number;
   /** Live totals for the status line; omitted = no status line. */
   totals?: () => { active: number; total: number; bytesIn: number; bytesOut: number };
@@ -66,7 +68,8 @@ export function attachView(bus: EventBus, opts: ViewOptions): () => void {
     }
   };
   const unsubscribe = bus.subscribe((ev) => {
-    if (opts.quiet && ev.type !== 'forward-failed' && !(ev.type === 'session-state' && ev.error)) return;
+    const shownWhenQuiet = ev.type === 'forward-failed' || (ev.type === 'session-state' && ev.error) || (ev.type === 'warning' && opts.warnings);
+    if (opts.quiet && !shownWhenQuiet) return;
     const line = describe(ev, opts.verbose);
     if (line === undefined) return;
     clearStatus();

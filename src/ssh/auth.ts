@@ -22,6 +22,8 @@ export interface AuthOptions {
   /** A password to use instead of asking (tests, the demo). Never logged or stored. */
   password?: string;
   log?: (message: string) => void;
+  /** What the person should see whatever the verbosity (a named key file that cannot be read). */
+  warn?: (message: string) => void;
 }
 
 export interface AuthState {
@@ -39,11 +41,26 @@ interface Identity {
   key: ParsedKey;
 }
 
-async function loadIdentity(path: string, prompter: Prompter | undefined, log: (m: string) => void): Promise<Identity | undefined> {
+/** Key files already reported unreadable: once per process, not on every reconnect. */
+const reportedUnreadable = new Set<string>();
+
+async function loadIdentity(
+  path: string,
+  prompter: Prompter | undefined,
+  log: (m: string) => void,
+  warn: ((m: string) => void) | undefined,
+): Promise<Identity | undefined> {
   let data: Buffer;
   try {
     data = await readFile(path);
-  } catch {
+  } catch (err) {
+    // A key someone named (-i, IdentityFile) and that is not there is worth saying, as
+    // ssh does; the default ~/.ssh/id_* that a person does not have are not.
+    const why = `identity file ${path} not accessible: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+    if (warn && !reportedUnreadable.has(path)) {
+      reportedUnreadable.add(path);
+      warn(why);
+    } else log(why);
     return undefined;
   }
   let parsed = utils.parseKey(data);
@@ -96,7 +113,7 @@ export function createAuth(opts: AuthOptions): AuthState {
   for (const path of config.identityFiles) {
     steps.push(async () => {
       if (!allows('publickey')) return undefined;
-      const id = await loadIdentity(path, prompter, log);
+      const id = await loadIdentity(path, prompter, log, config.identityFilesExplicit ? opts.warn : undefined);
       if (!id) return undefined;
       tried.push(`publickey ${path}`);
       return { type: 'publickey', username, key: id.key };

@@ -55,7 +55,14 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
   const verifier = createHostVerifier(policy);
   // Offer the key types known_hosts already has for this host first, as OpenSSH does.
   const serverHostKey = await preferredHostKeyAlgorithms(policy);
-  const auth = createAuth({ config, prompter: canAsk ? prompter : undefined, password: opts.password, agent: opts.agent, log });
+  const auth = createAuth({
+    config,
+    prompter: canAsk ? prompter : undefined,
+    password: opts.password,
+    agent: opts.agent,
+    log,
+    warn: (message) => opts.bus?.emit({ type: 'warning', message, code: 'IDENTITY_FILE' }),
+  });
   const client = new Client();
   return new Promise((resolve, reject) => {
     let settled = false;

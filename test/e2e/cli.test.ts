@@ -60,6 +60,19 @@ test('runs a remote command and exits with its status', async () => {
   assert.equal(fail.code, 7);
 });
 
+test('a named key file that cannot be read is a warning (not with -q), as in ssh; the other keys still log in', async () => {
+  const missing = join(sshd.dir, 'no-such-key');
+  for (const how of [['-i', missing], ['-o', `IdentityFile=${missing}`]]) {
+    const r = await burrow(['-F', sshd.sshConfigFile, ...how, 'test-sshd', 'echo', 'in']);
+    assert.equal(r.code, 0, how.join(' '));
+    assert.equal(r.stdout.trim(), 'in');
+    assert.match(r.stderr, new RegExp(`^warning: identity file ${missing} not accessible: ENOENT$`, 'm'));
+  }
+  const quiet = await burrow(['-F', sshd.sshConfigFile, '-q', '-i', missing, 'test-sshd', 'echo', 'in']);
+  assert.equal(quiet.code, 0);
+  assert.equal(quiet.stderr, '');
+});
+
 test('malformed forward specs are usage errors (exit 2), with no stack trace', async () => {
   for (const spec of ['5555', 'a:b:c:d:e', '70000:x:1']) {
     const r = await burrow(['-F', sshd.sshConfigFile, '-N', '-L', spec, 'test-sshd']);
