@@ -8,6 +8,7 @@
 import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { ServerChannel } from 'ssh2';
+import { resetSocket } from '../forward/reset.js';
 
 export function join(socket: Socket, channel: ServerChannel): void {
   socket.setNoDelay(true);
@@ -24,9 +25,7 @@ export function join(socket: Socket, channel: ServerChannel): void {
   // so that it never takes the stream's start for all of it. Registered before
   // pipeline's listeners, so this runs before pipeline closes the socket with a FIN.
   channel.on('error', () => {
-    if (socket.destroyed) return;
-    if (socket.writableEnded) socket.destroy();
-    else socket.resetAndDestroy();
+    if (!socket.destroyed) resetSocket(socket);
   });
   pipeline(socket, channel, { end: false }).then(() => {
     // With end:false pipeline settles before the channel has sent what it buffered

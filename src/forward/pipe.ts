@@ -12,6 +12,7 @@ import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { attachSink } from './sink.js';
 import { BULK_READ, readIntoSlots } from './local-reads.js';
+import { resetSocket } from './reset.js';
 
 export interface JoinResult {
   /** Bytes from the remote side to the local one. */
@@ -57,10 +58,8 @@ function prematureClose(): Error {
  */
 function kill(s: Duplex, err?: Error): void {
   if (s.destroyed) return;
-  // Not once it has ended: its FIN is out (the data before it did arrive complete), and
-  // resetting a socket with a shutdown in flight left Node polling its fd at full CPU.
-  if (err && s instanceof Socket && !s.writableEnded && typeof s.resetAndDestroy === 'function' && s.remoteAddress !== undefined) {
-    s.resetAndDestroy();
+  if (err && s instanceof Socket) {
+    resetSocket(s, err);
     return;
   }
   s.destroy(err);
