@@ -17,13 +17,16 @@ import { attachView } from './status-view.js';
 import { runRemote } from './remote-command.js';
 import { EXIT_INTERRUPTED, EXIT_OK } from './exit-codes.js';
 
-function collectSpecs(args: SshArgs, cfg: ResolvedHost): ForwardSpec[] {
+/** The -L, -R and -D of the command line, parsed (a malformed one throws USAGE). */
+export function cliSpecs(args: SshArgs): ForwardSpec[] {
   const fromCli = (kind: ForwardKind, list: string[]) => list.map((t) => parseForwardSpec(kind, t));
+  return [...fromCli('local', args.local), ...fromCli('remote', args.remote), ...fromCli('dynamic', args.dynamic)];
+}
+
+function collectSpecs(args: SshArgs, cfg: ResolvedHost): ForwardSpec[] {
   const fromConfig = (kind: ForwardKind, list: string[]) => list.map((t) => parseForwardSpec(kind, t, { fromConfig: true }));
   return [
-    ...fromCli('local', args.local),
-    ...fromCli('remote', args.remote),
-    ...fromCli('dynamic', args.dynamic),
+    ...cliSpecs(args),
     ...fromConfig('local', cfg.localForwards),
     ...fromConfig('remote', cfg.remoteForwards),
     ...fromConfig('dynamic', cfg.dynamicForwards),

@@ -43,10 +43,8 @@ async function dispatch(argv: string[]): Promise<number> {
   if (!args.destination) {
     // As ssh does, a malformed forwarding spec is named before the missing destination.
     if (args.local.length + args.remote.length + args.dynamic.length > 0) {
-      const { parseForwardSpec } = await import('../config/forward-spec.js');
-      for (const t of args.local) parseForwardSpec('local', t);
-      for (const t of args.remote) parseForwardSpec('remote', t);
-      for (const t of args.dynamic) parseForwardSpec('dynamic', t);
+      const { cliSpecs } = await import('./forward-command.js');
+      cliSpecs(args);
     }
     process.stderr.write(HELP);
     return EXIT_USAGE;
