@@ -49,7 +49,6 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     resolve: (dest, over) => resolveHost(over.user ? `${over.user}@${dest}` : dest, { ...resolveOpts, options: over.port ? [`Port=${over.port}`] : [] }),
     prompter,
     bus,
-    ciphers: args.ciphers,
     proxyStderr: args.quiet ? 'ignore' : 'inherit',
     log: (m) => debug(1, m),
   });

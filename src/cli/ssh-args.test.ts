@@ -27,3 +27,14 @@ test('usage errors are USAGE BurrowErrors', () => {
   // An empty jump host is named as the -J it came from (not as the -o it becomes).
   assert.throws(() => parseSshArgs(['-J', ' ', 'host']), /invalid -J argument/);
 });
+
+test('-c becomes the first Ciphers option (ssh sets it before -o and the files); the last -c wins', () => {
+  const a = parseSshArgs(['-o', 'Ciphers=aes128-ctr', '-c', 'aes256-ctr', '-p', '2', '-c', '^chacha20-poly1305@openssh.com', 'host']);
+  assert.deepEqual(a.options, ['Ciphers=^chacha20-poly1305@openssh.com', 'Ciphers=aes128-ctr', 'Port=2']);
+});
+
+test('a bad -c or an empty -l is named as the flag it came from', () => {
+  assert.throws(() => parseSshArgs(['-c', 'nope', 'host']), (e: unknown) => isBurrowError(e, 'USAGE') && /^-c 'nope' has an unknown cipher 'nope'/.test(e.message));
+  assert.throws(() => parseSshArgs(['-c', '-*', 'host']), /-c '-\*' leaves no cipher to offer/);
+  assert.throws(() => parseSshArgs(['-l', '', 'host']), (e: unknown) => isBurrowError(e, 'USAGE') && /^-l needs a user name/.test(e.message));
+});

@@ -3,6 +3,7 @@
  * remote command (OpenSSH parses options again after the destination, and stops at
  * the first word after it). Usage errors are BurrowError `USAGE` (exit 2).
  */
+import { cipherSpecProblem } from '../config/ssh-config/ciphers.js';
 import { BurrowError } from '../errors.js';
 
 export interface SshArgs {
@@ -11,7 +12,7 @@ export interface SshArgs {
   local: string[];
   remote: string[];
   dynamic: string[];
-  /** -o options and the flags that map to them (-p, -l, -J, -4, -6, -i), in order. */
+  /** -o options and the flags that map to them (-p, -l, -J, -4, -6, -g; -c first), in order. */
   options: string[];
   configFile?: string;
   identityFiles: string[];
@@ -21,7 +22,8 @@ export interface SshArgs {
   verbose: number;
   quiet: boolean;
   json: boolean;
-  ciphers?: string[];
+  /** The last -c: it wins over -o Ciphers and the config files, as in ssh. */
+  ciphers?: string;
   help: boolean;
   version: boolean;
 }
@@ -93,6 +95,8 @@ export function parseSshArgs(argv: string[]): SshArgs {
     a.command = argv.slice(i);
     break;
   }
+  // ssh sets the cipher list from -c before reading -o and the config files: it wins.
+  if (a.ciphers !== undefined) a.options.unshift(`Ciphers=${a.ciphers}`);
   return a;
 }
 
@@ -112,11 +116,20 @@ function apply(a: SshArgs, f: string, v: string): void {
       a.options.push(`Port=${v}`);
       break;
     }
-    case 'l': a.options.push(`User=${v}`); break;
+    case 'l': {
+      if (v === '') throw usage('-l needs a user name');
+      a.options.push(`User=${v}`);
+      break;
+    }
     case 'i': a.identityFiles.push(v); break;
     case 'F': a.configFile = v; break;
     case 'o': a.options.push(v); break;
-    case 'c': a.ciphers = v.split(','); break;
+    case 'c': {
+      const problem = cipherSpecProblem(v);
+      if (problem) throw usage(`-c '${v}' ${problem}`);
+      a.ciphers = v;
+      break;
+    }
     default: throw usage(`option -${f} is not supported by burrow`);
   }
 }

@@ -39,6 +39,8 @@ export interface ResolvedHost {
   connectTimeout?: number;
   addressFamily: AddressFamily;
   batchMode: boolean;
+  /** Ciphers in order of preference (Ciphers, -c); undefined: ssh2's default order. */
+  ciphers?: string[];
   /** Keys present in the config that burrow does not implement (lower-case), for `-v`. */
   unsupported: string[];
   /** Config files read, in order (includes too), for `-v`. */

@@ -5,6 +5,7 @@
  */
 import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
+import { DEFAULT_CIPHERS } from '../config/ssh-config/ciphers.js';
 import { BurrowError, isBurrowError } from '../errors.js';
 import { createAuth } from './auth.js';
 import { createHostVerifier, preferredHostKeyAlgorithms, type HostKeyPolicy } from './hostkeys/index.js';
@@ -95,7 +96,9 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
       }
       const streamErr = transport.stream.errored;
       if (isBurrowError(streamErr)) return fail(streamErr);
-      fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) failed during the SSH handshake: ${err.message}`, { phase: 'handshake', cause: err }));
+      // ssh2 says "Handshake failed: no matching C->S cipher"; ssh names the setting to look at.
+      const hint = /no matching .*cipher/i.test(err.message) ? ` (burrow offered ${(config.ciphers ?? DEFAULT_CIPHERS).join(',')}; check Ciphers or -c)` : '';
+      fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) failed during the SSH handshake: ${err.message}${hint}`, { phase: 'handshake', cause: err }));
     });
     client.on('close', () => {
       if (verifier.error) return fail(verifier.error);
@@ -112,7 +115,7 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
       readyTimeout: canAsk ? 10 * 60_000 : (config.connectTimeout ?? 30) * 1000,
       // Liveness is the Session's Keepalive (any data counts), not ssh2's (only ping replies).
       keepaliveInterval: 0,
-      algorithms: { serverHostKey, ...(opts.ciphers ? { cipher: opts.ciphers as never } : {}) },
+      algorithms: { serverHostKey, ...(config.ciphers ? { cipher: config.ciphers as never } : {}) },
     });
   });
 }

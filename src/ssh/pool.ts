@@ -23,7 +23,6 @@ export interface PoolOptions {
   prompter?: Prompter;
   bus?: EventBus;
   password?: string;
-  ciphers?: string[];
   proxyStderr?: 'inherit' | 'ignore';
   log?: (message: string) => void;
 }
@@ -112,7 +111,6 @@ export class SessionPool {
       prompter: this.#opts.prompter,
       bus: this.#opts.bus,
       password: this.#opts.password,
-      ciphers: this.#opts.ciphers,
       proxyStderr: this.#opts.proxyStderr,
       log: this.#opts.log,
       signal,

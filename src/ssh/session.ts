@@ -41,8 +41,6 @@ export interface SessionOptions {
   via?: ChannelOpener;
   /** ProxyCommand stderr: inherited like ssh, or ignored. */
   proxyStderr?: 'inherit' | 'ignore';
-  /** Cipher preference (e.g. `aes128-gcm@openssh.com`), like ssh's `-c`. */
-  ciphers?: string[];
   log?: (message: string) => void;
 }
 

@@ -114,6 +114,32 @@ test('without ExitOnForwardFailure a taken port is reported and the other forwar
   }
 });
 
+test('Ciphers and -c choose the cipher sshd sees (-c wins), and a cipher sshd lacks is named', async () => {
+  const strict = await startSshd({ extraConfig: ['LogLevel DEBUG1', 'Ciphers aes256-ctr,chacha20-poly1305@openssh.com'] });
+  const lastCipher = () => [...strict.log().matchAll(/kex: client->server cipher: (\S+)/g)].at(-1)?.[1];
+  try {
+    for (const [args, expected] of [
+      [['-o', 'Ciphers=aes256-ctr'], 'aes256-ctr'],
+      [['-o', 'Ciphers=^chacha20-poly1305@openssh.com'], 'chacha20-poly1305@openssh.com'],
+      [['-c', 'chacha20-poly1305@openssh.com', '-o', 'Ciphers=aes256-ctr'], 'chacha20-poly1305@openssh.com'],
+      [['-o', 'Ciphers=aes256-ctr', '-c', 'chacha20-poly1305@openssh.com'], 'chacha20-poly1305@openssh.com'],
+    ] as const) {
+      const r = await burrow(['-F', strict.sshConfigFile, ...args, 'test-sshd', 'true']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(lastCipher(), expected, args.join(' '));
+    }
+    const none = await burrow(['-F', strict.sshConfigFile, '-c', 'aes128-gcm@openssh.com', 'test-sshd', 'true']);
+    assert.equal(none.code, 255);
+    assert.match(none.stderr, /no matching C->S cipher \(burrow offered aes128-gcm@openssh\.com; check Ciphers or -c\)/);
+    const bad = await burrow(['-F', strict.sshConfigFile, '-c', 'aes128-ctr,nope', 'test-sshd', 'true']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^burrow: -c 'aes128-ctr,nope' has an unknown cipher 'nope'; burrow supports /);
+    assert.doesNotMatch(bad.stderr + none.stderr, /\n\s+at /);
+  } finally {
+    await strict.stop();
+  }
+});
+
 test('a changed host key exits 255 with the known_hosts file and line', async () => {
   const other = keygen(join(sshd.dir, `changed-${Date.now()}`));
   const kh = join(sshd.dir, 'kh-changed');

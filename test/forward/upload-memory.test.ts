@@ -72,7 +72,7 @@ for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com']
     const proxy = await stallingProxy(env.sshd.port);
     const knownHosts = join(env.sshd.dir, `known_hosts.proxy-${proxy.port}`);
     writeFileSync(knownHosts, `[127.0.0.1]:${proxy.port} ${env.sshd.hostPublicKey.split(' ').slice(0, 2).join(' ')}\n`, { mode: 0o600 });
-    const session = await Session.connect({ config: sshdConfig(env.sshd, { port: proxy.port, userKnownHostsFiles: [knownHosts] }), ciphers: [cipher] });
+    const session = await Session.connect({ config: sshdConfig(env.sshd, { port: proxy.port, userKnownHostsFiles: [knownHosts], ciphers: [cipher] }) });
     const target = await startTarget(Buffer.from('ok'));
     const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), session);
     t.after(async () => {

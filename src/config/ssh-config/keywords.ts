@@ -28,6 +28,7 @@ export const IMPLEMENTED: Readonly<Record<string, string>> = {
   userknownhostsfile: 'userknownhostsfile',
   globalknownhostsfile: 'globalknownhostsfile',
   hostkeyalias: 'hostkeyalias',
+  ciphers: 'ciphers',
   gatewayports: 'gatewayports',
   connecttimeout: 'connecttimeout',
   addressfamily: 'addressfamily',
@@ -48,7 +49,7 @@ export const UNSUPPORTED = new Set(
     'addkeystoagent afstokenpassing bindaddress bindinterface canonicaldomains ' +
     'canonicalizefallbacklocal canonicalizehostname canonicalizemaxdots canonicalizepermittedcnames ' +
     'casignaturealgorithms certificatefile challengeresponseauthentication channeltimeout checkhostip ' +
-    'cipher ciphers compression compressionlevel connectionattempts controlmaster controlpath ' +
+    'cipher compression compressionlevel connectionattempts controlmaster controlpath ' +
     'controlpersist dsaauthentication enableescapecommandline enablesshkeysign escapechar ' +
     'fallbacktorsh fingerprinthash forkafterauthentication forwardagent forwardx11 forwardx11timeout ' +
     'forwardx11trusted globalknownhostsfile2 gssapiauthentication gssapiclientidentity ' +

@@ -7,6 +7,7 @@
 import { isBurrowError } from '../../errors.js';
 import { parseForwardSpec, type ForwardKind } from '../forward-spec.js';
 import type { AddressFamily, StrictHostKeyChecking } from '../types.js';
+import { cipherSpecProblem } from './ciphers.js';
 import { parseJumpHop } from './destination.js';
 import {
   configError,
@@ -56,6 +57,8 @@ export interface RawOptions {
   batchMode?: boolean;
   ignoreUnknown?: string;
   canonicalizeHostname?: boolean;
+  /** As written (`^chacha20-poly1305@openssh.com`); checked when read. */
+  ciphers?: string;
   unsupported: string[];
 }
 
@@ -146,6 +149,13 @@ function setJump(o: RawOptions, l: LineInput): void {
   }
 }
 
+function checkCiphers(l: LineInput): string {
+  const spec = one(l);
+  const problem = cipherSpecProblem(spec);
+  if (problem) throw configError(l.origin, `Ciphers '${spec}' ${problem}`);
+  return spec;
+}
+
 /** Applies one line of an implemented keyword other than Host, Match and Include. */
 export function applyLine(o: RawOptions, l: LineInput): void {
   const { origin, keyword } = l;
@@ -203,6 +213,8 @@ export function applyLine(o: RawOptions, l: LineInput): void {
       return first(o, l, 'proxyCommand', l.rest.replace(/^[ \t=]+/, ''));
     case 'proxyjump':
       return setJump(o, l);
+    case 'ciphers':
+      return first(o, l, 'ciphers', checkCiphers(l));
     case 'localforward':
     case 'remoteforward':
     case 'dynamicforward':
