@@ -17,6 +17,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { cleanupAll, commCpuSeconds, installSignalHandlers, onCleanup, onExitSync, procCounters, startDaemon } from './lib/proc.js';
+import { auditCiphers } from './lib/cipher-audit.js';
 import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { buildTools } from './lib/tools.js';
@@ -97,7 +98,14 @@ const ssf = await freePort();
 const server = await startDaemon(tools.tcpbench, ['server', '127.0.0.1', String(port), String(ssf)], { ready: /ready/, timeoutMs: 60_000 });
 const results = new Map<string, number[]>();
 const add = (k: string, v: number): void => void (results.get(k) ?? results.set(k, []).get(k))?.push(v);
+const peerFor = (c: (typeof cmds)[number]) => {
+  if (!c.argv) return opensshPeer(cipher, c.label);
+  setBurrowCommand(c.argv);
+  return burrowPeer(cipher, c.label);
+};
 try {
+  // A build that ignores Ciphers would run aes128-gcm under a chacha label.
+  for (const c of cmds) await auditCiphers([peerFor(c)]);
   for (let rep = 0; rep < reps; rep++) {
     for (const c of cmds) {
       const [lMain, lSsf, dPort, rPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -107,11 +115,7 @@ try {
         dynamic: [dPort],
       };
       const env: PeerEnv = { prefix: [], config: (ci) => sshd.clientConfig(ci) };
-      let peer;
-      if (c.argv) {
-        setBurrowCommand(c.argv);
-        peer = burrowPeer(cipher, c.label);
-      } else peer = opensshPeer(cipher, c.label);
+      const peer = peerFor(c);
       const running = await peer.start(env, plan);
       const t: Target = { prefix: [], host: '127.0.0.1', port: lMain };
       try {

@@ -21,6 +21,7 @@ import { cleanupAll, installSignalHandlers, run, startDaemon } from './lib/proc.
 import { startSshd } from './lib/sshd.js';
 import { fmt, median, table } from './lib/stats.js';
 import { buildTools, type Tools } from './lib/tools.js';
+import { auditCiphers } from './lib/cipher-audit.js';
 import { BURROW_STANDIN, getBurrowCommand, JUMP_PEERS, PEERS, setBurrowCommand, type ForwardPlan, type Peer, type PeerEnv } from './peers/index.js';
 
 const MiB = 1024 * 1024;
@@ -380,6 +381,8 @@ async function main(): Promise<void> {
     } catch (err) {
       failures.push(`cold start: ${err instanceof Error ? err.message : String(err)}`);
     }
+    // Each forwarder must run the cipher its column names, or the ratios compare two ciphers.
+    await auditCiphers([...new Set([...pickPeers(Object.values(PEERS), opts), ...pickPeers(Object.values(JUMP_PEERS), opts)])]);
     if (opts.only !== 'netns') await loopback(tools, opts);
     if (opts.only !== 'loopback') {
       for (const rtt of opts.rtts ?? (opts.quick ? [50] : [50, 100])) await delayed(tools, opts, rtt);

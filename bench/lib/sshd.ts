@@ -13,6 +13,8 @@ export interface SshdOptions {
   port: number;
   /** Command prefix to run sshd in a namespace, e.g. `['nsenter', '-t', pid, '-n']`. */
   prefix?: string[];
+  /** sshd's LogLevel (default INFO); its log is `Sshd.log()`. */
+  logLevel?: string;
 }
 
 export interface Sshd {
@@ -22,6 +24,8 @@ export interface Sshd {
   readonly pid: number;
   readonly clientKey: string;
   readonly knownHosts: string;
+  /** What sshd has logged so far (its first 64 KiB). */
+  log(): string;
   /** Writes an ssh_config with `Host bench` for this server and the given cipher; returns its path. */
   clientConfig(cipher: string): Promise<string>;
   stop(): Promise<void>;
@@ -63,7 +67,7 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
       'UseDNS no',
       'MaxStartups 1000:30:2000',
       'MaxSessions 1000',
-      'LogLevel INFO',
+      `LogLevel ${opts.logLevel ?? 'INFO'}`,
       '',
     ].join('\n'),
   );
@@ -84,6 +88,7 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
     pid: daemon.pid,
     clientKey,
     knownHosts,
+    log: () => daemon.stderr(),
     async clientConfig(cipher: string): Promise<string> {
       const path = join(dir, `ssh_config.${cipher.replace(/[^a-z0-9]/gi, '_')}`);
       await writeFile(
