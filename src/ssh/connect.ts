@@ -5,7 +5,7 @@
  */
 import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import { DEFAULT_CIPHERS } from '../config/ssh-config/ciphers.js';
+import { defaultCiphers } from '../config/ssh-config/ciphers.js';
 import { BurrowError, isBurrowError } from '../errors.js';
 import { createAuth } from './auth.js';
 import { createHostVerifier, preferredHostKeyAlgorithms, type HostKeyPolicy } from './hostkeys/index.js';
@@ -97,7 +97,7 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
       const streamErr = transport.stream.errored;
       if (isBurrowError(streamErr)) return fail(streamErr);
       // ssh2 says "Handshake failed: no matching C->S cipher"; ssh names the setting to look at.
-      const hint = /no matching .*cipher/i.test(err.message) ? ` (burrow offered ${(config.ciphers ?? DEFAULT_CIPHERS).join(',')}; check Ciphers or -c)` : '';
+      const hint = /no matching .*cipher/i.test(err.message) ? ` (burrow offered ${(config.ciphers ?? defaultCiphers()).join(',')}; check Ciphers or -c)` : '';
       fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) failed during the SSH handshake: ${err.message}${hint}`, { phase: 'handshake', cause: err }));
     });
     client.on('close', () => {

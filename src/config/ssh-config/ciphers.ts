@@ -7,21 +7,38 @@
 import { createRequire } from 'node:module';
 import { matchPatternList } from './patterns.js';
 
-const require = createRequire(import.meta.url);
-// ssh2 has no exports map; these lists depend on what the runtime's crypto offers.
-const { DEFAULT_CIPHER, SUPPORTED_CIPHER } = require('ssh2/lib/protocol/constants.js') as {
+interface Lists {
   DEFAULT_CIPHER: readonly string[];
   SUPPORTED_CIPHER: readonly string[];
-};
+}
+let lists: Lists | undefined;
 
-export { DEFAULT_CIPHER as DEFAULT_CIPHERS, SUPPORTED_CIPHER as SUPPORTED_CIPHERS };
+/**
+ * ssh2's lists, loaded on first use: they come with ssh2's crypto and its native binding,
+ * which `burrow --help` and a usage error should not pay for (~50 ms). ssh2 has no
+ * exports map; the lists depend on what the runtime's crypto offers.
+ */
+function ssh2Lists(): Lists {
+  lists ??= createRequire(import.meta.url)('ssh2/lib/protocol/constants.js') as Lists;
+  return lists;
+}
+
+/** ssh2's default cipher order, most preferred first. */
+export function defaultCiphers(): readonly string[] {
+  return ssh2Lists().DEFAULT_CIPHER;
+}
+
+/** Every cipher ssh2 can run here. */
+export function supportedCiphers(): readonly string[] {
+  return ssh2Lists().SUPPORTED_CIPHER;
+}
 
 /**
  * Why `spec` is not a valid cipher spec, or undefined when it is. As ssh, names after
  * `+` or `^` and in a plain list must each be a cipher burrow supports; a `-` list holds
  * patterns, and must leave at least one of the defaults.
  */
-export function cipherSpecProblem(spec: string, supported: readonly string[] = SUPPORTED_CIPHER): string | undefined {
+export function cipherSpecProblem(spec: string, supported: readonly string[] = supportedCiphers()): string | undefined {
   if (spec === '') return 'is empty';
   if (spec.startsWith('-')) return assembleCiphers(spec).length === 0 ? 'leaves no cipher to offer' : undefined;
   const names = spec.startsWith('+') || spec.startsWith('^') ? spec.slice(1) : spec;
@@ -37,7 +54,7 @@ export function cipherSpecProblem(spec: string, supported: readonly string[] = S
  * assembleCiphers('^chacha20-poly1305@openssh.com'); // chacha first, then ssh2's defaults
  * assembleCiphers('-*-cbc,aes128-*');                 // the defaults without those
  */
-export function assembleCiphers(spec: string, defaults: readonly string[] = DEFAULT_CIPHER): string[] {
+export function assembleCiphers(spec: string, defaults: readonly string[] = defaultCiphers()): string[] {
   const names = (list: string): string[] => list.split(',').filter((n) => n !== '');
   let list: string[];
   if (spec.startsWith('-')) return defaults.filter((c) => matchPatternList(c, spec.slice(1), false) !== 1);
