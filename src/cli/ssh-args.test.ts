@@ -35,6 +35,6 @@ test('-c becomes the first Ciphers option (ssh sets it before -o and the files);
 
 test('a bad -c or an empty -l is named as the flag it came from', () => {
   assert.throws(() => parseSshArgs(['-c', 'nope', 'host']), (e: unknown) => isBurrowError(e, 'USAGE') && /^-c 'nope' has an unknown cipher 'nope'/.test(e.message));
-  assert.throws(() => parseSshArgs(['-c', '-*', 'host']), /-c '-\*' leaves no cipher to offer/);
+  assert.throws(() => parseSshArgs(['-c', '-*', 'host']), /-c '-\*' leaves no cipher burrow supports/);
   assert.throws(() => parseSshArgs(['-l', '', 'host']), (e: unknown) => isBurrowError(e, 'USAGE') && /^-l needs a user name/.test(e.message));
 });

@@ -3,7 +3,7 @@
  * remote command (OpenSSH parses options again after the destination, and stops at
  * the first word after it). Usage errors are BurrowError `USAGE` (exit 2).
  */
-import { cipherSpecProblem } from '../config/ssh-config/ciphers.js';
+import { algorithmSpecProblem } from '../config/ssh-config/algorithms.js';
 import { BurrowError } from '../errors.js';
 
 export interface SshArgs {
@@ -125,7 +125,7 @@ function apply(a: SshArgs, f: string, v: string): void {
     case 'F': a.configFile = v; break;
     case 'o': a.options.push(v); break;
     case 'c': {
-      const problem = cipherSpecProblem(v);
+      const problem = algorithmSpecProblem('cipher', v);
       if (problem) throw usage(`-c '${v}' ${problem}`);
       a.ciphers = v;
       break;

@@ -41,6 +41,9 @@ export interface ResolvedHost {
   batchMode: boolean;
   /** Ciphers in order of preference (Ciphers, -c); undefined: ssh2's default order. */
   ciphers?: string[];
+  /** MACs and key exchanges likewise (MACs, KexAlgorithms). */
+  macs?: string[];
+  kexAlgorithms?: string[];
   /** Keys present in the config that burrow does not implement (lower-case), for `-v`. */
   unsupported: string[];
   /** Config files read, in order (includes too), for `-v`. */

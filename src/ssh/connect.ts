@@ -5,7 +5,8 @@
  */
 import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import { defaultCiphers } from '../config/ssh-config/ciphers.js';
+import { defaultAlgorithms } from '../config/ssh-config/algorithms.js';
+import type { ResolvedHost } from '../config/types.js';
 import { BurrowError, isBurrowError } from '../errors.js';
 import { createAuth } from './auth.js';
 import { createHostVerifier, preferredHostKeyAlgorithms, type HostKeyPolicy } from './hostkeys/index.js';
@@ -96,8 +97,7 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
       }
       const streamErr = transport.stream.errored;
       if (isBurrowError(streamErr)) return fail(streamErr);
-      // ssh2 says "Handshake failed: no matching C->S cipher"; ssh names the setting to look at.
-      const hint = /no matching .*cipher/i.test(err.message) ? ` (burrow offered ${(config.ciphers ?? defaultCiphers()).join(',')}; check Ciphers or -c)` : '';
+      const hint = noMatchHint(err.message, config);
       fail(new BurrowError('CONNECT_FAILED', `connection to ${config.alias} (${transport.describe}) failed during the SSH handshake: ${err.message}${hint}`, { phase: 'handshake', cause: err }));
     });
     client.on('close', () => {
@@ -115,7 +115,26 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
       readyTimeout: canAsk ? 10 * 60_000 : (config.connectTimeout ?? 30) * 1000,
       // Liveness is the Session's Keepalive (any data counts), not ssh2's (only ping replies).
       keepaliveInterval: 0,
-      algorithms: { serverHostKey, ...(config.ciphers ? { cipher: config.ciphers as never } : {}) },
+      algorithms: {
+        serverHostKey,
+        ...(config.ciphers && { cipher: config.ciphers as never }),
+        ...(config.macs && { hmac: config.macs as never }),
+        ...(config.kexAlgorithms && { kex: config.kexAlgorithms as never }),
+      },
     });
   });
+}
+
+/**
+ * For ssh2's "Handshake failed: no matching C->S cipher" (or MAC, or key exchange): what
+ * burrow offered and which setting chose it, as ssh names the setting to look at.
+ */
+function noMatchHint(message: string, config: ResolvedHost): string {
+  const m = /no matching (?:\S+ )?(cipher|MAC|key exchange)/.exec(message);
+  if (!m) return '';
+  const [kind, offered, setting] =
+    m[1] === 'cipher' ? (['cipher', config.ciphers, 'Ciphers or -c'] as const)
+      : m[1] === 'MAC' ? (['mac', config.macs, 'MACs'] as const)
+        : (['kex', config.kexAlgorithms, 'KexAlgorithms'] as const);
+  return ` (burrow offered ${(offered ?? defaultAlgorithms(kind)).join(',')}; check ${setting})`;
 }

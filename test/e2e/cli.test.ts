@@ -114,7 +114,7 @@ test('without ExitOnForwardFailure a taken port is reported and the other forwar
   }
 });
 
-test('Ciphers and -c choose the cipher sshd sees (-c wins), and a cipher sshd lacks is named', async () => {
+test('Ciphers, -c, MACs and KexAlgorithms choose what sshd sees (-c wins), and a cipher sshd lacks is named', async () => {
   const strict = await startSshd({ extraConfig: ['LogLevel DEBUG1', 'Ciphers aes256-ctr,chacha20-poly1305@openssh.com'] });
   const lastCipher = () => [...strict.log().matchAll(/kex: client->server cipher: (\S+)/g)].at(-1)?.[1];
   try {
@@ -128,6 +128,11 @@ test('Ciphers and -c choose the cipher sshd sees (-c wins), and a cipher sshd la
       assert.equal(r.code, 0, r.stderr);
       assert.equal(lastCipher(), expected, args.join(' '));
     }
+    // MACs and KexAlgorithms too (a MAC only matters with a CTR cipher).
+    const r = await burrow(['-F', strict.sshConfigFile, '-c', 'aes256-ctr', '-o', 'MACs=umac-64@openssh.com,hmac-sha2-512', '-o', 'KexAlgorithms=^diffie-hellman-group14-sha256', 'test-sshd', 'true']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal([...strict.log().matchAll(/kex: algorithm: (\S+)/g)].at(-1)?.[1], 'diffie-hellman-group14-sha256');
+    assert.match([...strict.log().matchAll(/kex: client->server cipher: .*/g)].at(-1)?.[0] ?? '', /aes256-ctr MAC: hmac-sha2-512 /);
     const none = await burrow(['-F', strict.sshConfigFile, '-c', 'aes128-gcm@openssh.com', 'test-sshd', 'true']);
     assert.equal(none.code, 255);
     assert.match(none.stderr, /no matching C->S cipher \(burrow offered aes128-gcm@openssh\.com; check Ciphers or -c\)/);

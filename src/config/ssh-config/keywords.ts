@@ -29,6 +29,8 @@ export const IMPLEMENTED: Readonly<Record<string, string>> = {
   globalknownhostsfile: 'globalknownhostsfile',
   hostkeyalias: 'hostkeyalias',
   ciphers: 'ciphers',
+  macs: 'macs',
+  kexalgorithms: 'kexalgorithms',
   gatewayports: 'gatewayports',
   connecttimeout: 'connecttimeout',
   addressfamily: 'addressfamily',
@@ -57,7 +59,7 @@ export const UNSUPPORTED = new Set(
     'gssapiserveridentity gssapitrustdns hashknownhosts hostbasedacceptedalgorithms ' +
     'hostbasedauthentication hostbasedkeytypes hostkeyalgorithms identityagent ipqos ' +
     'kbdinteractiveauthentication kbdinteractivedevices keepalive kerberosauthentication ' +
-    'kerberostgtpassing kexalgorithms knownhostscommand localcommand loglevel logverbose macs ' +
+    'kerberostgtpassing knownhostscommand localcommand loglevel logverbose ' +
     'nohostauthenticationforlocalhost numberofpasswordprompts obscurekeystroketiming ' +
     'passwordauthentication permitlocalcommand permitremoteopen pkcs11provider ' +
     'preferredauthentications proxyusefdpass pubkeyacceptedalgorithms pubkeyacceptedkeytypes ' +

@@ -7,7 +7,7 @@
 import { isBurrowError } from '../../errors.js';
 import { parseForwardSpec, type ForwardKind } from '../forward-spec.js';
 import type { AddressFamily, StrictHostKeyChecking } from '../types.js';
-import { cipherSpecProblem } from './ciphers.js';
+import { algorithmSpecProblem, KINDS, type AlgorithmKind } from './algorithms.js';
 import { parseJumpHop } from './destination.js';
 import {
   configError,
@@ -59,6 +59,8 @@ export interface RawOptions {
   canonicalizeHostname?: boolean;
   /** As written (`^chacha20-poly1305@openssh.com`); checked when read. */
   ciphers?: string;
+  macs?: string;
+  kexAlgorithms?: string;
   unsupported: string[];
 }
 
@@ -149,10 +151,10 @@ function setJump(o: RawOptions, l: LineInput): void {
   }
 }
 
-function checkCiphers(l: LineInput): string {
+function checkAlgorithms(l: LineInput, kind: AlgorithmKind): string {
   const spec = one(l);
-  const problem = cipherSpecProblem(spec);
-  if (problem) throw configError(l.origin, `Ciphers '${spec}' ${problem}`);
+  const problem = algorithmSpecProblem(kind, spec);
+  if (problem) throw configError(l.origin, `${KINDS[kind].keyword} '${spec}' ${problem}`);
   return spec;
 }
 
@@ -214,7 +216,11 @@ export function applyLine(o: RawOptions, l: LineInput): void {
     case 'proxyjump':
       return setJump(o, l);
     case 'ciphers':
-      return first(o, l, 'ciphers', checkCiphers(l));
+      return first(o, l, 'ciphers', checkAlgorithms(l, 'cipher'));
+    case 'macs':
+      return first(o, l, 'macs', checkAlgorithms(l, 'mac'));
+    case 'kexalgorithms':
+      return first(o, l, 'kexAlgorithms', checkAlgorithms(l, 'kex'));
     case 'localforward':
     case 'remoteforward':
     case 'dynamicforward':

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BurrowError } from '../../errors.js';
 import type { ResolvedHost } from '../types.js';
 import { isValidHostname, isValidRemoteUser, parseDestination } from './destination.js';
-import { assembleCiphers } from './ciphers.js';
+import { assembleAlgorithms } from './algorithms.js';
 import { emptyOptions, type RawOptions } from './options.js';
 import { applyCommandLineOption, readConfigFile, type PassContext } from './reader.js';
 import { clientTokens, expandTilde, expandTokens, proxyCommandTokens, type ConnectionInfo, type HomeLookup } from './tokens.js';
@@ -223,7 +223,9 @@ function finish(o: RawOptions, f: FinishInput): ResolvedHost {
     ...(o.connectTimeout !== undefined && { connectTimeout: o.connectTimeout }),
     addressFamily: o.addressFamily ?? 'any',
     batchMode: o.batchMode ?? false,
-    ...(o.ciphers !== undefined && { ciphers: assembleCiphers(o.ciphers) }),
+    ...(o.ciphers !== undefined && { ciphers: assembleAlgorithms('cipher', o.ciphers) }),
+    ...(o.macs !== undefined && { macs: assembleAlgorithms('mac', o.macs) }),
+    ...(o.kexAlgorithms !== undefined && { kexAlgorithms: assembleAlgorithms('kex', o.kexAlgorithms) }),
     unsupported: o.unsupported,
   };
 }
