@@ -5,7 +5,7 @@
  */
 import { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import { defaultAlgorithms } from '../config/ssh-config/algorithms.js';
+import { defaultAlgorithms, KINDS, type AlgorithmKind } from '../config/ssh-config/algorithms.js';
 import type { ResolvedHost } from '../config/types.js';
 import { BurrowError, isBurrowError } from '../errors.js';
 import { createAuth } from './auth.js';
@@ -131,10 +131,8 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
  */
 function noMatchHint(message: string, config: ResolvedHost): string {
   const m = /no matching (?:\S+ )?(cipher|MAC|key exchange)/.exec(message);
-  if (!m) return '';
-  const [kind, offered, setting] =
-    m[1] === 'cipher' ? (['cipher', config.ciphers, 'Ciphers or -c'] as const)
-      : m[1] === 'MAC' ? (['mac', config.macs, 'MACs'] as const)
-        : (['kex', config.kexAlgorithms, 'KexAlgorithms'] as const);
-  return ` (burrow offered ${(offered ?? defaultAlgorithms(kind)).join(',')}; check ${setting})`;
+  const kind = (Object.keys(KINDS) as AlgorithmKind[]).find((k) => KINDS[k].noun === m?.[1]);
+  if (kind === undefined) return '';
+  const offered = { cipher: config.ciphers, mac: config.macs, kex: config.kexAlgorithms }[kind] ?? defaultAlgorithms(kind);
+  return ` (burrow offered ${offered.join(',')}; check ${KINDS[kind].keyword}${kind === 'cipher' ? ' or -c' : ''})`;
 }

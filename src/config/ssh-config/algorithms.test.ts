@@ -5,12 +5,12 @@
  * ssh2's (fails, never skips, without /usr/bin/ssh).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isBurrowError } from '../../errors.js';
-import { execFileSync } from 'node:child_process';
 import { algorithmSpecProblem, assembleAlgorithms, defaultAlgorithms, supportedAlgorithms, type AlgorithmKind } from './algorithms.js';
 import { sshG } from './fixtures/ssh-g.js';
 import { resolveHost } from './index.js';
@@ -28,7 +28,6 @@ function write(text: string): string {
 }
 
 const G_KEY: Record<AlgorithmKind, string> = { cipher: 'ciphers', mac: 'macs', kex: 'kexalgorithms' };
-const Q: Record<AlgorithmKind, string> = { cipher: 'cipher', mac: 'mac', kex: 'kex' };
 
 async function sshList(kind: AlgorithmKind, text: string, options: string[] = []): Promise<string[]> {
   const g = await sshG('x', { configFile: write(text), homeDir: HOME, options }, process.env);
@@ -36,7 +35,7 @@ async function sshList(kind: AlgorithmKind, text: string, options: string[] = []
 }
 const sshCiphers = (text: string, options: string[] = []) => sshList('cipher', text, options);
 /** What this ssh implements (`ssh -Q`). */
-const sshSupported = (kind: AlgorithmKind): string[] => execFileSync('ssh', ['-Q', Q[kind]], { encoding: 'utf8' }).trim().split('\n');
+const sshSupported = (kind: AlgorithmKind): string[] => execFileSync('ssh', ['-Q', kind], { encoding: 'utf8' }).trim().split('\n');
 
 describe('Ciphers, MACs and KexAlgorithms assembled as ssh does', () => {
   for (const [kind, keyword, spec] of [
