@@ -9,7 +9,7 @@
  * (the medians pool them: read the per-rep lines).
  * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
  * (`lib/threads.ts`); AB_ATTACH / AB_ATTACH_RR run a tool such as perf or strace around each
- * transfer / `rr` block (`startAttached`).
+ * transfer / `rr` block (`startAttached`; `%l` is the peer's label, the case and its place in `--cases`).
  *
  * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
  * `cli` is `bin/burrow.js` (run by its `#!` line), `standin` the ssh2 stand-in. Not part of `npm run bench`.
@@ -120,14 +120,14 @@ try {
       const t: Target = { prefix: [], host: '127.0.0.1', port: lMain };
       try {
         const line: string[] = [];
-        for (const k of cases) {
+        for (const [i, k] of cases.entries()) {
           if (k === 'warm') {
             // An unmeasured 64 MiB each way first: later cases see a warmed-up JIT (the
             // sending path has code of its own, that a download does not warm).
             await bulk(tools.tcpbench, t, 'get', 64 * MiB, running.pid);
             await bulk(tools.tcpbench, t, 'put', 64 * MiB, running.pid);
           } else if (k === 'get' || k === 'put' || k === 'dget' || k === 'rget') {
-            const attach = await startAttached(process.env.AB_ATTACH, running.pid, `${c.label}-${k}`);
+            const attach = await startAttached(process.env.AB_ATTACH, running.pid, `${c.label}-${k}${i + 1}`);
             const st0 = userSys(running.pid);
             const sshd0 = commCpuSeconds('sshd');
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
@@ -150,7 +150,7 @@ try {
             add(`${c.label} ${k} cpu`, m.cpu as number);
             line.push(`${k} ${fmt(m.throughput)} MiB/s cpu ${fmt(m.cpu)}`);
           } else if (k === 'rr') {
-            const attach = await startAttached(process.env.AB_ATTACH_RR, running.pid, `${c.label}-${k}`);
+            const attach = await startAttached(process.env.AB_ATTACH_RR, running.pid, `${c.label}-${k}${i + 1}`);
             const st0 = userSys(running.pid);
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
             const m = await connLatency(tools.tcpbench, t, 'rr', rrCount);

@@ -13,7 +13,8 @@
  * WANPROBE_WINDOWS=auto,3145728,... adds burrow runs with fixed channel windows (bytes),
  * WANPROBE_ALT='node /path/bin/burrow.js' a run of another build (an A/B in one run),
  * WANPROBE_PERF=1 a system-wide `perf record` per run, WANPROBE_RECONNECT=1 (with
- * WANPROBE_TRANSFERS) a new SSH connection before each later download of burrow. Each line also
+ * WANPROBE_TRANSFERS) a new SSH connection before each later download of burrow, WANPROBE_JUMP=1
+ * the forwarders through `-J` (the bench's sshd as both hops, as in `run.ts`). Each line also
  * gives the forwarder's CPU per thread, wakeups, minor faults and RSS over the download
  * (`lib/threads.ts`). Hold /tmp/burrow-bench.lock around it like any bench run.
  */
@@ -26,7 +27,7 @@ import { cleanupAll, commCpuSeconds, installSignalHandlers, sleep, startDaemon, 
 import { startSshd } from './lib/sshd.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
 import { buildTools, type Tools } from './lib/tools.js';
-import { BURROW_CLI, PEERS, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
+import { BURROW_CLI, JUMP_PEERS, PEERS, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
 
 const MiB = 1024 * 1024;
 const PLAN: ForwardPlan = { local: [{ listen: 30001, host: SERVER_ADDR, port: 27001 }], remote: [], dynamic: [] };
@@ -54,11 +55,14 @@ async function sampleSockets(file: string, sport: number): Promise<{ stop(): Pro
   return { stop: async () => void (await Promise.all(daemons.map((d) => d.stop()))) };
 }
 
+/** The peers, or with WANPROBE_JUMP=1 the same ids forwarding through `-J`. */
+const peerOf = (id: keyof typeof PEERS) => (process.env.WANPROBE_JUMP ? (JUMP_PEERS as Partial<typeof PEERS>)[id] : PEERS[id]);
+
 /** Every peer in `peers`, burrow once per window setting. */
 function plannedRuns(peers: string, windows: string[]): Run[] {
   return peers.split(',').flatMap((name) => {
     const id = name as keyof typeof PEERS;
-    if (!PEERS[id]) throw new Error(`unknown peer ${name}`);
+    if (!peerOf(id)) throw new Error(`unknown peer ${name}`);
     return id.startsWith('burrow') ? windows.map((window) => ({ id, window })) : [{ id, window: 'auto' }];
   });
 }
@@ -90,7 +94,7 @@ async function dropSshConnection(): Promise<void> {
 
 /** Starts the peer, downloads `bytes` (WANPROBE_TRANSFERS times) while sampling, stops it; logs a line per download. */
 async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: Run, rep: number, bytes: number, dir: string): Promise<void> {
-  const peer = PEERS[run.id];
+  const peer = peerOf(run.id) as (typeof PEERS)[keyof typeof PEERS];
   const raw = peer.family === 'raw';
   const target: Target = raw ? { prefix: pair.inClient, host: SERVER_ADDR, port: 27001 } : { prefix: pair.inClient, host: '127.0.0.1', port: 30001 };
   const tag = run.window === 'auto' ? run.id : `${run.id}-w${run.window}`;
