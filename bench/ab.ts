@@ -4,7 +4,7 @@
  *
  *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf,conc] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS). `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
  * (the medians pool them: read the per-rep lines).
  * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
@@ -163,13 +163,14 @@ try {
             add(`${c.label} rr cpu ms/conn`, cpuMs);
             add(`${c.label} rr sys ms/conn`, ((st1[1] - st0[1]) * 1000) / rrCount);
             line.push(`rr ${fmt(m.latency)} ms cpu ${fmt(cpuMs)} ms/conn`);
-          } else if (k === 'conc') {
-            // 1000 concurrent 1 MiB downloads: wall, failures, the forwarder's peak RSS.
-            const m = await concurrent(tools.tcpbench, t, 1000, MiB, running.pid);
-            add(`${c.label} conc s`, m.wall as number);
-            add(`${c.label} conc failed`, m.errors as number);
-            add(`${c.label} conc MB`, m.rss as number);
-            line.push(`conc ${fmt(m.wall)} s ${fmt(m.errors)} failed ${fmt(m.rss)} MB`);
+          } else if (k === 'conc' || k === 'rconc') {
+            // 1000 concurrent 1 MiB downloads: wall, failures, the forwarder's peak RSS
+            // (rconc: through -R, the server's port back to the target).
+            const m = await concurrent(tools.tcpbench, k === 'rconc' ? { ...t, port: rPort } : t, 1000, MiB, running.pid);
+            add(`${c.label} ${k} s`, m.wall as number);
+            add(`${c.label} ${k} failed`, m.errors as number);
+            add(`${c.label} ${k} MB`, m.rss as number);
+            line.push(`${k} ${fmt(m.wall)} s ${fmt(m.errors)} failed ${fmt(m.rss)} MB`);
           } else if (k === 'ssf') {
             const m = await connLatency(tools.tcpbench, { ...t, port: lSsf }, 'ssf', 10);
             add(`${c.label} ssf ms`, m.latency as number);
