@@ -2,7 +2,7 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rr,ssf,conc] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rget,rr,ssf,conc,rconc] 'label=cmd args' ...
  *
  * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
