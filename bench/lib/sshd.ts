@@ -15,8 +15,6 @@ export interface SshdOptions {
   prefix?: string[];
   /** sshd's LogLevel (default INFO); its log is `Sshd.log()`. */
   logLevel?: string;
-  /** More sshd_config lines (e.g. `RekeyLimit 256M`). */
-  extra?: string[];
 }
 
 export interface Sshd {
@@ -70,7 +68,6 @@ export async function startSshd(opts: SshdOptions): Promise<Sshd> {
       'MaxStartups 1000:30:2000',
       'MaxSessions 1000',
       `LogLevel ${opts.logLevel ?? 'INFO'}`,
-      ...(opts.extra ?? []),
       '',
     ].join('\n'),
   );

@@ -33,7 +33,6 @@ async function sshList(kind: AlgorithmKind, text: string, options: string[] = []
   const g = await sshG('x', { configFile: write(text), homeDir: HOME, options }, process.env);
   return (g.get(G_KEY[kind])?.[0] ?? '').split(',');
 }
-const sshCiphers = (text: string, options: string[] = []) => sshList('cipher', text, options);
 /** What this ssh implements (`ssh -Q`). */
 const sshSupported = (kind: AlgorithmKind): string[] => execFileSync('ssh', ['-Q', kind], { encoding: 'utf8' }).trim().split('\n');
 
@@ -70,7 +69,7 @@ describe('Ciphers, MACs and KexAlgorithms assembled as ssh does', () => {
 
   it('the first Ciphers obtained wins, and -o comes before the files', async () => {
     const text = 'Host x\n  Ciphers aes256-ctr\nHost *\n  Ciphers aes128-ctr\n';
-    assert.deepEqual(await sshCiphers(text), ['aes256-ctr']);
+    assert.deepEqual(await sshList('cipher', text), ['aes256-ctr']);
     assert.deepEqual((await resolveHost('x', { configFile: write(text), homeDir: HOME })).ciphers, ['aes256-ctr']);
     const opts = { configFile: write(text), homeDir: HOME, options: ['Ciphers=^chacha20-poly1305@openssh.com'] };
     assert.deepEqual((await resolveHost('x', opts)).ciphers, ['chacha20-poly1305@openssh.com', ...defaultAlgorithms('cipher').filter((c) => c !== 'chacha20-poly1305@openssh.com')]);
