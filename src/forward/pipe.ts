@@ -46,6 +46,20 @@ export interface Join {
  */
 export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
 
+/**
+ * A paused socket goes on reading until this much waits in it. The high-water mark
+ * above is meant for the write side, but Node's servers set both sides from one option:
+ * read-ahead as large would hold 256 KiB more per connection waiting on the SSH
+ * connection (a thousand uploads through a slow link: 256 MB). Node's default, for
+ * which a paused socket stops after one read.
+ */
+const READ_AHEAD = 16 * 1024;
+
+function limitReadAhead(socket: Socket): void {
+  const state = (socket as unknown as { _readableState?: { highWaterMark?: number } })._readableState;
+  if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > READ_AHEAD) state.highWaterMark = READ_AHEAD;
+}
+
 /** A side closed before its data ended: the same error (and message) `pipeline` gave. */
 function prematureClose(): Error {
   return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
@@ -112,8 +126,15 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     if (!settled && !(local.readableEnded && local.writableFinished)) fail(prematureClose());
   });
 
-  /** `src` into `dst` until `src` ends and `dst` has finished. */
-  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean, reuseReads: boolean): (() => boolean) => {
+  /**
+   * `src` into `dst` until `src` ends and `dst` has finished. `toChannel`: `src` is the
+   * local socket and `dst` the channel, whose write completes only once the server's
+   * window and the connection's transport take it (the ssh2 patch's `[transport
+   * backpressure]`). Reading then stops at the first write left waiting, not at the
+   * channel's high-water mark: with many connections sending at once through a slow link,
+   * each holds one read in memory, and the rest waits in its socket's kernel buffer.
+   */
+  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean, toChannel: boolean): (() => boolean) => {
     let srcEnded = false;
     let dstFinished = dst.writableFinished;
     const check = (): void => {
@@ -125,6 +146,13 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     const uncork = (): void => {
       corked = false;
       dst.uncork();
+    };
+    // Reading stopped on a write left waiting (toChannel): it resumes once that completes.
+    let held = false;
+    const release = (): void => {
+      if (!held) return;
+      held = false;
+      if (!settled) src.resume();
     };
     // `done` (reused read memory, local-reads.ts) runs once `dst` has taken the bytes.
     const take = (chunk: Buffer, done?: () => void): boolean => {
@@ -138,14 +166,17 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
         dst.cork();
         process.nextTick(uncork);
       }
-      return dst.write(chunk, done);
+      if (!toChannel) return dst.write(chunk, done);
+      const more = dst.write(chunk, done ? () => (done(), release()) : release);
+      if (more && dst.writableLength > 0) held = true;
+      return more && !held;
     };
     let slots = false;
     src.on('data', (chunk: Buffer) => {
       const more = take(chunk);
       // Bulk data from a local socket: later reads go to reused memory (before a pause,
       // which then stops reading at once).
-      if (reuseReads && !slots && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
+      if (toChannel && !slots && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
       if (!more) src.pause();
     });
     dst.on('drain', () => {
@@ -185,6 +216,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     opts.onIn?.(n);
   };
   pump(remote, local, onIn, local instanceof Socket, false);
+  if (local instanceof Socket) limitReadAhead(local);
   // Channel data straight to the socket's descriptor while nothing is queued (sink.ts).
   if (local instanceof Socket) detachSink = attachSink(local, remote, onIn);
   // ssh2 emits 'close' after the channel's 'end'. Closed before that, or while the
