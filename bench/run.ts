@@ -228,6 +228,9 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     },
     { label: `new conn, server first ×${ssfCount}`, peers: aesOnly, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('ssf'), 'ssf', ssfCount) },
     { label: `${concN} concurrent × 1 MiB`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('L'), concN, MiB, pid) },
+    // The same sent towards the server (-R: the target's bytes go out through the
+    // channels): what a forwarder queues when every channel may send its whole window.
+    { label: `${concN} concurrent × 1 MiB through -R`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('R'), concN, MiB, pid) },
     {
       label: `stalled reader ${stallMiB} MiB, ${stallSecs} s`,
       peers: aesOnly,
