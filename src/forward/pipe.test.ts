@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { joinStreams } from './pipe.js';
 
@@ -148,5 +149,56 @@ test('the channel closed by the server while the client still sends: the client 
   // The forwarder let go of its socket (the client saw the reply's end first).
   assert.ok(l.near.destroyed);
   await once(l.far, 'end');
+  l.far.destroy();
+});
+
+/**
+ * A channel whose writes wait (for the server's window, or for the SSH connection's
+ * transport, as ssh2's do) until let go; its high-water mark is ssh2's (256 KiB).
+ */
+class WaitingChannel extends Duplex {
+  readonly hash = createHash('sha256');
+  length = 0;
+  #waiting: (() => void)[] = [];
+  #hold = true;
+  constructor() {
+    super({ writableHighWaterMark: 256 * 1024, allowHalfOpen: true });
+  }
+  override _read(): void {}
+  override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
+    this.hash.update(c);
+    this.length += c.length;
+    if (this.#hold) this.#waiting.push(cb);
+    else cb();
+  }
+  letGo(): void {
+    this.#hold = false;
+    for (const cb of this.#waiting.splice(0)) cb();
+  }
+}
+
+/** Resolves once the socket's unsent bytes have not moved for a few polls in a row. */
+async function stillFor(s: net.Socket, polls = 5): Promise<void> {
+  let last = -1;
+  for (let quiet = 0; quiet < polls; ) {
+    await new Promise((r) => setTimeout(r, 50));
+    quiet = s.writableLength === last ? quiet + 1 : 0;
+    last = s.writableLength;
+  }
+}
+
+test('a local socket stops reading at its first write the channel leaves waiting; let go, every byte arrives', async () => {
+  const l = await pair();
+  const ch = new WaitingChannel();
+  const j = joinStreams(l.near, ch);
+  const data = randomBytes(8 * 1024 * 1024);
+  l.far.end(data);
+  await stillFor(l.far);
+  // One read (Node reads 64 KiB at most), not up to the channel's high-water mark.
+  assert.ok(j.bytesOut > 0 && j.bytesOut <= 64 * 1024, `taken while the write waited: ${j.bytesOut}`);
+  ch.letGo();
+  while (ch.length < data.length) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(ch.hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
+  j.destroy();
   l.far.destroy();
 });

@@ -174,10 +174,11 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     let slots = false;
     src.on('data', (chunk: Buffer) => {
       const more = take(chunk);
-      // Bulk data from a local socket: later reads go to reused memory (before a pause,
-      // which then stops reading at once).
-      if (toChannel && !slots && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
-      if (!more) src.pause();
+      // Bulk data from a local socket, flowing on: later reads go to reused memory. Not
+      // on a pause: a socket switched then reads once more at once (Node's read-ahead
+      // restarts it), a whole slot where a paused socket reads one 64 KiB chunk.
+      if (more && toChannel && !slots && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
+      else if (!more) src.pause();
     });
     dst.on('drain', () => {
       if (!settled) src.resume();
