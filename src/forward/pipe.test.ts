@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { joinStreams } from './pipe.js';
+import { still } from '../../test/helpers/wait.js';
 
 /** A connected TCP pair on loopback: `near` is what the forwarder holds, `far` the peer. */
 async function pair(): Promise<{ near: net.Socket; far: net.Socket }> {
@@ -177,23 +178,13 @@ class WaitingChannel extends Duplex {
   }
 }
 
-/** Resolves once the socket's unsent bytes have not moved for a few polls in a row. */
-async function stillFor(s: net.Socket, polls = 5): Promise<void> {
-  let last = -1;
-  for (let quiet = 0; quiet < polls; ) {
-    await new Promise((r) => setTimeout(r, 50));
-    quiet = s.writableLength === last ? quiet + 1 : 0;
-    last = s.writableLength;
-  }
-}
-
 test('a local socket stops reading at its first write the channel leaves waiting; let go, every byte arrives', async () => {
   const l = await pair();
   const ch = new WaitingChannel();
   const j = joinStreams(l.near, ch);
   const data = randomBytes(8 * 1024 * 1024);
   l.far.end(data);
-  await stillFor(l.far);
+  await still('the client sending while the write waits', () => l.far.writableLength, 250);
   // One read (Node reads 64 KiB at most), not up to the channel's high-water mark.
   assert.ok(j.bytesOut > 0 && j.bytesOut <= 64 * 1024, `taken while the write waited: ${j.bytesOut}`);
   ch.letGo();

@@ -5,17 +5,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { startSshd } from '../helpers/sshd.js';
 import { sshdConfig } from '../helpers/config.js';
 import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
 import { runBurrow } from '../helpers/cli.js';
+import { rssMiB } from '../helpers/proc.js';
 import { SessionPool } from '../../src/ssh/pool.js';
 import { TunnelSet } from '../../src/agent/tunnel-set.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
 
 const fds = (pid: number | 'self' = 'self') => readdirSync(`/proc/${pid}/fd`).length;
-const rssMiB = (pid: number | 'self' = 'self') => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024;
 
 async function settle(cond: () => boolean, tries = 200): Promise<void> {
   for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 50));

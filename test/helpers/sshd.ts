@@ -47,6 +47,10 @@ export interface Sshd {
   readonly process: ChildProcess;
   /** SIGKILLs the per-connection sshd processes (the listener stays): "the server vanished". */
   killConnections(): void;
+  /** SIGSTOPs the per-connection sshd processes (a frozen server: it reads nothing); returns how many. */
+  freezeConnections(): number;
+  /** SIGCONTs what `freezeConnections` stopped. */
+  thawConnections(): void;
   /** Stops sshd and every session it serves, keeping its files: the server is gone until restart(). */
   pause(): Promise<void>;
   /** Starts sshd again on the same port with the same keys (after pause(), or as a restart). */
@@ -217,6 +221,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   );
 
   let stopped = false;
+  let frozen: number[] = [];
   const log = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
   return {
     host,
@@ -246,6 +251,15 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
       const pids = descendants(proc.pid);
       killAll(pids, 'SIGSTOP');
       killAll(pids, 'SIGKILL');
+    },
+    freezeConnections() {
+      frozen = proc.pid ? descendants(proc.pid) : [];
+      killAll(frozen, 'SIGSTOP');
+      return frozen.length;
+    },
+    thawConnections() {
+      killAll(frozen, 'SIGCONT');
+      frozen = [];
     },
     async pause() {
       await terminate();

@@ -6,3 +6,19 @@ export async function until(what: string, cond: () => boolean, timeoutMs = 20_00
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/**
+ * Resolves once `value` has stayed the same for `quietMs` (polled every 25 ms): whatever
+ * moved it has stopped. Fails with `what` after `timeoutMs`.
+ */
+export async function still(what: string, value: () => number, quietMs: number, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = value();
+  let since = Date.now();
+  while (Date.now() - since < quietMs) {
+    if (Date.now() > deadline) throw new Error(`still moving after ${timeoutMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+    const now = value();
+    if (now !== last) [last, since] = [now, Date.now()];
+  }
+}
