@@ -2,12 +2,15 @@
  * Many uploads at once through a server that stops reading (its processes stopped with
  * SIGSTOP, as a frozen or overloaded host would be): burrow keeps what it takes from its
  * clients bounded, instead of sending every channel's window into the SSH connection's
- * queue, and every byte arrives once the server goes on.
+ * queue, and every byte arrives once the server goes on. Over a TCP connection of its
+ * own, and through a ProxyCommand child whose stdin is the connection's transport.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type net from 'node:net';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { SSH, startSshd, type Sshd } from '../helpers/sshd.js';
 import { runBurrow, forwardPort, type Running } from '../helpers/cli.js';
 import { rssMiB } from '../helpers/proc.js';
 import { still } from '../helpers/wait.js';
@@ -29,10 +32,32 @@ async function arrived(t: Target, hashes: string[]): Promise<void> {
   while (!hashes.every((h) => t.received.some((r) => r.hash === h))) await t.waitReceived(t.received.length + 1);
 }
 
-test('100 uploads through a stopped server: burrow holds a bounded amount, and every byte arrives after it resumes, clients that quit meanwhile are let go', { timeout: 180_000 }, async (t) => {
+/**
+ * `Host test-sshd-proxied`: test-sshd reached through a ProxyCommand child (an OpenSSH
+ * `ssh -W` with an option burrow does not turn into a native hop), whose stdin is the
+ * SSH connection's transport.
+ */
+function proxiedConfig(s: Sshd): string {
+  const file = join(s.dir, 'ssh_config_proxied');
+  const base = readFileSync(s.sshConfigFile, 'utf8').replace('Host test-sshd', 'Host test-sshd-proxied');
+  writeFileSync(file, `${base.trimEnd()}\n  ProxyCommand ${SSH} -o BatchMode=yes -F ${s.sshConfigFile} -W %h:%p test-sshd\n`);
+  return file;
+}
+
+for (const via of ['direct', 'ProxyCommand'] as const) {
+  test(`100 uploads through a stopped server (${via}): burrow holds a bounded amount, and every byte arrives after it resumes, clients that quit meanwhile are let go`, { timeout: 180_000 }, async (t) => {
+    await stoppedServer(t, via);
+  });
+}
+
+async function stoppedServer(t: { diagnostic(msg: string): void }, via: 'direct' | 'ProxyCommand'): Promise<void> {
+  await burrow?.stop();
+  await target?.close();
+  await sshd?.stop();
   sshd = await startSshd();
   target = await startTarget(Buffer.from('ok'));
-  burrow = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${target.port}`, 'test-sshd']);
+  const host = via === 'direct' ? ['-F', sshd.sshConfigFile, 'test-sshd'] : ['-F', proxiedConfig(sshd), 'test-sshd-proxied'];
+  burrow = runBurrow(['-N', '-L', `0:127.0.0.1:${target.port}`, ...host]);
   const port = await forwardPort(burrow);
   const pid = burrow.child.pid as number;
 
@@ -74,4 +99,4 @@ test('100 uploads through a stopped server: burrow holds a bounded amount, and e
   await arrived(target, [sha256(up)]);
   await burrow.stop();
   assert.equal(burrow.child.signalCode, null, 'burrow exited on its own after Ctrl-C');
-});
+}
