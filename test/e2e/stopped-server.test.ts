@@ -51,6 +51,8 @@ for (const via of ['direct', 'ProxyCommand'] as const) {
 }
 
 async function stoppedServer(t: { diagnostic(msg: string): void }, via: 'direct' | 'ProxyCommand'): Promise<void> {
+  // The servers of a case before (left frozen if it failed) go first.
+  sshd?.thawConnections();
   await burrow?.stop();
   await target?.close();
   await sshd?.stop();
