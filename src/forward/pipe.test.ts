@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { joinStreams } from './pipe.js';
-import { still } from '../../test/helpers/wait.js';
+import { still, until } from '../../test/helpers/wait.js';
 
 /** A connected TCP pair on loopback: `near` is what the forwarder holds, `far` the peer. */
 async function pair(): Promise<{ near: net.Socket; far: net.Socket }> {
@@ -188,7 +188,7 @@ test('a local socket stops reading at its first write the channel leaves waiting
   // One read (Node reads 64 KiB at most), not up to the channel's high-water mark.
   assert.ok(j.bytesOut > 0 && j.bytesOut <= 64 * 1024, `taken while the write waited: ${j.bytesOut}`);
   ch.letGo();
-  while (ch.length < data.length) await new Promise((r) => setTimeout(r, 20));
+  await until('every byte through the channel once let go', () => ch.length >= data.length);
   assert.equal(ch.hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
   j.destroy();
   l.far.destroy();
