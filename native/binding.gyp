@@ -1,6 +1,7 @@
 {
   "targets": [
     { "target_name": "malloc_tune", "sources": ["malloc-tune.c"] },
-    { "target_name": "sendv", "sources": ["sendv.c"] }
+    { "target_name": "sendv", "sources": ["sendv.c"] },
+    { "target_name": "rx_loop", "sources": ["rx-loop.c"] }
   ]
 }

@@ -11,7 +11,7 @@ import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { attachSink, spareCount, type ChannelSink, type SinkChannel } from './sink.js';
 
-/** What ssh2's patched Channel offers a sink: `setSink`, `sinkDelivered`, an empty readable side. */
+/** What ssh2's patched Channel offers a sink: `setSink`, `sinkDelivered`, `sinkReceived`, an empty readable side. */
 class ModelChannel extends Duplex implements SinkChannel {
   sink: ChannelSink | undefined;
   delivered = 0;
@@ -21,6 +21,7 @@ class ModelChannel extends Duplex implements SinkChannel {
   sinkDelivered(): void {
     this.delivered++;
   }
+  sinkReceived(): void {}
   override _read(): void {}
   override _write(_c: Buffer, _e: BufferEncoding, cb: () => void): void {
     cb();

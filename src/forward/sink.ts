@@ -23,6 +23,7 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { nativeSinkAttach, nativeSinkDetach, type NativeSink, type RxChannel } from '../ssh/native-rx.js';
 
 type Sendv = (fd: number, bufs: Uint8Array[]) => number;
 
@@ -58,11 +59,13 @@ export interface SinkChannel extends Duplex {
   setSink(sink: ChannelSink | undefined): void;
   /** `held` went down: re-credit the window. */
   sinkDelivered(): void;
+  /** Data taken for the sink outside ssh2's parse (ssh/native-rx.ts): count it against the window. */
+  sinkReceived(n: number): void;
 }
 
 function hasSetSink(d: Duplex): d is SinkChannel {
   const c = d as Partial<SinkChannel>;
-  return typeof c.setSink === 'function' && typeof c.sinkDelivered === 'function';
+  return typeof c.setSink === 'function' && typeof c.sinkDelivered === 'function' && typeof c.sinkReceived === 'function';
 }
 
 /** The socket's descriptor, or -1 (closed, or not a descriptor-backed socket). */
@@ -107,7 +110,7 @@ export function spareCount(): number {
   return spares.length;
 }
 
-class SocketSink implements ChannelSink {
+class SocketSink implements ChannelSink, NativeSink {
   pending = false;
   held = 0;
   #queue: Uint8Array[] = [];
@@ -149,6 +152,34 @@ class SocketSink implements ChannelSink {
     if (sent > 0) this.channel.sinkDelivered();
   }
 
+  /**
+   * The native receive loop (ssh/native-rx.ts) sent `received` more bytes of this
+   * channel to the socket, and holds `held` of all it took that the kernel has not.
+   */
+  native(received: number, held: number): void {
+    if (received > 0) {
+      this.channel.sinkReceived(received);
+      this.onBytes(received);
+    }
+    sinkCounters.direct += received - (held - this.held);
+    this.held = held;
+    this.channel.sinkDelivered();
+  }
+
+  /**
+   * The native loop let go of this sink (a message for the channel came, or the loop
+   * stopped): what it held goes to Node's socket write, ahead of what follows.
+   */
+  evicted(held: Buffer): void {
+    const n = held.length;
+    this.held = n;
+    sinkCounters.viaSocket += n;
+    this.socket.write(held, () => {
+      this.held -= n;
+      this.channel.sinkDelivered();
+    });
+  }
+
   /** The last `n` bytes of `queue` (after `sent`) to Node's socket write, as one copy. */
   #spill(queue: Uint8Array[], sent: number, n: number): void {
     sinkCounters.viaSocket += n;
@@ -180,5 +211,10 @@ class SocketSink implements ChannelSink {
 export function attachSink(socket: Socket, channel: Duplex, onBytes: (n: number) => void): (() => void) | undefined {
   if (sendv === undefined || !hasSetSink(channel) || socketFd(socket) < 0) return undefined;
   channel.setSink(new SocketSink(socket, channel, onBytes));
-  return () => channel.setSink(undefined);
+  const rx = channel as unknown as RxChannel;
+  const native = nativeSinkAttach(rx, socket, socketFd(socket));
+  return () => {
+    if (native) nativeSinkDetach(rx);
+    channel.setSink(undefined);
+  };
 }

@@ -1,0 +1,637 @@
+/*
+ * The receive side of an AES-GCM SSH connection, outside Node's stream machinery.
+ *
+ * A download through burrow used to cost, per read of the SSH socket, Node's read
+ * callback, the 'data' event, ssh2's parse loop and the sink's N-API send: with the
+ * AES, ~0.35 CPU-s/GiB of user time more than OpenSSH's client (bench/HISTORY.md,
+ * sessions 21-22). Here a uv_poll on a dup of the SSH socket reads up to 256 KiB per
+ * wakeup, decrypts every whole packet in place (the same OpenSSL calls as ssh2's
+ * binding), sends the CHANNEL_DATA of registered sinks straight to their sockets (one
+ * sendmsg per sink per read), and hands every other payload to JavaScript, in order,
+ * as a copy. Once per read JavaScript is told what each sink received and still holds,
+ * and answers with each sink's window (src/ssh/native-rx.ts).
+ *
+ * What a sink's socket does not take is held, in order, and written as the socket
+ * takes it; the channel's window bounds it, and the other channels go on. Before any
+ * other message for that channel (an EOF, say) the loop lets go of the sink: what it
+ * holds goes to JavaScript (`onEvict`), which queues it on Node's socket ahead of
+ * what follows, and the channel's data takes ssh2's path until JavaScript hands the
+ * sink back. Data past a sink's window goes to JavaScript, which closes the channel.
+ *
+ * It stops (and hands back the undecrypted rest) on EOF or an error of the SSH
+ * socket, on a bad packet, after IDLE_READS reads without sink data (an upload: its
+ * window adjusts cost less in ssh2's parse than a call into JavaScript each), or when
+ * JavaScript asks (key exchange, see native-rx.ts);
+ * what the sinks hold is evicted first. A stopped loop frees itself once libuv has
+ * closed its handles.
+ */
+#include <node_api.h>
+#include <uv.h>
+#include <openssl/evp.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define READ_MAX (256 * 1024)
+#define MAX_PKT 35000
+#define BUF_CAP (READ_MAX + MAX_PKT + 64)
+#define MAX_SINKS 1024
+#define MAX_IOV 64
+#define REPORT_W 4
+/* Reads in a row without sink data after which the loop hands back. */
+#define IDLE_READS 16
+
+typedef struct Rx Rx;
+
+typedef struct {
+  Rx *rx;
+  uint32_t recipient;
+  int fd; /* a dup of the local socket's descriptor */
+  int dead;
+  int64_t window;
+  struct iovec iov[MAX_IOV];
+  int niov;
+  size_t batch;
+  uint64_t received; /* since the last report */
+  int changed;
+  unsigned char *hold;
+  size_t hold_len, hold_off;
+  uv_poll_t wpoll;
+  int wpolling;
+} Sink;
+
+struct Rx {
+  napi_env env;
+  uv_poll_t poll;
+  int fd; /* a dup of the SSH socket's descriptor */
+  int polling, stopped, in_js, stop_req, handles, idle;
+  uint64_t sunk; /* sink bytes so far */
+  EVP_CIPHER_CTX *ctx;
+  unsigned char *buf;
+  size_t have;
+  uint64_t packets;
+  napi_ref on_payload, on_run, on_stop, on_evict, report_ref;
+  int32_t *report;
+  size_t report_cap; /* rows */
+  Sink *sinks[MAX_SINKS];
+  int nsinks;
+  Sink *last; /* the sink of the last CHANNEL_DATA: most packets are for the same */
+};
+
+static void ssh_cb(uv_poll_t *h, int status, int events);
+static void sink_cb(uv_poll_t *h, int status, int events);
+static void do_stop(Rx *rx, int err);
+
+static size_t held_of(const Sink *s) { return s->hold_len - s->hold_off; }
+
+static Sink *find_sink(Rx *rx, uint32_t recipient) {
+  if (rx->last != NULL && rx->last->recipient == recipient) return rx->last;
+  for (int i = 0; i < rx->nsinks; i++)
+    if (rx->sinks[i]->recipient == recipient) return rx->last = rx->sinks[i];
+  return NULL;
+}
+
+static inline uint32_t be32(const unsigned char *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+/* Returns 0, or -1 if the callback threw (reported as an uncaught exception). */
+static int call_js(Rx *rx, napi_ref fnref, size_t argc, napi_value *argv, napi_value *result) {
+  napi_env env = rx->env;
+  napi_value fn, recv, res;
+  napi_get_reference_value(env, fnref, &fn);
+  napi_get_global(env, &recv);
+  rx->in_js++;
+  napi_status st = napi_make_callback(env, NULL, recv, fn, argc, argv, &res);
+  rx->in_js--;
+  if (result) *result = NULL;
+  if (st != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value err;
+      napi_get_and_clear_last_exception(env, &err);
+      napi_fatal_exception(env, err);
+    }
+    return -1;
+  }
+  if (result) *result = res;
+  return 0;
+}
+
+/* Sends each sink's batch; what the kernel does not take is copied to its hold. */
+static void flush_sinks(Rx *rx) {
+  for (int i = 0; i < rx->nsinks; i++) {
+    Sink *s = rx->sinks[i];
+    if (s->niov == 0) continue;
+    ssize_t sent = 0;
+    if (!s->dead && held_of(s) == 0) {
+      struct msghdr m;
+      memset(&m, 0, sizeof m);
+      m.msg_iov = s->iov;
+      m.msg_iovlen = (size_t)s->niov;
+      do sent = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+      while (sent < 0 && errno == EINTR);
+      if (sent < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) s->dead = 1;
+        sent = 0;
+      }
+    }
+    size_t rest = s->batch - (size_t)sent;
+    if (rest > 0 && !s->dead) {
+      if (s->hold_off > 0) {
+        memmove(s->hold, s->hold + s->hold_off, held_of(s));
+        s->hold_len -= s->hold_off;
+        s->hold_off = 0;
+      }
+      unsigned char *grown = realloc(s->hold, s->hold_len + rest);
+      if (grown == NULL) {
+        s->dead = 1; /* out of memory: the channel's data cannot be kept */
+      } else {
+        s->hold = grown;
+        size_t skip = (size_t)sent;
+        for (int k = 0; k < s->niov; k++) {
+          size_t l = s->iov[k].iov_len;
+          if (skip >= l) {
+            skip -= l;
+            continue;
+          }
+          memcpy(s->hold + s->hold_len, (char *)s->iov[k].iov_base + skip, l - skip);
+          s->hold_len += l - skip;
+          skip = 0;
+        }
+        if (!s->wpolling) {
+          uv_poll_start(&s->wpoll, UV_WRITABLE, sink_cb);
+          s->wpolling = 1;
+        }
+      }
+    }
+    if (s->dead && s->hold != NULL) {
+      free(s->hold);
+      s->hold = NULL;
+      s->hold_len = s->hold_off = 0;
+    }
+    s->niov = 0;
+    s->batch = 0;
+    s->changed = 1;
+  }
+}
+
+/*
+ * Tells JavaScript each changed sink's received bytes and what it holds (-1: its
+ * socket failed); JavaScript writes back each one's window. Returns -1 if it threw.
+ */
+static int report(Rx *rx) {
+  size_t n = 0;
+  for (int i = 0; i < rx->nsinks && n < rx->report_cap; i++) {
+    Sink *s = rx->sinks[i];
+    if (!s->changed) continue;
+    int32_t *row = rx->report + n * REPORT_W;
+    row[0] = (int32_t)s->recipient;
+    row[1] = (int32_t)s->received;
+    row[2] = s->dead ? -1 : (int32_t)held_of(s);
+    row[3] = -1;
+    s->received = 0;
+    s->changed = 0;
+    n++;
+  }
+  if (n == 0) return 0;
+  napi_handle_scope scope;
+  napi_open_handle_scope(rx->env, &scope);
+  napi_value argv[1];
+  napi_create_uint32(rx->env, (uint32_t)n, &argv[0]);
+  int r = call_js(rx, rx->on_run, 1, argv, NULL);
+  napi_close_handle_scope(rx->env, scope);
+  if (r < 0) return -1;
+  for (size_t k = 0; k < n; k++) {
+    int32_t *row = rx->report + k * REPORT_W;
+    Sink *s = find_sink(rx, (uint32_t)row[0]);
+    if (s != NULL && row[3] >= 0) s->window = row[3];
+  }
+  return 0;
+}
+
+/* Returns 1 if JavaScript asked to stop (or threw), 0 otherwise. */
+static int js_payload(Rx *rx, const unsigned char *payload, size_t plen) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(rx->env, &scope);
+  napi_value argv[1], res;
+  void *data;
+  napi_create_buffer_copy(rx->env, plen, payload, &data, &argv[0]);
+  int r = call_js(rx, rx->on_payload, 1, argv, &res);
+  bool stop = false;
+  if (r == 0 && res != NULL) napi_get_value_bool(rx->env, res, &stop);
+  napi_close_handle_scope(rx->env, scope);
+  return r < 0 || stop || rx->stop_req;
+}
+
+static void close_sink(Rx *rx, Sink *s);
+
+/* Takes the sink out of the loop (it closes once libuv is done with it). */
+static void remove_sink(Rx *rx, Sink *s) {
+  for (int i = 0; i < rx->nsinks; i++) {
+    if (rx->sinks[i] != s) continue;
+    rx->sinks[i] = rx->sinks[--rx->nsinks];
+    break;
+  }
+  if (rx->last == s) rx->last = NULL;
+  close_sink(rx, s);
+}
+
+/*
+ * Hands JavaScript what the sink holds (its socket takes it after what Node queued
+ * before) and takes the sink out of the loop. Returns -1 if JavaScript threw.
+ */
+static int evict(Rx *rx, Sink *s) {
+  int r = 0;
+  if (held_of(s) > 0 && !s->dead) {
+    napi_handle_scope scope;
+    napi_open_handle_scope(rx->env, &scope);
+    napi_value argv[2];
+    void *data;
+    napi_create_uint32(rx->env, s->recipient, &argv[0]);
+    napi_create_buffer_copy(rx->env, held_of(s), s->hold + s->hold_off, &data, &argv[1]);
+    r = call_js(rx, rx->on_evict, 2, argv, NULL);
+    napi_close_handle_scope(rx->env, scope);
+  }
+  remove_sink(rx, s);
+  return r;
+}
+
+/* Message types that name a channel of ours first (RFC 4254): 91-100. */
+static int for_channel(const unsigned char *payload, uint32_t plen) {
+  return plen >= 5 && payload[0] >= 91 && payload[0] <= 100;
+}
+
+/* Decrypts and delivers the whole packets in the buffer. -1: a bad packet; 1: stop. */
+static int process(Rx *rx) {
+  size_t off = 0;
+  int ret = 0;
+  while (rx->have - off >= 4) {
+    if (rx->stop_req) {
+      ret = 1;
+      break;
+    }
+    unsigned char *p = rx->buf + off;
+    uint32_t len = be32(p);
+    if (len > MAX_PKT - 20 || len < 16 || (len & 15) != 0) {
+      ret = -1;
+      break;
+    }
+    if (rx->have - off < 4 + (size_t)len + 16) break;
+    unsigned char lastiv[1];
+    int outlen;
+    if (!EVP_CIPHER_CTX_ctrl(rx->ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv) ||
+        !EVP_DecryptUpdate(rx->ctx, NULL, &outlen, p, 4) ||
+        EVP_DecryptUpdate(rx->ctx, p + 4, &outlen, p + 4, (int)len) != 1 ||
+        (uint32_t)outlen != len ||
+        EVP_CIPHER_CTX_ctrl(rx->ctx, EVP_CTRL_AEAD_SET_TAG, 16, p + 4 + len) != 1 ||
+        !EVP_DecryptFinal_ex(rx->ctx, NULL, &outlen)) {
+      ret = -1;
+      break;
+    }
+    rx->packets++;
+    off += 4 + (size_t)len + 16;
+    uint32_t pad = p[4];
+    if (pad + 1 > len) {
+      ret = -1;
+      break;
+    }
+    unsigned char *payload = p + 5;
+    uint32_t plen = len - pad - 1;
+    if (plen == 0) continue;
+    if (payload[0] == 94 && plen >= 9) {
+      Sink *s = find_sink(rx, be32(payload + 1));
+      uint32_t dlen = be32(payload + 5);
+      if (s != NULL && dlen <= plen - 9 && (int64_t)dlen <= s->window) {
+        if (s->niov == MAX_IOV) flush_sinks(rx);
+        s->iov[s->niov].iov_base = payload + 9;
+        s->iov[s->niov].iov_len = dlen;
+        s->niov++;
+        s->batch += dlen;
+        s->received += dlen;
+        s->window -= dlen;
+        s->changed = 1;
+        rx->sunk += dlen;
+        continue;
+      }
+    }
+    /* Any other packet: the data before it leaves first, then JavaScript gets a copy. */
+    flush_sinks(rx);
+    if (report(rx) < 0) {
+      ret = 1;
+      break;
+    }
+    if (for_channel(payload, plen) && payload[0] != 93) {
+      /* what the channel's sink holds must reach its socket before this message acts */
+      Sink *s = find_sink(rx, be32(payload + 1));
+      if (s != NULL && held_of(s) > 0 && evict(rx, s) < 0) {
+        ret = 1;
+        break;
+      }
+    }
+    if (js_payload(rx, payload, plen)) {
+      ret = 1;
+      break;
+    }
+  }
+  flush_sinks(rx);
+  if (report(rx) < 0 && ret == 0) ret = 1;
+  if (off > 0) {
+    memmove(rx->buf, rx->buf + off, rx->have - off);
+    rx->have -= off;
+  }
+  return ret;
+}
+
+static void sink_cb(uv_poll_t *h, int status, int events) {
+  Sink *s = (Sink *)h->data;
+  Rx *rx = s->rx;
+  (void)events;
+  if (status < 0) s->dead = 1;
+  while (!s->dead && held_of(s) > 0) {
+    ssize_t sent;
+    do sent = send(s->fd, s->hold + s->hold_off, held_of(s), MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) s->dead = 1;
+      break;
+    }
+    s->hold_off += (size_t)sent;
+  }
+  if (s->dead || held_of(s) == 0) {
+    free(s->hold);
+    s->hold = NULL;
+    s->hold_off = s->hold_len = 0;
+    uv_poll_stop(&s->wpoll);
+    s->wpolling = 0;
+  }
+  s->changed = 1;
+  if (report(rx) < 0 || rx->stop_req) do_stop(rx, 0);
+}
+
+static void ssh_cb(uv_poll_t *h, int status, int events) {
+  Rx *rx = (Rx *)h->data;
+  (void)events;
+  if (rx->stopped) return;
+  if (status < 0) {
+    do_stop(rx, status);
+    return;
+  }
+  for (int turn = 0; turn < 4; turn++) {
+    size_t room = BUF_CAP - rx->have;
+    if (room > READ_MAX) room = READ_MAX;
+    ssize_t n;
+    do n = read(rx->fd, rx->buf + rx->have, room);
+    while (n < 0 && errno == EINTR);
+    if (n == 0) {
+      do_stop(rx, 0);
+      return;
+    }
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) do_stop(rx, -errno);
+      return;
+    }
+    rx->have += (size_t)n;
+    uint64_t sunk = rx->sunk;
+    int r = process(rx);
+    if (r != 0) {
+      do_stop(rx, r < 0 ? -EBADMSG : 0);
+      return;
+    }
+    rx->idle = rx->sunk != sunk ? 0 : rx->idle + 1;
+    if (rx->idle >= IDLE_READS) {
+      do_stop(rx, 0);
+      return;
+    }
+    if ((size_t)n < room) return;
+  }
+}
+
+static void free_rx(Rx *rx) {
+  napi_delete_reference(rx->env, rx->on_payload);
+  napi_delete_reference(rx->env, rx->on_run);
+  napi_delete_reference(rx->env, rx->on_stop);
+  napi_delete_reference(rx->env, rx->report_ref);
+  EVP_CIPHER_CTX_free(rx->ctx);
+  napi_delete_reference(rx->env, rx->on_evict);
+  free(rx->buf);
+  free(rx);
+}
+
+static void handle_closed(uv_handle_t *h) {
+  Rx *rx = (Rx *)uv_handle_get_data(h);
+  if (h != (uv_handle_t *)&rx->poll) {
+    Sink *s = (Sink *)((char *)h - offsetof(Sink, wpoll));
+    close(s->fd);
+    free(s->hold);
+    free(s);
+  } else {
+    close(rx->fd);
+  }
+  if (--rx->handles == 0) free_rx(rx);
+}
+
+static void close_sink(Rx *rx, Sink *s) {
+  uv_handle_set_data((uv_handle_t *)&s->wpoll, rx);
+  uv_close((uv_handle_t *)&s->wpoll, handle_closed);
+}
+
+/* Stops reading, drops the sinks, and hands JavaScript the undecrypted rest. */
+static void do_stop(Rx *rx, int err) {
+  if (rx->stopped) return;
+  rx->stopped = 1;
+  rx->polling = 0;
+  uv_handle_set_data((uv_handle_t *)&rx->poll, rx);
+  uv_close((uv_handle_t *)&rx->poll, handle_closed);
+  /* what the sinks hold goes on through Node */
+  while (rx->nsinks > 0) evict(rx, rx->sinks[rx->nsinks - 1]);
+  napi_handle_scope scope;
+  napi_open_handle_scope(rx->env, &scope);
+  napi_value argv[3];
+  void *data;
+  napi_create_buffer_copy(rx->env, rx->have, rx->buf, &data, &argv[0]);
+  napi_create_double(rx->env, (double)rx->packets, &argv[1]);
+  napi_create_int32(rx->env, err, &argv[2]);
+  rx->have = 0;
+  call_js(rx, rx->on_stop, 3, argv, NULL);
+  napi_close_handle_scope(rx->env, scope);
+}
+
+static Rx *get_rx(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  return (Rx *)p;
+}
+
+/*
+ * start(fd, cipherName, key, iv, packetsDone, onPayload, onRun, onStop, onEvict, report):
+ * reads `fd` from now on. `iv` is the key's first IV; `packetsDone` packets were
+ * decrypted with this key already. Returns the loop's handle.
+ */
+static napi_value start(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10], r;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd = -1;
+  char name[64];
+  size_t nlen, klen = 0, ivlen = 0, tlen = 0;
+  unsigned char *key = NULL, *iv = NULL;
+  double done = 0;
+  napi_typedarray_type tt;
+  void *tdata = NULL;
+  if (argc < 10 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_string_utf8(env, argv[1], name, sizeof name, &nlen) != napi_ok ||
+      napi_get_buffer_info(env, argv[2], (void **)&key, &klen) != napi_ok ||
+      napi_get_buffer_info(env, argv[3], (void **)&iv, &ivlen) != napi_ok ||
+      napi_get_value_double(env, argv[4], &done) != napi_ok ||
+      napi_get_typedarray_info(env, argv[9], &tt, &tlen, &tdata, NULL, NULL) != napi_ok ||
+      tt != napi_int32_array || tlen < REPORT_W || ivlen != 12 || done < 0) {
+    napi_throw_type_error(env, NULL, "rx-loop: start(fd, cipher, key, iv, packetsDone, onPayload, onRun, onStop, onEvict, report)");
+    return NULL;
+  }
+  const EVP_CIPHER *c = EVP_get_cipherbyname(name);
+  if (c == NULL || (c != EVP_aes_128_gcm() && c != EVP_aes_256_gcm()) ||
+      (size_t)EVP_CIPHER_key_length(c) != klen) {
+    napi_throw_error(env, NULL, "rx-loop: not an AES-GCM cipher");
+    return NULL;
+  }
+  /* The IV's invocation counter (its last 8 bytes) counts the packets. */
+  unsigned char ivn[12];
+  memcpy(ivn, iv, 12);
+  uint64_t ctr = 0;
+  for (int i = 4; i < 12; i++) ctr = (ctr << 8) | ivn[i];
+  ctr += (uint64_t)done;
+  for (int i = 11; i >= 4; i--) {
+    ivn[i] = (unsigned char)ctr;
+    ctr >>= 8;
+  }
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (ctx == NULL || EVP_DecryptInit_ex(ctx, c, NULL, NULL, NULL) != 1 ||
+      !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) ||
+      EVP_DecryptInit_ex(ctx, NULL, NULL, key, ivn) != 1 ||
+      !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IV_FIXED, -1, ivn)) {
+    EVP_CIPHER_CTX_free(ctx);
+    napi_throw_error(env, NULL, "rx-loop: cipher setup failed");
+    return NULL;
+  }
+  EVP_CIPHER_CTX_set_padding(ctx, 0);
+  int dfd = dup(fd);
+  Rx *rx = calloc(1, sizeof *rx);
+  unsigned char *buf = malloc(BUF_CAP);
+  if (dfd < 0 || rx == NULL || buf == NULL) {
+    if (dfd >= 0) close(dfd);
+    free(rx);
+    free(buf);
+    EVP_CIPHER_CTX_free(ctx);
+    napi_throw_error(env, NULL, "rx-loop: out of resources");
+    return NULL;
+  }
+  rx->env = env;
+  rx->ctx = ctx;
+  rx->buf = buf;
+  rx->fd = dfd;
+  rx->report = tdata;
+  rx->report_cap = tlen / REPORT_W;
+  napi_create_reference(env, argv[5], 1, &rx->on_payload);
+  napi_create_reference(env, argv[6], 1, &rx->on_run);
+  napi_create_reference(env, argv[7], 1, &rx->on_stop);
+  napi_create_reference(env, argv[8], 1, &rx->on_evict);
+  napi_create_reference(env, argv[9], 1, &rx->report_ref);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &rx->poll, rx->fd);
+  rx->poll.data = rx;
+  rx->handles = 1;
+  uv_poll_start(&rx->poll, UV_READABLE, ssh_cb);
+  rx->polling = 1;
+  napi_create_external(env, rx, NULL, NULL, &r);
+  return r;
+}
+
+/* setSink(h, recipient, fd, window): the channel's data goes straight to `fd`. */
+static napi_value set_sink(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], ok;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Rx *rx = argc == 4 ? get_rx(env, argv[0]) : NULL;
+  uint32_t recipient;
+  int32_t fd;
+  double window;
+  if (rx == NULL || napi_get_value_uint32(env, argv[1], &recipient) != napi_ok ||
+      napi_get_value_int32(env, argv[2], &fd) != napi_ok ||
+      napi_get_value_double(env, argv[3], &window) != napi_ok) {
+    napi_throw_type_error(env, NULL, "rx-loop: setSink(h, recipient, fd, window)");
+    return NULL;
+  }
+  bool r = false;
+  if (!rx->stopped && rx->nsinks < MAX_SINKS && find_sink(rx, recipient) == NULL) {
+    Sink *s = calloc(1, sizeof *s);
+    int dfd = s != NULL ? dup(fd) : -1;
+    if (dfd >= 0) {
+      s->rx = rx;
+      s->recipient = recipient;
+      s->fd = dfd;
+      s->window = (int64_t)window;
+      uv_loop_t *loop;
+      napi_get_uv_event_loop(env, &loop);
+      uv_poll_init(loop, &s->wpoll, dfd);
+      s->wpoll.data = s;
+      rx->handles++;
+      rx->sinks[rx->nsinks++] = s;
+      r = true;
+    } else {
+      free(s);
+    }
+  }
+  napi_get_boolean(env, r, &ok);
+  return ok;
+}
+
+/* clearSink(h, recipient): the channel is done; whatever its sink still holds is dropped. */
+static napi_value clear_sink(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Rx *rx = argc == 2 ? get_rx(env, argv[0]) : NULL;
+  uint32_t recipient;
+  if (rx == NULL || napi_get_value_uint32(env, argv[1], &recipient) != napi_ok) {
+    napi_throw_type_error(env, NULL, "rx-loop: clearSink(h, recipient)");
+    return NULL;
+  }
+  Sink *s = find_sink(rx, recipient);
+  if (s != NULL) remove_sink(rx, s);
+  return NULL;
+}
+
+/* stop(h): stops now, or after the current packet when called from a callback. */
+static napi_value stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  Rx *rx = argc == 1 ? get_rx(env, argv[0]) : NULL;
+  if (rx == NULL) {
+    napi_throw_type_error(env, NULL, "rx-loop: stop(h)");
+    return NULL;
+  }
+  if (rx->in_js) rx->stop_req = 1;
+  else do_stop(rx, 0);
+  return NULL;
+}
+
+NAPI_MODULE_INIT() {
+  napi_value fn;
+  napi_create_function(env, "start", NAPI_AUTO_LENGTH, start, NULL, &fn);
+  napi_set_named_property(env, exports, "start", fn);
+  napi_create_function(env, "setSink", NAPI_AUTO_LENGTH, set_sink, NULL, &fn);
+  napi_set_named_property(env, exports, "setSink", fn);
+  napi_create_function(env, "clearSink", NAPI_AUTO_LENGTH, clear_sink, NULL, &fn);
+  napi_set_named_property(env, exports, "clearSink", fn);
+  napi_create_function(env, "stop", NAPI_AUTO_LENGTH, stop, NULL, &fn);
+  napi_set_named_property(env, exports, "stop", fn);
+  return exports;
+}

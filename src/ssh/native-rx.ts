@@ -1,0 +1,365 @@
+/**
+ * The receive loop of an AES-GCM connection in native code (native/rx-loop.c).
+ *
+ * While a channel of the connection has a sink (forward/sink.ts), the SSH socket is
+ * read by the addon instead of by Node: it decrypts, sends the sinks' data to their
+ * sockets, and hands everything else to ssh2's payload handler, in order. Node's
+ * socket is paused meanwhile (Node reads it again once the loop stops).
+ *
+ * The loop starts at a packet boundary after a large read of Node's (a download's),
+ * with ssh2's decipher state (key, IV, packets so far). It hands back the undecrypted
+ * rest, and ssh2's decipher goes on where it stopped (`rebase`), at a key exchange
+ * (KEXINIT: it starts again on the next decipher), at DISCONNECT, and after reads
+ * without data for its sinks (an upload's window adjusts).
+ *
+ * A channel's data goes to its sink in the addon only from a moment when nothing of
+ * the channel waits in JavaScript (its stream, the sink's queue, Node's writes to
+ * the socket); until then ssh2's handler gets it, as before.
+ *
+ * Off with BURROW_NO_NATIVE_RX=1, and without the addon (no compiler at install):
+ * ssh2 reads as before.
+ */
+import { createRequire } from 'node:module';
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+
+interface Addon {
+  start(
+    fd: number,
+    cipher: string,
+    key: Buffer,
+    iv: Buffer,
+    packetsDone: number,
+    onPayload: (p: Buffer) => boolean,
+    onRun: (n: number) => void,
+    onStop: (rest: Buffer, packets: number, err: number) => void,
+    onEvict: (recipient: number, held: Buffer) => void,
+    report: Int32Array,
+  ): Handle;
+  setSink(h: Handle, recipient: number, fd: number, window: number): boolean;
+  clearSink(h: Handle, recipient: number): void;
+  stop(h: Handle): void;
+}
+type Handle = { readonly __rxLoop: unique symbol };
+
+const addon: Addon | undefined = (() => {
+  if (process.env.BURROW_NO_NATIVE_RX) return undefined;
+  try {
+    return createRequire(import.meta.url)('../../native/build/Release/rx_loop.node') as Addon;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Loops started, and bytes their sinks took, all connections together (tests, diagnostics). */
+export const nativeRxCounters = { started: 0, stopped: 0, bytes: 0 };
+
+/** ssh2's AES-GCM decipher as patched (patches/README.md, `[native rx]`). */
+interface Decipher {
+  atBoundary(): boolean;
+  packetsDone(): number;
+  rebase(packets: number): void;
+  _onPayload(payload: Buffer): unknown;
+  _sslName: string;
+  _key: Buffer;
+  _iv: Buffer;
+}
+
+interface Protocol {
+  _server: boolean;
+  _decipher: unknown;
+  _onPacket(): void;
+  parse(chunk: Buffer, i: number, len: number): void;
+}
+
+/** What this module needs of a channel (ssh2's patched Channel). */
+export interface RxChannel {
+  _client: object;
+  incoming: { id: number; window: number };
+  readableLength: number;
+  _sink?: NativeSink;
+}
+
+/** A channel's sink, as the loop reports to it. */
+export interface NativeSink {
+  held: number;
+  /** The loop sent `received` bytes to the socket or holds them (`held` in all). */
+  native(received: number, held: number): void;
+  /** The loop let go of the sink: `held` (its bytes the socket has not taken) go on through Node. */
+  evicted(held: Buffer): void;
+}
+
+interface ClientLike {
+  _sock?: Socket;
+  _protocol?: Protocol;
+  _sinks?: { pending: boolean; flush(): void }[];
+  _chanMgr: { get(id: number): unknown };
+}
+
+interface Entry {
+  channel: RxChannel;
+  socket: Socket;
+  fd: number;
+  inLoop: boolean;
+}
+
+const REPORT_W = 4;
+const KEXINIT = 20;
+const DISCONNECT = 1;
+const EMPTY = Buffer.alloc(0);
+/**
+ * A read at least this large starts the loop (a download's; an upload brings window
+ * adjusts of 36 bytes, which ssh2's parse handles for less than the loop's call into
+ * JavaScript each). The loop hands back after reads without sink data (rx-loop.c).
+ */
+const BULK_READ = 32 * 1024;
+/** How often, at most, burrow's keepalive hears of traffic read by the loop. */
+const PULSE_MS = 250;
+
+class Connection {
+  #handle: Handle | undefined;
+  /** The decipher of a key exchange under way: the loop starts again on the next one. */
+  #kexDec: unknown;
+  #base = 0;
+  #lastPulse = 0;
+  #failed = false;
+  readonly #entries = new Map<number, Entry>();
+  readonly #report = new Int32Array(REPORT_W * 1024);
+
+  constructor(
+    private readonly client: ClientLike,
+    private readonly socket: Socket,
+    private readonly proto: Protocol,
+  ) {
+    // After ssh2's own listener: the read has been parsed.
+    socket.on('data', (chunk: Buffer) => {
+      if (chunk.length >= BULK_READ) this.#maybeStart();
+    });
+    socket.once('close', () => this.#stop());
+  }
+
+  attach(channel: RxChannel, socket: Socket, fd: number): void {
+    this.#entries.set(channel.incoming.id, { channel, socket, fd, inLoop: false });
+    if (this.#handle !== undefined) this.#admit();
+  }
+
+  detach(channel: RxChannel): void {
+    const id = channel.incoming.id;
+    const e = this.#entries.get(id);
+    if (e === undefined || e.channel !== channel) return;
+    this.#entries.delete(id);
+    if (e.inLoop && this.#handle !== undefined) addon!.clearSink(this.#handle, id);
+  }
+
+  #maybeStart(): void {
+    if (this.#handle !== undefined || this.#entries.size === 0) return;
+    const dec = this.proto._decipher as Partial<Decipher> | undefined;
+    if (dec === undefined || dec === this.#kexDec || typeof dec.atBoundary !== 'function' || !dec.atBoundary()) return;
+    // Bytes Node read and ssh2 has not seen (a paused socket without `onread`) come first.
+    if (this.socket.readableLength !== 0) return;
+    const fd = socketFd(this.socket);
+    if (fd < 0) return;
+    this.#start(dec as Decipher, fd);
+  }
+
+  #start(dec: Decipher, fd: number): void {
+    this.#base = dec.packetsDone();
+    this.socket.pause();
+    this.#holdReads(true);
+    this.#handle = addon!.start(
+      fd,
+      dec._sslName,
+      dec._key,
+      dec._iv,
+      this.#base,
+      (p) => this.#onPayload(dec, p),
+      (n) => this.#onRun(n),
+      (rest, packets) => this.#onStop(dec, rest, packets),
+      (id, held) => this.#onEvict(id, held),
+      this.#report,
+    );
+    nativeRxCounters.started++;
+    this.#admit();
+  }
+
+  /** Hands the loop each sink whose channel has nothing waiting in JavaScript. */
+  #admit(): void {
+    const h = this.#handle;
+    if (h === undefined) return;
+    for (const [id, e] of this.#entries) {
+      if (e.inLoop) continue;
+      const sink = e.channel._sink;
+      if (sink === undefined || sink.held !== 0 || e.channel.readableLength !== 0) continue;
+      if (e.socket.writableLength !== 0 || !e.socket.writable) continue;
+      e.inLoop = addon!.setSink(h, id, e.fd, e.channel.incoming.window);
+    }
+  }
+
+  #onPayload(dec: Decipher, p: Buffer): boolean {
+    let ret: unknown;
+    try {
+      ret = dec._onPayload(p);
+      this.#flushJsSinks();
+    } catch (err) {
+      this.#fail(err);
+      return true;
+    }
+    const type = p[0];
+    if (type === KEXINIT) this.#kexDec = dec;
+    const stop = ret !== undefined || type === KEXINIT || type === DISCONNECT || this.proto._decipher !== dec;
+    if (!stop) this.#admit();
+    return stop;
+  }
+
+  #onRun(n: number): void {
+    try {
+      this.#account(n);
+    } catch (err) {
+      this.#fail(err);
+      if (this.#handle !== undefined) addon!.stop(this.#handle);
+    }
+  }
+
+  #account(n: number): void {
+    const r = this.#report;
+    this.proto._onPacket();
+    for (let i = 0; i < n; i++) {
+      const row = i * REPORT_W;
+      const id = r[row]!;
+      const e = this.#entries.get(id);
+      const channel = e?.channel ?? (this.client._chanMgr.get(id) as RxChannel | undefined);
+      if (typeof channel !== 'object' || channel === null) continue;
+      const received = r[row + 1]!;
+      const held = r[row + 2]!;
+      nativeRxCounters.bytes += received;
+      channel._sink?.native(received, held < 0 ? 0 : held);
+      r[row + 3] = Math.max(0, Math.min(channel.incoming.window, 0x7fffffff));
+    }
+    const now = performance.now();
+    if (now - this.#lastPulse >= PULSE_MS) {
+      this.#lastPulse = now;
+      // burrow's keepalive counts 'data' events as signs of life.
+      this.socket.emit('data', EMPTY);
+    }
+  }
+
+  /** The loop let go of a channel's sink; `held` is what its socket has not taken yet. */
+  #onEvict(id: number, held: Buffer): void {
+    const e = this.#entries.get(id);
+    if (e !== undefined) e.inLoop = false;
+    const channel = e?.channel ?? (this.client._chanMgr.get(id) as RxChannel | undefined);
+    if (typeof channel !== 'object' || channel === null) return;
+    channel._sink?.evicted(held);
+  }
+
+  #onStop(dec: Decipher, rest: Buffer, packets: number): void {
+    this.#handle = undefined;
+    nativeRxCounters.stopped++;
+    for (const e of this.#entries.values()) e.inLoop = false;
+    if (this.proto._decipher === dec) dec.rebase(this.#base + packets);
+    this.#holdReads(false);
+    if (this.socket.destroyed || this.#failed) return;
+    this.socket.resume();
+    try {
+      if (rest.length > 0) this.proto.parse(rest, 0, rest.length);
+      this.#flushJsSinks();
+    } catch (err) {
+      this.#fail(err);
+    }
+  }
+
+  /** As ssh2 does when a read does not parse: the client's 'error', and the socket ends. */
+  #fail(err: unknown): void {
+    this.#failed = true;
+    (this.client as unknown as EventEmitter).emit('error', err);
+    try {
+      if (this.socket.writable) this.socket.end();
+    } catch {
+      // already gone
+    }
+  }
+
+  /**
+   * Node must not read the socket while the loop does. `pause()` stops the reads of a
+   * socket made with `onread` (burrow's transports), not those of another socket, and
+   * Node starts them again on any `socket.read()` (its streams call `read(0)`): the
+   * handle stops reading here, and its readStart does nothing until the loop stops.
+   */
+  #holdReads(hold: boolean): void {
+    const h = (this.socket as unknown as { _handle?: NodeHandle | null })._handle;
+    if (!h) return;
+    if (hold) {
+      if (h.reading) {
+        h.reading = false;
+        h.readStop();
+      }
+      h.readStart = () => 0;
+    } else {
+      delete (h as Partial<NodeHandle>).readStart;
+      // Node may have "started" reads meanwhile (the no-op above, with `reading` set):
+      // start them for real.
+      if (!this.socket.destroyed) {
+        h.reading = true;
+        h.readStart();
+      }
+    }
+  }
+
+  #stop(): void {
+    if (this.#handle !== undefined) addon!.stop(this.#handle);
+  }
+
+  /** ssh2 flushes sinks after each parse of a read; the loop's reads are not parsed there. */
+  #flushJsSinks(): void {
+    const sinks = this.client._sinks;
+    if (sinks === undefined || sinks.length === 0) return;
+    for (const s of sinks) {
+      s.pending = false;
+      s.flush();
+    }
+    sinks.length = 0;
+  }
+}
+
+interface NodeHandle {
+  reading?: boolean;
+  readStop(): number;
+  readStart(): number;
+}
+
+const connections = new WeakMap<object, Connection | null>();
+
+function socketFd(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
+}
+
+function connectionOf(clientObj: unknown): Connection | undefined {
+  if (typeof clientObj !== 'object' || clientObj === null) return undefined;
+  const known = connections.get(clientObj);
+  if (known !== undefined) return known ?? undefined;
+  const client = clientObj as ClientLike;
+  const socket = client._sock;
+  const proto = client._protocol;
+  let conn: Connection | null = null;
+  // A client's connection over a TCP or unix socket of this process (not a
+  // ProxyCommand's pipes, nor a channel of another connection).
+  if (socket !== undefined && proto !== undefined && proto._server === false && socketFd(socket) >= 0) {
+    conn = new Connection(client, socket, proto);
+  }
+  connections.set(clientObj, conn);
+  return conn ?? undefined;
+}
+
+/** A sink for `channel` writes to `socket` (descriptor `fd`): the loop may take its data. */
+export function nativeSinkAttach(channel: RxChannel, socket: Socket, fd: number): boolean {
+  if (addon === undefined) return false;
+  const conn = connectionOf(channel._client);
+  if (conn === undefined) return false;
+  conn.attach(channel, socket, fd);
+  return true;
+}
+
+export function nativeSinkDetach(channel: RxChannel): void {
+  connectionOf(channel._client)?.detach(channel);
+}
