@@ -16,7 +16,8 @@
  * other message for that channel (an EOF, say) the loop lets go of the sink: what it
  * holds goes to JavaScript (`onEvict`), which queues it on Node's socket ahead of
  * what follows, and the channel's data takes ssh2's path until JavaScript hands the
- * sink back. Data past a sink's window goes to JavaScript, which closes the channel.
+ * sink back. At a CLOSE the sink goes whatever it holds (the channel's number may be
+ * given to a new channel). Data past a sink's window goes to JavaScript, which closes the channel.
  *
  * It stops (and hands back the undecrypted rest) on EOF or an error of the SSH
  * socket, on a bad packet, after IDLE_READS reads without sink data (an upload: its
@@ -247,18 +248,16 @@ static void remove_sink(Rx *rx, Sink *s) {
  * before) and takes the sink out of the loop. Returns -1 if JavaScript threw.
  */
 static int evict(Rx *rx, Sink *s) {
-  int r = 0;
-  if (held_of(s) > 0 && !s->dead) {
-    napi_handle_scope scope;
-    napi_open_handle_scope(rx->env, &scope);
-    napi_value argv[2];
-    void *data;
-    napi_create_uint32(rx->env, s->recipient, &argv[0]);
-    napi_create_buffer_copy(rx->env, held_of(s), s->hold + s->hold_off, &data, &argv[1]);
-    r = call_js(rx, rx->on_evict, 2, argv, NULL);
-    napi_close_handle_scope(rx->env, scope);
-  }
+  napi_handle_scope scope;
+  napi_open_handle_scope(rx->env, &scope);
+  napi_value argv[2];
+  void *data;
+  size_t n = s->dead ? 0 : held_of(s);
+  napi_create_uint32(rx->env, s->recipient, &argv[0]);
+  napi_create_buffer_copy(rx->env, n, n > 0 ? s->hold + s->hold_off : (const void *)"", &data, &argv[1]);
   remove_sink(rx, s);
+  int r = call_js(rx, rx->on_evict, 2, argv, NULL);
+  napi_close_handle_scope(rx->env, scope);
   return r;
 }
 
@@ -327,9 +326,11 @@ static int process(Rx *rx) {
       break;
     }
     if (for_channel(payload, plen) && payload[0] != 93) {
-      /* what the channel's sink holds must reach its socket before this message acts */
+      /* What the channel's sink holds must reach its socket before this message acts.
+         After a CLOSE no data comes for the channel, and its number may soon name a new
+         one: the sink goes in any case. */
       Sink *s = find_sink(rx, be32(payload + 1));
-      if (s != NULL && held_of(s) > 0 && evict(rx, s) < 0) {
+      if (s != NULL && (held_of(s) > 0 || payload[0] == 97) && evict(rx, s) < 0) {
         ret = 1;
         break;
       }

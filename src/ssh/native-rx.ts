@@ -93,7 +93,6 @@ interface ClientLike {
   _sock?: Socket;
   _protocol?: Protocol;
   _sinks?: { pending: boolean; flush(): void }[];
-  _chanMgr: { get(id: number): unknown };
 }
 
 interface Entry {
@@ -139,7 +138,12 @@ class Connection {
   }
 
   attach(channel: RxChannel, socket: Socket, fd: number): void {
-    this.#entries.set(channel.incoming.id, { channel, socket, fd, inLoop: false });
+    const id = channel.incoming.id;
+    // A closed channel whose number this one now has (the loop drops a sink at CLOSE;
+    // this is in case JavaScript heard of it first).
+    const stale = this.#entries.get(id);
+    if (stale?.inLoop && this.#handle !== undefined) addon!.clearSink(this.#handle, id);
+    this.#entries.set(id, { channel, socket, fd, inLoop: false });
     if (this.#handle !== undefined) this.#admit();
   }
 
@@ -226,9 +230,8 @@ class Connection {
     for (let i = 0; i < n; i++) {
       const row = i * REPORT_W;
       const id = r[row]!;
-      const e = this.#entries.get(id);
-      const channel = e?.channel ?? (this.client._chanMgr.get(id) as RxChannel | undefined);
-      if (typeof channel !== 'object' || channel === null) continue;
+      const channel = this.#entries.get(id)?.channel;
+      if (channel === undefined) continue;
       const received = r[row + 1]!;
       const held = r[row + 2]!;
       nativeRxCounters.bytes += received;
@@ -243,13 +246,15 @@ class Connection {
     }
   }
 
-  /** The loop let go of a channel's sink; `held` is what its socket has not taken yet. */
+  /**
+   * The loop let go of a channel's sink (a message for the channel came, or it stopped);
+   * `held` is what the socket has not taken yet.
+   */
   #onEvict(id: number, held: Buffer): void {
     const e = this.#entries.get(id);
-    if (e !== undefined) e.inLoop = false;
-    const channel = e?.channel ?? (this.client._chanMgr.get(id) as RxChannel | undefined);
-    if (typeof channel !== 'object' || channel === null) return;
-    channel._sink?.evicted(held);
+    if (e === undefined || !e.inLoop) return;
+    e.inLoop = false;
+    if (held.length > 0) e.channel._sink?.evicted(held);
   }
 
   #onStop(dec: Decipher, rest: Buffer, packets: number): void {
