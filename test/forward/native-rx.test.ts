@@ -5,16 +5,12 @@
  * behind them makes it let go of the sink; a stalled reader holds up only its own channel.
  * Whatever the path, every byte arrives intact and in order.
  */
-import { test, before, after, type TestContext } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import type net from 'node:net';
-import { startForward, type Forward } from '../../src/forward/index.js';
-import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { nativeRxCounters } from '../../src/ssh/native-rx.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { connectOpener, type Ssh2Opener } from './ssh2-opener.js';
-import { MiB, connect, random, receive, sha256, startTarget } from './util.js';
+import { MiB, connect, forwardToTarget, random, receive, receiveStopping, sha256 } from './util.js';
 
 let sshd: Sshd;
 let opener: Ssh2Opener;
@@ -30,45 +26,13 @@ after(async () => {
   await sshd?.stop();
 });
 
-/** Reads to the end, stopping for 1–12 ms after every ~256 KiB. */
-function receiveStopping(s: net.Socket): Promise<{ hash: string; length: number }> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    let length = 0;
-    let since = 0;
-    let stops = 0;
-    s.on('data', (c: Buffer) => {
-      h.update(c);
-      length += c.length;
-      since += c.length;
-      if (since < 256 * 1024) return;
-      since = 0;
-      s.pause();
-      setTimeout(() => s.resume(), 1 + ((stops++ * 7) % 12));
-    });
-    s.once('end', () => resolve({ hash: h.digest('hex'), length }));
-    s.once('error', reject);
-  });
-}
-
-async function forwardToTarget(t: TestContext): Promise<{ fwd: Forward; port: number }> {
-  const target = await startTarget(down);
-  const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), opener);
-  t.after(async () => {
-    await fwd.close();
-    await target.close();
-  });
-  const addr = fwd.address();
-  assert.equal(addr?.type, 'tcp');
-  return { fwd, port: addr?.type === 'tcp' ? addr.port : 0 };
-}
 
 test('-L downloads through the native loop while sshd rekeys every MiB: fast and stopping readers, intact', async (t) => {
-  const { fwd, port } = await forwardToTarget(t);
+  const { fwd, port } = await forwardToTarget(t, opener, down);
   const { started, bytes } = nativeRxCounters;
   const [fast, slow1, slow2] = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port })));
   for (const s of [fast!, slow1!, slow2!]) s.end();
-  const results = await Promise.all([receive(fast!), receiveStopping(slow1!), receiveStopping(slow2!)]);
+  const results = await Promise.all([receive(fast!), receiveStopping(slow1!, 256 * 1024), receiveStopping(slow2!, 256 * 1024)]);
   for (const got of results) {
     assert.equal(got.length, down.length);
     assert.equal(got.hash, downHash);
@@ -81,7 +45,7 @@ test('-L downloads through the native loop while sshd rekeys every MiB: fast and
 });
 
 test('a reader that stopped holds up its own channel only: another download on the connection completes', async (t) => {
-  const { port } = await forwardToTarget(t);
+  const { port } = await forwardToTarget(t, opener, down);
   const stalled = await connect({ host: '127.0.0.1', port });
   stalled.pause();
   stalled.end();

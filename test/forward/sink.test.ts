@@ -4,17 +4,16 @@
  * the kernel's buffer is full, the channel's stream behind data already in it), the
  * bytes arrive intact and in order. The sink's contract alone: src/forward/sink.test.ts.
  */
-import { test, before, after, type TestContext } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import type net from 'node:net';
-import { startForward, type Forward } from '../../src/forward/index.js';
+import { startForward } from '../../src/forward/index.js';
 import { sinkCounters } from '../../src/forward/sink.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { Session } from '../../src/ssh/session.js';
 import { arenaCounters } from '../../src/ssh/read-arena.js';
 import { sshdConfig } from '../helpers/config.js';
-import { MiB, connect, exchange, random, receive, sha256, socks5, startEnv, startTarget, type Env } from './util.js';
+import { MiB, connect, exchange, forwardToTarget, random, receive, receiveStopping, sha256, socks5, startEnv, startTarget, type Env } from './util.js';
 
 let env: Env;
 const down = random(48 * MiB);
@@ -27,42 +26,9 @@ after(async () => {
   await env.stop();
 });
 
-/** Reads to the end, stopping for 1–12 ms after every ~512 KiB: the socket's buffers fill and drain. */
-function receiveStopping(s: net.Socket): Promise<{ hash: string; length: number }> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    let length = 0;
-    let sinceStop = 0;
-    let stops = 0;
-    s.on('data', (c: Buffer) => {
-      h.update(c);
-      length += c.length;
-      sinceStop += c.length;
-      if (sinceStop < 512 * 1024) return;
-      sinceStop = 0;
-      s.pause();
-      setTimeout(() => s.resume(), 1 + ((stops++ * 7) % 12));
-    });
-    s.once('end', () => resolve({ hash: h.digest('hex'), length }));
-    s.once('error', reject);
-  });
-}
-
-/** An -L forward through the test sshd to a target that sends `down`; both closed after the test. */
-async function forwardToTarget(t: TestContext): Promise<{ fwd: Forward; port: number }> {
-  const target = await startTarget(down);
-  const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), env.opener);
-  t.after(async () => {
-    await fwd.close();
-    await target.close();
-  });
-  const addr = fwd.address();
-  assert.equal(addr?.type, 'tcp');
-  return { fwd, port: addr?.type === 'tcp' ? addr.port : 0 };
-}
 
 test('-L download to a fast reader: sent straight from the read buffer, intact', async (t) => {
-  const { port } = await forwardToTarget(t);
+  const { port } = await forwardToTarget(t, env.opener, down);
   const before = sinkCounters.direct;
   const s = await connect({ host: '127.0.0.1', port });
   s.end();
@@ -77,7 +43,7 @@ test('-L download to a fast reader: sent straight from the read buffer, intact',
 });
 
 test('-L download to a reader that keeps stopping: every path taken, bytes intact and in order', async (t) => {
-  const { fwd, port } = await forwardToTarget(t);
+  const { fwd, port } = await forwardToTarget(t, env.opener, down);
   const direct = sinkCounters.direct;
   const viaSocket = sinkCounters.viaSocket;
   const clients = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port })));

@@ -3,7 +3,11 @@
  * same, SOCKS client handshakes, and a started sshd + opener per test file.
  */
 import net from 'node:net';
+import assert from 'node:assert/strict';
+import type { TestContext } from 'node:test';
 import { createHash, randomBytes } from 'node:crypto';
+import { startForward, type Forward } from '../../src/forward/index.js';
+import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { connectOpener, type Ssh2Opener } from './ssh2-opener.js';
 
@@ -193,4 +197,38 @@ export async function canBind(port: number, host: string): Promise<boolean> {
     s.once('error', () => resolve(false));
     s.listen({ port, host, ipv6Only: host.includes(':') }, () => s.close(() => resolve(true)));
   });
+}
+
+/** Reads to the end, stopping for 1–12 ms after every `every` bytes: the socket's buffers fill and drain. */
+export function receiveStopping(s: net.Socket, every = 512 * 1024): Promise<{ hash: string; length: number }> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    let length = 0;
+    let sinceStop = 0;
+    let stops = 0;
+    s.on('data', (c: Buffer) => {
+      h.update(c);
+      length += c.length;
+      sinceStop += c.length;
+      if (sinceStop < every) return;
+      sinceStop = 0;
+      s.pause();
+      setTimeout(() => s.resume(), 1 + ((stops++ * 7) % 12));
+    });
+    s.once('end', () => resolve({ hash: h.digest('hex'), length }));
+    s.once('error', reject);
+  });
+}
+
+/** An -L forward through `opener` to a target that sends `data`; both closed after the test. */
+export async function forwardToTarget(t: TestContext, opener: Ssh2Opener, data: Buffer): Promise<{ fwd: Forward; port: number }> {
+  const target = await startTarget(data);
+  const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), opener);
+  t.after(async () => {
+    await fwd.close();
+    await target.close();
+  });
+  const addr = fwd.address();
+  assert.equal(addr?.type, 'tcp');
+  return { fwd, port: addr?.type === 'tcp' ? addr.port : 0 };
 }
