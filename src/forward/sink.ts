@@ -17,6 +17,10 @@
  * above a high-water mark instead sent a quarter of a loopback download through the
  * streams, one packet at a time, whenever the reader fell behind for a moment.)
  *
+ * While a download runs on an AES-GCM connection, the native receive loop
+ * (ssh/native-rx.ts) takes the sink's packets instead of ssh2's parse, and reports to
+ * it (`native`, `evicted`).
+ *
  * Without the addon (no compiler at install) or without a descriptor (not a TCP or
  * unix socket of this process), `attachSink` does nothing and streams carry the data.
  */

@@ -12,6 +12,7 @@ import { sinkCounters } from '../../src/forward/sink.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { Session } from '../../src/ssh/session.js';
 import { arenaCounters } from '../../src/ssh/read-arena.js';
+import { nativeRxCounters } from '../../src/ssh/native-rx.js';
 import { sshdConfig } from '../helpers/config.js';
 import { MiB, connect, exchange, forwardToTarget, random, receive, receiveStopping, sha256, socks5, startEnv, startTarget, type Env } from './util.js';
 
@@ -78,6 +79,7 @@ test("burrow's own session (read arenas reused, not dropped): -L and -D download
   assert.ok(l?.type === 'tcp' && d?.type === 'tcp');
   if (l?.type !== 'tcp' || d?.type !== 'tcp') return;
   const { reused, dropped } = arenaCounters;
+  const loopBytes = nativeRxCounters.bytes;
   const up = random(16 * MiB);
   const viaSocks = async (): Promise<net.Socket> => {
     const s = await connect({ host: '127.0.0.1', port: d.port });
@@ -98,7 +100,11 @@ test("burrow's own session (read arenas reused, not dropped): -L and -D download
   }
   await target.waitReceived(4);
   assert.ok(target.received.some((r) => r.hash === sha256(up)), 'the upload arrived intact');
-  assert.ok(arenaCounters.reused > reused, 'read arenas were reused');
+  // Node's reads land in the arenas, the native loop's (ssh/native-rx.ts) in its own
+  // buffer: while the loop carries the downloads Node may read too little to fill one.
+  const loop = nativeRxCounters.bytes - loopBytes;
+  t.diagnostic(`arenas reused ${arenaCounters.reused - reused}, dropped ${arenaCounters.dropped - dropped}; the native loop carried ${loop} bytes`);
+  assert.ok(arenaCounters.reused > reused || loop > 0, 'read arenas were reused, or the native loop read instead');
   // Nothing a sink took or refused kept an arena from reuse (refused packets go to the
   // stream as copies). Allowed: the handshake's arena, and one per channel whose first
   // data came before its sink was attached. Before the copies: 74–165 dropped here.
