@@ -625,14 +625,14 @@ static napi_value stop(napi_env env, napi_callback_info info) {
 }
 
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  napi_create_function(env, "start", NAPI_AUTO_LENGTH, start, NULL, &fn);
-  napi_set_named_property(env, exports, "start", fn);
-  napi_create_function(env, "setSink", NAPI_AUTO_LENGTH, set_sink, NULL, &fn);
-  napi_set_named_property(env, exports, "setSink", fn);
-  napi_create_function(env, "clearSink", NAPI_AUTO_LENGTH, clear_sink, NULL, &fn);
-  napi_set_named_property(env, exports, "clearSink", fn);
-  napi_create_function(env, "stop", NAPI_AUTO_LENGTH, stop, NULL, &fn);
-  napi_set_named_property(env, exports, "stop", fn);
+  static const struct {
+    const char *name;
+    napi_callback fn;
+  } api[] = {{"start", start}, {"setSink", set_sink}, {"clearSink", clear_sink}, {"stop", stop}};
+  for (size_t i = 0; i < sizeof api / sizeof api[0]; i++) {
+    napi_value fn;
+    napi_create_function(env, api[i].name, NAPI_AUTO_LENGTH, api[i].fn, NULL, &fn);
+    napi_set_named_property(env, exports, api[i].name, fn);
+  }
   return exports;
 }

@@ -27,7 +27,7 @@
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { nativeSinkAttach, nativeSinkDetach, type NativeSink, type RxChannel } from '../ssh/native-rx.js';
+import { nativeSinkAttach, nativeSinkDetach, socketFd, type NativeSink, type RxChannel } from '../ssh/native-rx.js';
 
 type Sendv = (fd: number, bufs: Uint8Array[]) => number;
 
@@ -72,11 +72,6 @@ function hasSetSink(d: Duplex): d is SinkChannel {
   return typeof c.setSink === 'function' && typeof c.sinkDelivered === 'function' && typeof c.sinkReceived === 'function';
 }
 
-/** The socket's descriptor, or -1 (closed, or not a descriptor-backed socket). */
-function socketFd(socket: Socket): number {
-  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
-  return typeof fd === 'number' ? fd : -1;
-}
 
 /**
  * Memory for the copies of what the kernel did not take, reused once Node has written

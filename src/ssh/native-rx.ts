@@ -52,7 +52,7 @@ const addon: Addon | undefined = (() => {
 })();
 
 /** Loops started, and bytes their sinks took, all connections together (tests, diagnostics). */
-export const nativeRxCounters = { started: 0, stopped: 0, bytes: 0 };
+export const nativeRxCounters = { started: 0, bytes: 0 };
 
 /** ssh2's AES-GCM decipher as patched (patches/README.md, `[native rx]`). */
 interface Decipher {
@@ -259,7 +259,6 @@ class Connection {
 
   #onStop(dec: Decipher, rest: Buffer, packets: number): void {
     this.#handle = undefined;
-    nativeRxCounters.stopped++;
     for (const e of this.#entries.values()) e.inLoop = false;
     if (this.proto._decipher === dec) dec.rebase(this.#base + packets);
     this.#holdReads(false);
@@ -334,7 +333,8 @@ interface NodeHandle {
 
 const connections = new WeakMap<object, Connection | null>();
 
-function socketFd(socket: Socket): number {
+/** The socket's descriptor, or -1 (closed, or not a descriptor-backed socket). */
+export function socketFd(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   return typeof fd === 'number' ? fd : -1;
 }
