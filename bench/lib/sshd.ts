@@ -2,7 +2,7 @@
  * A throwaway OpenSSH server for the bench: its own config, host key, client key
  * and known_hosts in a temporary directory; root logs in with the client key only.
  */
-import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onCleanup, runOk, startDaemon, type Daemon } from './proc.js';
@@ -35,6 +35,9 @@ export interface Sshd {
 export const BENCH_HOST = 'bench';
 
 export async function startSshd(opts: SshdOptions): Promise<Sshd> {
+  // sshd run as root wants its privilege-separation directory, which Debian's package
+  // makes only when its service starts (and the service is not started here).
+  if (process.getuid?.() === 0) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
   const dir = await mkdtemp(join(tmpdir(), 'burrowbench-sshd-'));
   const removeDir = onCleanup(() => rm(dir, { recursive: true, force: true }));
   const hostKey = join(dir, 'host_ed25519');
