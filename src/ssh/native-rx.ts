@@ -92,7 +92,8 @@ export interface NativeSink {
 interface ClientLike {
   _sock?: Socket;
   _protocol?: Protocol;
-  _sinks?: { pending: boolean; flush(): void }[];
+  /** Flushes the channels' sinks that took data from the payloads parsed so far (the ssh2 patch). */
+  _flushSinks?(): void;
 }
 
 interface Entry {
@@ -315,13 +316,7 @@ class Connection {
 
   /** ssh2 flushes sinks after each parse of a read; the loop's reads are not parsed there. */
   #flushJsSinks(): void {
-    const sinks = this.client._sinks;
-    if (sinks === undefined || sinks.length === 0) return;
-    for (const s of sinks) {
-      s.pending = false;
-      s.flush();
-    }
-    sinks.length = 0;
+    this.client._flushSinks?.();
   }
 }
 
