@@ -1,0 +1,190 @@
+/**
+ * The receive-window tuner of the ssh2 patch (`[window patch]` in
+ * `ssh2/lib/Channel.js`, patches/README.md), driven by a simulated sender on a
+ * virtual clock: a path with a round trip and a rate, and optionally a sender that
+ * cannot have more than so many bytes unacknowledged (OpenSSH's sshd with Linux's
+ * default socket buffers: the rest of the credit waits in its channel buffer, a
+ * standing queue). The channel's consumer takes every byte at once; what is observed
+ * is what the peer would see: the credit granted, and the bytes delivered per second.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+
+// The tuner reads `performance.now()` at each call, and the event loop's utilization
+// (a saturated loop neither grows the window nor concludes the path is full): a virtual
+// clock, and no utilization, before ssh2's Channel.js is loaded.
+const clock = { now: 0 };
+performance.now = () => clock.now;
+Object.defineProperty(performance, 'eventLoopUtilization', { value: undefined, configurable: true });
+
+interface Tune {
+  size: number;
+}
+interface FakeChannel {
+  incoming: { id: number; window: number };
+  outgoing: { id: number; state: string };
+  readableLength: number;
+  _client: { _wrttMin: number; _protocol: { channelWindowAdjust(id: number, amt: number): void } };
+  _wtune?: Tune;
+}
+const require = createRequire(import.meta.url);
+const ssh2Channel = require('ssh2/lib/Channel.js') as {
+  setWindowOptions(o: { initial?: number; max?: number; autoTune?: boolean; adjustDivisor?: number }): unknown;
+  onChannelSunk(channel: FakeChannel, len: number): void;
+  windowRelease(channel: FakeChannel): void;
+};
+
+const MiB = 1024 * 1024;
+const INITIAL = 3 * MiB;
+const PACKET = 32 * 1024;
+const TICK = 0.25; // ms
+
+interface Phase {
+  /** Virtual milliseconds. */
+  ms: number;
+  /** The path's rate, bytes per millisecond. */
+  rate: number;
+}
+interface Path {
+  rttMs: number;
+  phases: Phase[];
+  /** At most this many bytes sent and not yet acknowledged (a round trip). */
+  unackedCap?: number;
+}
+interface Result {
+  /** Bytes per second delivered over the last `tailMs` of each phase. */
+  rates: number[];
+  /** The channel's window at the end of each phase. */
+  sizes: number[];
+  peakSize: number;
+  /** The most credit the sender held and could not send, over the last `tailMs` of the run. */
+  tailBacklog: number;
+}
+
+/** Runs the path's phases; the tuner sees one 32 KiB CHANNEL_DATA per packet, as through a sink. */
+function simulate(path: Path, tailMs = 2000): Result {
+  clock.now = 0;
+  const half = path.rttMs / 2;
+  const adjusts: { at: number; amt: number }[] = [];
+  const inFlight: { at: number; len: number }[] = [];
+  const unacked: { at: number; len: number }[] = [];
+  const channel: FakeChannel = {
+    incoming: { id: 0, window: INITIAL },
+    outgoing: { id: 9, state: 'open' },
+    readableLength: 0,
+    _client: {
+      // The round trip of the channel's open and its confirmation (client.js samples it).
+      _wrttMin: path.rttMs,
+      _protocol: {
+        channelWindowAdjust(_id, amt) {
+          adjusts.push({ at: clock.now + half, amt });
+        },
+      },
+    },
+  };
+  let credit = INITIAL;
+  let unackedBytes = 0;
+  let budget = 0;
+  const rates: number[] = [];
+  const sizes: number[] = [];
+  let peakSize = INITIAL;
+  let tailBacklog = 0;
+  let t0 = 0;
+  for (const [i, phase] of path.phases.entries()) {
+    let tailBytes = 0;
+    const end = t0 + phase.ms;
+    for (; clock.now < end; clock.now += TICK) {
+      const now = clock.now;
+      while (adjusts.length > 0 && adjusts[0].at <= now) credit += adjusts.shift()!.amt;
+      while (unacked.length > 0 && unacked[0].at <= now) unackedBytes -= unacked.shift()!.len;
+      // The sender: at the path's rate, within the channel's credit and its own cap.
+      budget = Math.min(budget + phase.rate * TICK, Math.max(phase.rate * TICK, PACKET) * 2);
+      for (;;) {
+        const room = path.unackedCap === undefined ? Infinity : path.unackedCap - unackedBytes;
+        const len = Math.min(PACKET, credit, Math.floor(budget), room);
+        if (len < Math.min(PACKET, credit) || len <= 0) break;
+        credit -= len;
+        budget -= len;
+        unackedBytes += len;
+        inFlight.push({ at: now + half, len });
+        unacked.push({ at: now + path.rttMs, len });
+      }
+      // The receiver: each packet counted, taken by the consumer, credit returned.
+      while (inFlight.length > 0 && inFlight[0].at <= now) {
+        const { len } = inFlight.shift()!;
+        assert.ok(len <= channel.incoming.window, 'the sender never had more than the window');
+        ssh2Channel.onChannelSunk(channel, len);
+        ssh2Channel.windowRelease(channel);
+        if (now >= end - tailMs) tailBytes += len;
+      }
+      peakSize = Math.max(peakSize, channel._wtune?.size ?? INITIAL);
+      if (i === path.phases.length - 1 && now >= end - tailMs) tailBacklog = Math.max(tailBacklog, credit);
+    }
+    rates.push((tailBytes / tailMs) * 1000);
+    sizes.push(channel._wtune?.size ?? INITIAL);
+    t0 = end;
+  }
+  return { rates, sizes, peakSize, tailBacklog };
+}
+
+const perMs = (mibPerS: number): number => (mibPerS * MiB) / 1000;
+
+function options(autoTune: boolean): void {
+  ssh2Channel.setWindowOptions({ initial: INITIAL, max: 64 * MiB, autoTune, adjustDivisor: 8 });
+}
+
+test('a long fat path: the window grows until the path is full, and a fixed window stays at 3 MiB per round trip', () => {
+  const path: Path = { rttMs: 50, phases: [{ ms: 12_000, rate: perMs(200) }] };
+  options(false);
+  const fixed = simulate(path);
+  options(true);
+  const tuned = simulate(path);
+  options(true);
+  // 3 MiB per 50 ms: 60 MiB/s.
+  assert.ok(fixed.rates[0] < 64 * MiB, `fixed window ${(fixed.rates[0] / MiB).toFixed(1)} MiB/s`);
+  assert.equal(fixed.sizes[0], INITIAL);
+  // 200 MiB/s x 50 ms = 10 MiB in flight.
+  assert.ok(tuned.sizes[0] >= 10 * MiB, `tuned window ${(tuned.sizes[0] / MiB).toFixed(1)} MiB`);
+  assert.ok(tuned.rates[0] >= 0.9 * 200 * MiB, `tuned ${(tuned.rates[0] / MiB).toFixed(1)} MiB/s`);
+});
+
+test('loopback (below 5 ms): the window stays at its initial size', () => {
+  options(true);
+  const r = simulate({ rttMs: 1, phases: [{ ms: 3000, rate: perMs(2000) }] });
+  assert.equal(r.peakSize, INITIAL);
+  assert.ok(r.rates[0] >= 0.9 * 2000 * MiB, `${(r.rates[0] / MiB).toFixed(0)} MiB/s`);
+});
+
+test('a sender that cannot use more credit (sshd with default buffers): the window holds near what moves, no standing queue', () => {
+  options(true);
+  // sshd with tcp_wmem's 4 MiB max has ~2.8 MB unacknowledged at most.
+  const cap = 2_800_000;
+  const r = simulate({ rttMs: 50, unackedCap: cap, phases: [{ ms: 20_000, rate: perMs(1000) }] });
+  const moved = (r.rates[0] * 50) / 1000; // bytes per round trip
+  assert.ok(moved >= 0.95 * cap, `moved ${moved} bytes per round trip`);
+  // Held at 1.2x the best bytes per round trip seen; a sender that sends its cap in one
+  // burst per round trip makes some intervals of 2 round trips hold 3 bursts: the best
+  // reads up to 1.5x what moves on average.
+  assert.ok(r.sizes[0] <= 1.8 * cap, `window ${r.sizes[0]} against ${cap} that moves`);
+  assert.ok(r.tailBacklog <= 2 * MiB, `the sender held ${r.tailBacklog} bytes of credit it could not send`);
+});
+
+test('the path gets slower, then fast again: the window comes down to what moves, then grows back', () => {
+  options(true);
+  const r = simulate({
+    rttMs: 50,
+    phases: [
+      { ms: 10_000, rate: perMs(200) },
+      { ms: 10_000, rate: perMs(40) },
+      { ms: 15_000, rate: perMs(200) },
+    ],
+  });
+  assert.ok(r.sizes[0] >= 10 * MiB, `first window ${(r.sizes[0] / MiB).toFixed(1)} MiB`);
+  // 40 MiB/s x 50 ms = 2 MiB; the floor is 3 MiB. (Before the fix the window went on
+  // cycling 12.6 -> 8.4 -> 5.6 -> 3.7 -> 12.6 MB: each hold went back to 1.2x the old best.)
+  assert.ok(r.sizes[1] <= 4 * MiB, `window after the slowdown ${(r.sizes[1] / MiB).toFixed(1)} MiB`);
+  assert.ok(r.rates[1] >= 0.9 * 40 * MiB, `${(r.rates[1] / MiB).toFixed(1)} MiB/s after the slowdown`);
+  assert.ok(r.sizes[2] >= 10 * MiB, `window once fast again ${(r.sizes[2] / MiB).toFixed(1)} MiB`);
+  assert.ok(r.rates[2] >= 0.9 * 200 * MiB, `${(r.rates[2] / MiB).toFixed(1)} MiB/s once fast again`);
+});
