@@ -293,13 +293,16 @@ static int process(Rx *rx) {
       ret = -1;
       break;
     }
-    rx->packets++;
-    off += 4 + (size_t)len + 16;
+    /* A padding length past the packet's is a bad packet: it stops the loop before
+       it is counted, as a bad tag does (ssh2 then fails on it), not after (JavaScript
+       would go on with the rest and the packet would be lost without an error). */
     uint32_t pad = p[4];
     if (pad + 1 > len) {
       ret = -1;
       break;
     }
+    rx->packets++;
+    off += 4 + (size_t)len + 16;
     unsigned char *payload = p + 5;
     uint32_t plen = len - pad - 1;
     if (plen == 0) continue;
