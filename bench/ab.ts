@@ -18,6 +18,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { cleanupAll, commCpuSeconds, installSignalHandlers, onCleanup, onExitSync, procCounters, startDaemon } from './lib/proc.js';
 import { auditCiphers } from './lib/cipher-audit.js';
+import { checkCpus, describeCpus } from './lib/cpu-check.js';
 import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { buildTools } from './lib/tools.js';
@@ -91,6 +92,8 @@ const cmds = argv.map((a) => {
 });
 
 installSignalHandlers();
+const cpuStart = describeCpus('start', await checkCpus(1));
+console.log(cpuStart);
 const tools = await buildTools();
 const sshd = await startSshd({ addr: '127.0.0.1', port: await freePort() });
 const port = await freePort();
@@ -188,6 +191,7 @@ try {
   await sshd.stop();
   await cleanupAll();
 }
+console.log(`\n${cpuStart}\n${describeCpus('end', await checkCpus(1))}`);
 console.log('\nmedians:');
 for (const [k, v] of [...results].sort()) console.log(`  ${k.padEnd(26)} ${fmt(median(v))}   [${v.map(fmt).join(' ')}]`);
 void resolve;

@@ -22,6 +22,7 @@ import { startSshd } from './lib/sshd.js';
 import { fmt, median, table } from './lib/stats.js';
 import { buildTools, type Tools } from './lib/tools.js';
 import { auditCiphers } from './lib/cipher-audit.js';
+import { checkCpus, describeCpus } from './lib/cpu-check.js';
 import { BURROW_STANDIN, getBurrowCommand, JUMP_PEERS, PEERS, setBurrowCommand, type ForwardPlan, type Peer, type PeerEnv } from './peers/index.js';
 
 const MiB = 1024 * 1024;
@@ -374,6 +375,8 @@ async function main(): Promise<void> {
   if (!status.nativeBinding) console.warn('warning: ssh2 native crypto binding missing; burrow figures will be slow');
   if (!status.windowPatch) console.warn('warning: ssh2 window patch not applied (run npm ci)');
   console.log(`bench ${opts.quick ? '--quick ' : ''}reps=${opts.reps} on ${String(info.cpu)} ×${String(info.cores)}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  const cpuStart = await checkCpus(opts.quick ? 1 : 2);
+  console.log(describeCpus('start', cpuStart));
   const tools = await buildTools();
   let cold;
   try {
@@ -393,12 +396,14 @@ async function main(): Promise<void> {
   } finally {
     await cleanupAll();
   }
+  const cpuEnd = await checkCpus(opts.quick ? 1 : 2);
   finish();
   const text = render();
   console.log(text);
   if (cold) {
     console.log(`\ncold start (median): burrow --help ${fmt(cold.burrowHelpMs)} ms, node -e '' ${fmt(cold.nodeEmptyMs)} ms, ssh -V ${fmt(cold.sshVersionMs)} ms`);
   }
+  console.log(`\n${describeCpus('start', cpuStart)}\n${describeCpus('end', cpuEnd)}`);
   if (failures.length) console.log(`\nFAILURES:\n${failures.map((f) => `- ${f}`).join('\n')}`);
   const dir = join('bench', 'results');
   mkdirSync(dir, { recursive: true });
@@ -410,7 +415,7 @@ async function main(): Promise<void> {
         date: started.toISOString(),
         seconds: (Date.now() - started.getTime()) / 1000,
         options: opts,
-        machine: { ...info, loadavgEnd: loadavg() },
+        machine: { ...info, loadavgEnd: loadavg(), cpuSpeedStart: cpuStart, cpuSpeedEnd: cpuEnd },
         note: 'medians of the repetitions; ratios are burrow ÷ OpenSSH (same cipher) and burrow ÷ raw TCP, of the medians',
         coldStart: cold,
         results: [...series.values()],
