@@ -20,7 +20,7 @@ test('rx-loop.c under its fuzz harness: fixed cases and 6000 seeded inputs, no b
   assert.ok(m, `no summary line:\n${out.slice(-4000)}`);
   t.diagnostic(m[0]);
   const [inputs, packets, sinkBytes, evictions, js, holds, restarts, bad] = m.slice(1).map(Number);
-  assert.equal(inputs, 6001); // the fixed case and 6000 seeded inputs
+  assert.ok(inputs! > 6000, `${inputs} inputs`); // the fixed cases and 6000 seeded inputs
   // each path was taken (the run did not pass for want of getting anywhere)
   for (const [name, n] of Object.entries({ packets, sinkBytes, evictions, js, holds, restarts, bad })) {
     assert.ok(n! > 0, `${name}: ${n}`);
