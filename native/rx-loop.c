@@ -466,9 +466,12 @@ static void do_stop(Rx *rx, int err) {
   napi_close_handle_scope(rx->env, scope);
 }
 
-static Rx *get_rx(napi_env env, napi_value v) {
+/* The call's `want` arguments into argv; the loop its first one names, or NULL. */
+static Rx *args_rx(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
   void *p = NULL;
-  if (napi_get_value_external(env, v, &p) != napi_ok) return NULL;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != want || napi_get_value_external(env, argv[0], &p) != napi_ok) return NULL;
   return (Rx *)p;
 }
 
@@ -559,10 +562,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
 
 /* setSink(h, recipient, fd, window): the channel's data goes straight to `fd`. */
 static napi_value set_sink(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value argv[4], ok;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  Rx *rx = argc == 4 ? get_rx(env, argv[0]) : NULL;
+  Rx *rx = args_rx(env, info, 4, argv);
   uint32_t recipient;
   int32_t fd;
   double window;
@@ -598,10 +599,8 @@ static napi_value set_sink(napi_env env, napi_callback_info info) {
 
 /* clearSink(h, recipient): the channel is done; whatever its sink still holds is dropped. */
 static napi_value clear_sink(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  Rx *rx = argc == 2 ? get_rx(env, argv[0]) : NULL;
+  Rx *rx = args_rx(env, info, 2, argv);
   uint32_t recipient;
   if (rx == NULL || napi_get_value_uint32(env, argv[1], &recipient) != napi_ok) {
     napi_throw_type_error(env, NULL, "rx-loop: clearSink(h, recipient)");
@@ -614,10 +613,8 @@ static napi_value clear_sink(napi_env env, napi_callback_info info) {
 
 /* stop(h): stops now, or after the current packet when called from a callback. */
 static napi_value stop(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  Rx *rx = argc == 1 ? get_rx(env, argv[0]) : NULL;
+  Rx *rx = args_rx(env, info, 1, argv);
   if (rx == NULL) {
     napi_throw_type_error(env, NULL, "rx-loop: stop(h)");
     return NULL;
