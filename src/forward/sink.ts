@@ -72,7 +72,6 @@ function hasSetSink(d: Duplex): d is SinkChannel {
   return typeof c.setSink === 'function' && typeof c.sinkDelivered === 'function' && typeof c.sinkReceived === 'function';
 }
 
-
 /**
  * Memory for the copies of what the kernel did not take, reused once Node has written
  * it: a read's packets fit one (reads are at most 256 KiB, plus a packet begun in an
@@ -208,10 +207,11 @@ class SocketSink implements ChannelSink, NativeSink {
  * function, or undefined when the fast path is not available.
  */
 export function attachSink(socket: Socket, channel: Duplex, onBytes: (n: number) => void): (() => void) | undefined {
-  if (sendv === undefined || !hasSetSink(channel) || socketFd(socket) < 0) return undefined;
+  const fd = socketFd(socket);
+  if (sendv === undefined || !hasSetSink(channel) || fd < 0) return undefined;
   channel.setSink(new SocketSink(socket, channel, onBytes));
   const rx = channel as unknown as RxChannel;
-  const native = nativeSinkAttach(rx, socket, socketFd(socket));
+  const native = nativeSinkAttach(rx, socket, fd);
   return () => {
     if (native) nativeSinkDetach(rx);
     channel.setSink(undefined);

@@ -221,7 +221,7 @@ class Connection {
       this.#account(n);
     } catch (err) {
       this.#fail(err);
-      if (this.#handle !== undefined) addon!.stop(this.#handle);
+      this.#stop();
     }
   }
 

@@ -26,7 +26,6 @@ after(async () => {
   await sshd?.stop();
 });
 
-
 test('-L downloads through the native loop while sshd rekeys every MiB: fast and stopping readers, intact', async (t) => {
   const { fwd, port } = await forwardToTarget(t, opener, down);
   const { started, bytes } = nativeRxCounters;

@@ -27,7 +27,6 @@ after(async () => {
   await env.stop();
 });
 
-
 test('-L download to a fast reader: sent straight from the read buffer, intact', async (t) => {
   const { port } = await forwardToTarget(t, env.opener, down);
   const before = sinkCounters.direct;
