@@ -89,6 +89,13 @@ static void do_stop(Rx *rx, int err);
 
 static size_t held_of(const Sink *s) { return s->hold_len - s->hold_off; }
 
+/* The sink holds nothing any more (all written, or its socket failed). */
+static void drop_hold(Sink *s) {
+  free(s->hold);
+  s->hold = NULL;
+  s->hold_len = s->hold_off = 0;
+}
+
 static Sink *find_sink(Rx *rx, uint32_t recipient) {
   if (rx->last != NULL && rx->last->recipient == recipient) return rx->last;
   for (int i = 0; i < rx->nsinks; i++)
@@ -171,11 +178,7 @@ static void flush_sinks(Rx *rx) {
         }
       }
     }
-    if (s->dead && s->hold != NULL) {
-      free(s->hold);
-      s->hold = NULL;
-      s->hold_len = s->hold_off = 0;
-    }
+    if (s->dead) drop_hold(s);
     s->niov = 0;
     s->batch = 0;
     s->changed = 1;
@@ -368,9 +371,7 @@ static void sink_cb(uv_poll_t *h, int status, int events) {
     s->hold_off += (size_t)sent;
   }
   if (s->dead || held_of(s) == 0) {
-    free(s->hold);
-    s->hold = NULL;
-    s->hold_off = s->hold_len = 0;
+    drop_hold(s);
     uv_poll_stop(&s->wpoll);
     s->wpolling = 0;
   }
@@ -420,9 +421,9 @@ static void free_rx(Rx *rx) {
   napi_delete_reference(rx->env, rx->on_payload);
   napi_delete_reference(rx->env, rx->on_run);
   napi_delete_reference(rx->env, rx->on_stop);
+  napi_delete_reference(rx->env, rx->on_evict);
   napi_delete_reference(rx->env, rx->report_ref);
   EVP_CIPHER_CTX_free(rx->ctx);
-  napi_delete_reference(rx->env, rx->on_evict);
   free(rx->buf);
   free(rx);
 }
