@@ -169,11 +169,12 @@ test('a sender that cannot use more credit (sshd with default buffers): the wind
   const r = simulate({ rttMs: 50, unackedCap: cap, phases: [{ ms: 20_000, rate: perMs(1000) }] });
   const moved = (nth(r.rates, 0) * 50) / 1000; // bytes per round trip
   assert.ok(moved >= 0.95 * cap, `moved ${moved} bytes per round trip`);
-  // Held at 1.2x the best bytes per round trip seen; a sender that sends its cap in one
-  // burst per round trip makes some intervals of 2 round trips hold 3 bursts: the best
-  // reads up to 1.5x what moves on average.
-  assert.ok(nth(r.sizes, 0) <= 1.8 * cap, `window ${nth(r.sizes, 0)} against ${cap} that moves`);
-  assert.ok(r.tailBacklog <= 2 * MiB, `the sender held ${r.tailBacklog} bytes of credit it could not send`);
+  // Held at 1.2x the best bytes per round trip seen. This sender sends its cap in one
+  // burst per round trip, so an interval of 2 round trips may hold 3 bursts (1.5x what
+  // moves on average); the best is read over two intervals, at most 1.25x. (Read over
+  // one, the window held 4.8 MB and the sender 1.95 MiB of credit it could not send.)
+  assert.ok(nth(r.sizes, 0) <= 1.5 * cap, `window ${nth(r.sizes, 0)} against ${cap} that moves`);
+  assert.ok(r.tailBacklog <= 1.5 * MiB, `the sender held ${r.tailBacklog} bytes of credit it could not send`);
 });
 
 test('the path gets slower, then fast again: the window comes down to what moves, then grows back', () => {
