@@ -155,6 +155,14 @@ test('a long fat path: the window grows until the path is full, and a fixed wind
   assert.ok(nth(tuned.rates, 0) >= 0.9 * 200 * MiB, `tuned ${(nth(tuned.rates, 0) / MiB).toFixed(1)} MiB/s`);
 });
 
+test('a long fat path at 100 ms: once the sender has shown room past what default buffers carry, the window grows by half a step', () => {
+  options(true);
+  const r = simulate({ rttMs: 100, phases: [{ ms: 1000, rate: perMs(700) }, { ms: 4000, rate: perMs(700) }] }, 1000);
+  // With steps of +1 MiB all the way to 8 MiB the window was at 7 MiB after a second.
+  assert.ok(nth(r.sizes, 0) >= 10 * MiB, `window after 1 s ${(nth(r.sizes, 0) / MiB).toFixed(1)} MiB`);
+  assert.ok(nth(r.rates, 1) >= 0.9 * 550 * MiB, `${(nth(r.rates, 1) / MiB).toFixed(1)} MiB/s`);
+});
+
 test('loopback (below 5 ms): the window stays at its initial size', () => {
   options(true);
   const r = simulate({ rttMs: 1, phases: [{ ms: 3000, rate: perMs(2000) }] });
@@ -175,6 +183,8 @@ test('a sender that cannot use more credit (sshd with default buffers): the wind
   // one, the window held 4.8 MB and the sender 1.95 MiB of credit it could not send.)
   assert.ok(nth(r.sizes, 0) <= 1.5 * cap, `window ${nth(r.sizes, 0)} against ${cap} that moves`);
   assert.ok(r.tailBacklog <= 1.5 * MiB, `the sender held ${r.tailBacklog} bytes of credit it could not send`);
+  // Such a sender never shows room past its ceiling: the window never took a step of more than 1 MiB.
+  assert.ok(r.peakSize <= 5 * MiB, `peak window ${r.peakSize}`);
 });
 
 test('the path gets slower, then fast again: the window comes down to what moves, then grows back', () => {
