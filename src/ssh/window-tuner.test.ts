@@ -155,7 +155,7 @@ test('a long fat path: the window grows until the path is full, and a fixed wind
   assert.ok(nth(tuned.rates, 0) >= 0.9 * 200 * MiB, `tuned ${(nth(tuned.rates, 0) / MiB).toFixed(1)} MiB/s`);
 });
 
-test('a long fat path at 100 ms: once the sender has shown room past what default buffers carry, the window grows by half a step', () => {
+test('a long fat path at 100 ms: once the sender has shown room past what default buffers carry, the window grows in steps of half its size', () => {
   options(true);
   const r = simulate({ rttMs: 100, phases: [{ ms: 1000, rate: perMs(700) }, { ms: 4000, rate: perMs(700) }] }, 1000);
   // With steps of +1 MiB all the way to 8 MiB the window was at 7 MiB after a second.
