@@ -376,7 +376,8 @@ async function main(): Promise<void> {
   if (!status.windowPatch) console.warn('warning: ssh2 window patch not applied (run npm ci)');
   console.log(`bench ${opts.quick ? '--quick ' : ''}reps=${opts.reps} on ${String(info.cpu)} ×${String(info.cores)}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const cpuStart = await checkCpus(opts.quick ? 1 : 2);
-  console.log(describeCpus('start', cpuStart));
+  const cpuStartLine = describeCpus('start', cpuStart);
+  console.log(cpuStartLine);
   const tools = await buildTools();
   let cold;
   try {
@@ -403,7 +404,7 @@ async function main(): Promise<void> {
   if (cold) {
     console.log(`\ncold start (median): burrow --help ${fmt(cold.burrowHelpMs)} ms, node -e '' ${fmt(cold.nodeEmptyMs)} ms, ssh -V ${fmt(cold.sshVersionMs)} ms`);
   }
-  console.log(`\n${describeCpus('start', cpuStart)}\n${describeCpus('end', cpuEnd)}`);
+  console.log(`\n${cpuStartLine}\n${describeCpus('end', cpuEnd)}`);
   if (failures.length) console.log(`\nFAILURES:\n${failures.map((f) => `- ${f}`).join('\n')}`);
   const dir = join('bench', 'results');
   mkdirSync(dir, { recursive: true });
