@@ -21,19 +21,29 @@ Object.defineProperty(performance, 'eventLoopUtilization', { value: undefined, c
 interface Tune {
   size: number;
 }
+/** The connection, as the tuner sees it: its channels (by id) and what they learnt. */
+interface FakeConn {
+  _wrttMin?: number;
+  _chanMgr: { _channels: Record<number, FakeChannel> };
+}
 interface FakeChannel {
   incoming: { id: number; window: number };
   outgoing: { id: number; state: string };
   readableLength: number;
-  _client: { _wrttMin: number; _protocol: { channelWindowAdjust(id: number, amt: number): void } };
+  _client: FakeConn & { _protocol: { channelWindowAdjust(id: number, amt: number): void } };
   _wtune?: Tune;
 }
 const require = createRequire(import.meta.url);
 const ssh2Channel = require('ssh2/lib/Channel.js') as {
   setWindowOptions(o: { initial?: number; max?: number; autoTune?: boolean; adjustDivisor?: number }): unknown;
+  initialWindow(conn: FakeConn): number;
   onChannelSunk(channel: FakeChannel, len: number): void;
   windowRelease(channel: FakeChannel): void;
 };
+
+function newConn(): FakeConn {
+  return { _chanMgr: { _channels: {} } };
+}
 
 const MiB = 1024 * 1024;
 const INITIAL = 3 * MiB;
@@ -53,6 +63,8 @@ interface Path {
   unackedCap?: number;
 }
 interface Result {
+  /** The window the channel advertised at open. */
+  initial: number;
   /** Bytes per second delivered over the last `tailMs` of each phase. */
   rates: number[];
   /** The channel's window at the end of each phase. */
@@ -62,33 +74,40 @@ interface Result {
   tailBacklog: number;
 }
 
-/** Runs the path's phases; the tuner sees one 32 KiB CHANNEL_DATA per packet, as through a sink. */
-function simulate(path: Path, tailMs = 2000): Result {
+/**
+ * Runs the path's phases on a new channel of `conn` (a new connection unless given);
+ * the tuner sees one 32 KiB CHANNEL_DATA per packet, as through a sink. The channel
+ * is closed at the end: it leaves its connection's list.
+ */
+function simulate(path: Path, tailMs = 2000, conn = newConn()): Result {
   clock.now = 0;
   const half = path.rttMs / 2;
   const adjusts: { at: number; amt: number }[] = [];
   const inFlight: { at: number; len: number }[] = [];
   const unacked: { at: number; len: number }[] = [];
+  // The round trip of the channel's open and its confirmation (client.js samples it).
+  conn._wrttMin = Math.min(conn._wrttMin ?? Infinity, path.rttMs);
+  const initial = ssh2Channel.initialWindow(conn);
+  const id = Object.keys(conn._chanMgr._channels).length;
   const channel: FakeChannel = {
-    incoming: { id: 0, window: INITIAL },
+    incoming: { id, window: initial },
     outgoing: { id: 9, state: 'open' },
     readableLength: 0,
-    _client: {
-      // The round trip of the channel's open and its confirmation (client.js samples it).
-      _wrttMin: path.rttMs,
+    _client: Object.assign(conn, {
       _protocol: {
-        channelWindowAdjust(_id, amt) {
+        channelWindowAdjust(_id: number, amt: number) {
           adjusts.push({ at: clock.now + half, amt });
         },
       },
-    },
+    }),
   };
-  let credit = INITIAL;
+  conn._chanMgr._channels[id] = channel;
+  let credit = initial;
   let unackedBytes = 0;
   let budget = 0;
   const rates: number[] = [];
   const sizes: number[] = [];
-  let peakSize = INITIAL;
+  let peakSize = initial;
   let tailBacklog = 0;
   let t0 = 0;
   for (const [i, phase] of path.phases.entries()) {
@@ -118,14 +137,15 @@ function simulate(path: Path, tailMs = 2000): Result {
         ssh2Channel.windowRelease(channel);
         if (now >= end - tailMs) tailBytes += len;
       }
-      peakSize = Math.max(peakSize, channel._wtune?.size ?? INITIAL);
+      peakSize = Math.max(peakSize, channel._wtune?.size ?? initial);
       if (i === path.phases.length - 1 && now >= end - tailMs) tailBacklog = Math.max(tailBacklog, credit);
     }
     rates.push((tailBytes / tailMs) * 1000);
-    sizes.push(channel._wtune?.size ?? INITIAL);
+    sizes.push(channel._wtune?.size ?? initial);
     t0 = end;
   }
-  return { rates, sizes, peakSize, tailBacklog };
+  delete conn._chanMgr._channels[id];
+  return { initial, rates, sizes, peakSize, tailBacklog };
 }
 
 const perMs = (mibPerS: number): number => (mibPerS * MiB) / 1000;
@@ -204,4 +224,60 @@ test('the path gets slower, then fast again: the window comes down to what moves
   assert.ok(nth(r.rates, 1) >= 0.9 * 40 * MiB, `${(nth(r.rates, 1) / MiB).toFixed(1)} MiB/s after the slowdown`);
   assert.ok(nth(r.sizes, 2) >= 10 * MiB, `window once fast again ${(nth(r.sizes, 2) / MiB).toFixed(1)} MiB`);
   assert.ok(nth(r.rates, 2) >= 0.9 * 200 * MiB, `${(nth(r.rates, 2) / MiB).toFixed(1)} MiB/s once fast again`);
+});
+
+test('a new channel of a connection starts where the last one settled, not at 3 MiB again', () => {
+  options(true);
+  const path: Path = { rttMs: 50, phases: [{ ms: 1000, rate: perMs(200) }, { ms: 4000, rate: perMs(200) }] };
+  const conn = newConn();
+  const first = simulate(path, 1000, conn);
+  assert.equal(first.initial, INITIAL);
+  const second = simulate(path, 1000, conn);
+  // 200 MiB/s x 50 ms = 10 MiB in flight: the second channel has it from its first byte.
+  assert.ok(second.initial >= 10 * MiB, `second channel opened at ${(second.initial / MiB).toFixed(1)} MiB`);
+  assert.ok(second.initial <= 1.5 * nth(first.sizes, 1), `second channel opened at ${second.initial}, the first held ${nth(first.sizes, 1)}`);
+  // Its first second moves what the first channel's ramp could not.
+  assert.ok(nth(first.rates, 0) < 0.8 * 200 * MiB, `first channel's first second ${(nth(first.rates, 0) / MiB).toFixed(1)} MiB/s`);
+  assert.ok(nth(second.rates, 0) >= 0.9 * 200 * MiB, `second channel's first second ${(nth(second.rates, 0) / MiB).toFixed(1)} MiB/s`);
+  assert.ok(nth(second.rates, 1) >= 0.9 * 200 * MiB, `${(nth(second.rates, 1) / MiB).toFixed(1)} MiB/s`);
+});
+
+test('channels open at once share what one learnt: the credit others hold above 3 MiB counts against a new one', () => {
+  options(true);
+  const conn = newConn();
+  simulate({ rttMs: 50, phases: [{ ms: 5000, rate: perMs(200) }] }, 1000, conn);
+  const learnt = ssh2Channel.initialWindow(conn);
+  assert.ok(learnt >= 10 * MiB, `learnt ${learnt}`);
+  // One channel still downloading at that window: the next one starts at the floor.
+  conn._chanMgr._channels[7] = { incoming: { id: 7, window: learnt } } as FakeChannel;
+  assert.equal(ssh2Channel.initialWindow(conn), INITIAL);
+  // An idle one at 3 MiB takes nothing from it.
+  conn._chanMgr._channels[7] = { incoming: { id: 7, window: INITIAL } } as FakeChannel;
+  assert.equal(ssh2Channel.initialWindow(conn), learnt);
+});
+
+test('what a new channel inherits follows the path down: a sender with default buffers, a path that slowed, loopback', () => {
+  options(true);
+  const capped = newConn();
+  simulate({ rttMs: 50, unackedCap: 2_800_000, phases: [{ ms: 10_000, rate: perMs(1000) }] }, 2000, capped);
+  const next = simulate({ rttMs: 50, unackedCap: 2_800_000, phases: [{ ms: 5000, rate: perMs(1000) }] }, 2000, capped);
+  assert.ok(next.initial <= 1.5 * 2_800_000, `opened at ${next.initial} where 2.8 MB moves`);
+  assert.ok(next.peakSize <= 5 * MiB, `peak window ${next.peakSize}`);
+  assert.ok(next.tailBacklog <= 1.5 * MiB, `the sender held ${next.tailBacklog} bytes of credit it could not send`);
+
+  const slowed = newConn();
+  simulate({ rttMs: 50, phases: [{ ms: 10_000, rate: perMs(200) }, { ms: 10_000, rate: perMs(40) }] }, 2000, slowed);
+  assert.ok(ssh2Channel.initialWindow(slowed) <= 4 * MiB, `opened at ${ssh2Channel.initialWindow(slowed)} after the slowdown`);
+
+  const loopback = newConn();
+  simulate({ rttMs: 1, phases: [{ ms: 2000, rate: perMs(2000) }] }, 1000, loopback);
+  assert.equal(ssh2Channel.initialWindow(loopback), INITIAL);
+});
+
+test('a fixed window (no tuning) is what every channel opens with', () => {
+  options(false);
+  const conn = newConn();
+  simulate({ rttMs: 50, phases: [{ ms: 3000, rate: perMs(200) }] }, 1000, conn);
+  assert.equal(ssh2Channel.initialWindow(conn), INITIAL);
+  options(true);
 });
