@@ -13,7 +13,7 @@ import { cryptoStatus } from '../ssh/crypto-status.js';
 import { TunnelSet } from '../agent/tunnel-set.js';
 import type { SshArgs } from './ssh-args.js';
 import { openTtyPrompter } from './tty-prompter.js';
-import { attachView } from './status-view.js';
+import { attachView, promptsOver } from './status-view.js';
 import { runRemote } from './remote-command.js';
 import { EXIT_INTERRUPTED, EXIT_OK } from './exit-codes.js';
 
@@ -44,7 +44,17 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
   for (const key of config.unsupported) debug(1, `ignoring ${key}: not supported by burrow`);
 
   const bus = new EventBus();
-  const prompter = config.batchMode ? undefined : openTtyPrompter();
+  const forwardOnly = args.noCommand;
+  let set: TunnelSet | undefined;
+  const view = attachView(bus, {
+    json: args.json,
+    quiet: args.quiet || (!forwardOnly && !args.verbose),
+    warnings: !args.quiet,
+    verbose: args.verbose,
+    totals: forwardOnly ? () => set?.totals() ?? { active: 0, total: 0, bytesIn: 0, bytesOut: 0 } : undefined,
+  });
+  const tty = config.batchMode ? undefined : openTtyPrompter();
+  const prompter = tty && promptsOver(view, tty);
   const pool = new SessionPool({
     resolve: (dest, over) => resolveHost(over.user ? `${over.user}@${dest}` : dest, { ...resolveOpts, options: over.port ? [`Port=${over.port}`] : [] }),
     prompter,
@@ -55,7 +65,6 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
 
   const interrupt = new AbortController();
   let interrupts = 0;
-  let set: TunnelSet | undefined;
   const onSigint = () => {
     interrupts++;
     if (interrupts === 1) {
@@ -70,14 +79,6 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
   // Ctrl-C, kill and a closed terminal all close gracefully (a second one cuts).
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const sig of signals) process.on(sig, onSigint);
-  const forwardOnly = args.noCommand;
-  const detach = attachView(bus, {
-    json: args.json,
-    quiet: args.quiet || (!forwardOnly && !args.verbose),
-    warnings: !args.quiet,
-    verbose: args.verbose,
-    totals: forwardOnly ? () => set?.totals() ?? { active: 0, total: 0, bytesIn: 0, bytesOut: 0 } : undefined,
-  });
   const crypto = cryptoStatus();
   if (!crypto.nativeBinding) bus.emit({ type: 'warning', code: 'SLOW_CRYPTO', message: "ssh2's native crypto binding is missing: transfers will be several times slower (install g++ and python3, then npm ci)" });
   if (!crypto.windowPatch) bus.emit({ type: 'warning', code: 'NO_WINDOW_PATCH', message: "burrow's ssh2 window patch is not applied: slow on high-latency links (run npm ci)" });
@@ -109,7 +110,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     throw err;
   } finally {
     set?.destroy();
-    detach();
+    view.detach();
     for (const sig of signals) process.off(sig, onSigint);
     pool.destroyAll();
   }

@@ -1,8 +1,10 @@
 /**
  * Renders the event stream for a person (stderr) or a program (`--json` on stdout).
- * On a terminal, one live line shows connections and bytes, rewritten once a second.
+ * On a terminal, one live line shows connections and bytes, rewritten once a second,
+ * except while a question is asked on that terminal (`promptsOver`).
  */
 import type { EventBus, TunnelEvent } from '../events.js';
+import type { Prompter } from '../prompt.js';
 
 export interface ViewOptions {
   json: boolean;
@@ -52,15 +54,26 @@ function describe(ev: TunnelEvent, verbose: number): string | undefined {
   }
 }
 
-/** Subscribes a view to the bus; returns a function that stops it. */
-export function attachView(bus: EventBus, opts: ViewOptions): () => void {
+export interface View {
+  /** Stops the view; the live line is cleared. */
+  detach(): void;
+  /** Takes the live line off the screen and keeps it off until `fn`'s promise settles. */
+  hold<T>(fn: () => Promise<T>): Promise<T>;
+  /** Takes the live line off the screen (it comes back at the next tick). */
+  clear(): void;
+}
+
+/** Subscribes a view to the bus. */
+export function attachView(bus: EventBus, opts: ViewOptions): View {
   const err = opts.err ?? process.stderr;
   const out = opts.out ?? process.stdout;
   if (opts.json) {
-    return bus.subscribe((ev) => out.write(`${JSON.stringify({ time: new Date().toISOString(), ...ev })}\n`));
+    const detach = bus.subscribe((ev) => out.write(`${JSON.stringify({ time: new Date().toISOString(), ...ev })}\n`));
+    return { detach, hold: (fn) => fn(), clear: () => {} };
   }
   const live = Boolean(opts.totals) && err.isTTY && !opts.quiet;
   let statusShown = false;
+  let holds = 0;
   const clearStatus = () => {
     if (statusShown) {
       err.write('\r\x1b[K');
@@ -79,6 +92,7 @@ export function attachView(bus: EventBus, opts: ViewOptions): () => void {
   if (live && opts.totals) {
     const totals = opts.totals;
     timer = setInterval(() => {
+      if (holds > 0) return;
       const t = totals();
       clearStatus();
       err.write(`  ${t.active} open, ${t.total} total, ↓ ${formatBytes(t.bytesIn)} ↑ ${formatBytes(t.bytesOut)}  (Ctrl-C to stop)`);
@@ -86,9 +100,36 @@ export function attachView(bus: EventBus, opts: ViewOptions): () => void {
     }, 1000);
     timer.unref();
   }
-  return () => {
-    unsubscribe();
-    if (timer) clearInterval(timer);
-    clearStatus();
+  return {
+    detach: () => {
+      unsubscribe();
+      if (timer) clearInterval(timer);
+      clearStatus();
+    },
+    hold: async (fn) => {
+      holds++;
+      clearStatus();
+      try {
+        return await fn();
+      } finally {
+        holds--;
+      }
+    },
+    clear: clearStatus,
+  };
+}
+
+/**
+ * `prompter` asking on the terminal the view draws on: a question (a password, a
+ * one-time code) must not share its line with the live line, nor be wiped by its
+ * next rewrite while the person types.
+ */
+export function promptsOver(view: View, prompter: Prompter): Prompter {
+  return {
+    ask: (message, opts) => view.hold(() => prompter.ask(message, opts)),
+    info: (message) => {
+      view.clear();
+      prompter.info(message);
+    },
   };
 }

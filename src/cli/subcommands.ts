@@ -47,7 +47,7 @@ async function demoCommand(argv: string[]): Promise<number> {
   }
   const opts = cmd.opts<{ once?: boolean; port: number; json?: boolean }>();
   const bus = new EventBus();
-  const detach = attachView(bus, { json: Boolean(opts.json), quiet: false, verbose: 0 });
+  const view = attachView(bus, { json: Boolean(opts.json), quiet: false, verbose: 0 });
   const ac = new AbortController();
   const stop = () => ac.abort();
   process.once('SIGINT', stop);
@@ -73,7 +73,7 @@ async function demoCommand(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
-    detach();
+    view.detach();
   }
 }
 

@@ -68,6 +68,44 @@ test('2FA prompts appear verbatim, once for several tunnels, and answers are not
   }
 });
 
+/** The line the cursor is on, as a terminal shows it: `\r` goes back to its start, ESC[K erases to its end. */
+function currentLine(raw: string): string {
+  const last = raw.slice(raw.lastIndexOf('\n') + 1);
+  let line = '';
+  let col = 0;
+  // eslint-disable-next-line no-control-regex
+  for (const [tok] of last.matchAll(/\x1b\[[0-9;?]*[ -/]*[@-~]|[^\x1b]/gu)) {
+    if (tok === '\r') col = 0;
+    else if (tok === '\x1b[K') line = line.slice(0, col);
+    else if (!tok.startsWith('\x1b')) {
+      line = line.slice(0, col) + tok + line.slice(col + 1);
+      col++;
+    }
+  }
+  return line;
+}
+
+test('while a code is asked, the live status line stays off the prompt; it comes back once connected', async () => {
+  const site = await twoFactorServer();
+  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', 'cluster']);
+  try {
+    await pty.answer('First Factor: ', 'hunter2');
+    await pty.waitFor('Second Factor: ');
+    // A person takes a while to read a code off a phone: the status line is rewritten
+    // every second meanwhile (it used to be drawn after the prompt, then wipe it).
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(currentLine(pty.rawTranscript), 'Second Factor: ');
+    pty.write('424242\r');
+    await pty.waitFor('cluster: connected');
+    await pty.waitFor('(Ctrl-C to stop)');
+    pty.write('\x03');
+    assert.equal((await pty.wait()).code, 0);
+  } finally {
+    pty.kill('SIGKILL');
+    await site.close();
+  }
+});
+
 test('a wrong one-time code fails once with a clear error, no second try', async () => {
   const site = await twoFactorServer();
   const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', 'cluster']);
