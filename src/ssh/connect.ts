@@ -33,6 +33,9 @@ export async function openTransport(opts: SessionOptions): Promise<Transport> {
     // A channel's writableLength counts each byte until ssh2 has copied it into the hop's
     // packets: the inner connection may cut its packets from reused memory (patches/README.md).
     (stream as Duplex & { ssh2ReuseWrites?: boolean }).ssh2ReuseWrites = true;
+    // The inner connection's channels are flow-controlled end to end: the hop's own
+    // window is not tuned but opened wide (`[carrier]`, patches/README.md).
+    (stream as Duplex & { ssh2Carrier?: boolean }).ssh2Carrier = true;
     return { stream, describe: `${config.hostname} port ${config.port} via ${via.destination}`, dispose };
   }
   if (config.proxyCommand) return spawnProxyCommand(config.proxyCommand, opts.proxyStderr);

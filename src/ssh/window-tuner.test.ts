@@ -20,6 +20,7 @@ Object.defineProperty(performance, 'eventLoopUtilization', { value: undefined, c
 
 interface Tune {
   size: number;
+  carrier?: boolean;
 }
 /** The connection, as the tuner sees it: its channels (by id) and what they learnt. */
 interface FakeConn {
@@ -32,6 +33,8 @@ interface FakeChannel {
   readableLength: number;
   _client: FakeConn & { _protocol: { channelWindowAdjust(id: number, amt: number): void } };
   _wtune?: Tune;
+  /** The channel carries another SSH connection (burrow's ProxyJump hop). */
+  ssh2Carrier?: boolean;
 }
 const require = createRequire(import.meta.url);
 const ssh2Channel = require('ssh2/lib/Channel.js') as {
@@ -79,7 +82,7 @@ interface Result {
  * the tuner sees one 32 KiB CHANNEL_DATA per packet, as through a sink. The channel
  * is closed at the end: it leaves its connection's list.
  */
-function simulate(path: Path, tailMs = 2000, conn = newConn()): Result {
+function simulate(path: Path, tailMs = 2000, conn = newConn(), opts: { carrier?: boolean } = {}): Result {
   clock.now = 0;
   const half = path.rttMs / 2;
   const adjusts: { at: number; amt: number }[] = [];
@@ -93,6 +96,7 @@ function simulate(path: Path, tailMs = 2000, conn = newConn()): Result {
     incoming: { id, window: initial },
     outgoing: { id: 9, state: 'open' },
     readableLength: 0,
+    ...(opts.carrier ? { ssh2Carrier: true } : {}),
     _client: Object.assign(conn, {
       _protocol: {
         channelWindowAdjust(_id: number, amt: number) {
@@ -272,6 +276,28 @@ test('what a new channel inherits follows the path down: a sender with default b
   const loopback = newConn();
   simulate({ rttMs: 1, phases: [{ ms: 2000, rate: perMs(2000) }] }, 1000, loopback);
   assert.equal(ssh2Channel.initialWindow(loopback), INITIAL);
+});
+
+test('a channel that carries another connection (the -J hop) is not tuned: wide open from its first adjust, through pauses, and it teaches nothing', () => {
+  options(true);
+  const conn = newConn();
+  // One download after another through the hop, a pause between them: an adjust sent
+  // at the end of one is answered by the next one's first bytes. (Tuned, the hop read
+  // that pause as a queue and cut its window at the start of every later download.)
+  const path: Path = { rttMs: 50, phases: [{ ms: 2000, rate: perMs(200) }, { ms: 1500, rate: 0 }, { ms: 1000, rate: perMs(200) }] };
+  const r = simulate(path, 1000, conn, { carrier: true });
+  assert.equal(r.initial, INITIAL);
+  assert.deepEqual(r.sizes, [64 * MiB, 64 * MiB, 64 * MiB]);
+  assert.ok(nth(r.rates, 0) >= 0.9 * 200 * MiB, `${(nth(r.rates, 0) / MiB).toFixed(1)} MiB/s before the pause`);
+  assert.ok(nth(r.rates, 2) >= 0.9 * 200 * MiB, `${(nth(r.rates, 2) / MiB).toFixed(1)} MiB/s after it`);
+  // The connection's next channel opens as if the hop had never been there...
+  assert.equal(ssh2Channel.initialWindow(conn), INITIAL);
+  // ...and an open hop's credit does not count against what its connection learnt.
+  simulate({ rttMs: 50, phases: [{ ms: 5000, rate: perMs(200) }] }, 1000, conn);
+  const learnt = ssh2Channel.initialWindow(conn);
+  assert.ok(learnt >= 10 * MiB, `learnt ${learnt}`);
+  conn._chanMgr._channels[7] = { incoming: { id: 7, window: 64 * MiB }, _wtune: { size: 64 * MiB, carrier: true } } as FakeChannel;
+  assert.equal(ssh2Channel.initialWindow(conn), learnt);
 });
 
 test('a fixed window (no tuning) is what every channel opens with', () => {

@@ -185,6 +185,37 @@ test('ProxyJump through a second sshd; the pool shares one session per destinati
   }
 });
 
+test('ProxyJump: the hop channel carrying the inner connection is opened wide, not tuned (the inner channels are)', async () => {
+  const jump = await startSshd();
+  try {
+    const jumpCfg = sshdConfig(jump, { alias: 'jumphost' });
+    const pool = new SessionPool({ resolve: async () => jumpCfg });
+    // The jump host's session, shared by the pool: catch the hop channel it opens.
+    const jumpLease = await pool.acquire(jumpCfg);
+    const openTcp = jumpLease.session.openTcp.bind(jumpLease.session);
+    let hop: unknown;
+    jumpLease.session.openTcp = async (...a: Parameters<typeof openTcp>) => (hop = await openTcp(...a));
+    const lease = await pool.acquire(sshdConfig(sshd, { proxyJump: 'jumphost' }));
+    const ch = await lease.session.openTcp({ host: '127.0.0.1', port: echo.port }, { host: '127.0.0.1', port: 0 });
+    const payload = randomBytes(8 << 20);
+    assert.equal(sha256(await roundTrip(ch, payload)), sha256(payload));
+    const tuned = (c: unknown) => c as { incoming: { window: number }; _wtune?: { size: number; carrier: boolean } };
+    assert.ok(hop, 'the target was reached through the jump session');
+    // The hop: the window's ceiling (64 MiB) from its first adjust, no tuner of its own.
+    assert.equal(tuned(hop)._wtune?.carrier, true);
+    assert.equal(tuned(hop)._wtune?.size, 64 << 20);
+    assert.ok(tuned(hop).incoming.window > 32 << 20, `hop window ${tuned(hop).incoming.window}`);
+    // The inner channel: tuned as any other (on loopback it stays at its 3 MiB start).
+    assert.equal(tuned(ch)._wtune?.carrier, false);
+    assert.equal(tuned(ch)._wtune?.size, 3 << 20);
+    await lease.release();
+    await jumpLease.release();
+    assert.equal(pool.size, 0);
+  } finally {
+    await jump.stop();
+  }
+});
+
 test('connection refused is a CONNECT_FAILED error naming host and port', async () => {
   const cfg = sshdConfig(sshd, { port: 1 });
   await assert.rejects(Session.connect({ config: cfg }), (e: unknown) => {
