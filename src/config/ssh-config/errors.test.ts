@@ -85,9 +85,11 @@ describe('rejected by both ssh -G and resolveHost', () => {
   });
 
   it('a missing -F file', async () => {
-    const opts: ResolveOptions = { configFile: join(dir, 'does-not-exist.conf'), homeDir: HOME };
+    const file = join(dir, 'does-not-exist.conf');
+    const opts: ResolveOptions = { configFile: file, homeDir: HOME };
     await assert.rejects(sshG('x', opts, process.env), /ssh -G failed/);
-    await assert.rejects(resolveHost('x', opts), (e) => isBurrowError(e, 'CONFIG'));
+    // The file as a whole, not a line 0 of it.
+    await assert.rejects(resolveHost('x', opts), (e) => isBurrowError(e, 'CONFIG') && e.message === `${file}: config file not found; check the -F path`);
   });
 
   for (const [dest, opts] of [

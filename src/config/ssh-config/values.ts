@@ -5,7 +5,7 @@
 import { BurrowError } from '../../errors.js';
 import type { AddressFamily, StrictHostKeyChecking } from '../types.js';
 
-/** Where a line came from: a file and line number, or `-o` (line 0). */
+/** Where a line came from: a file and line number (0: the file as a whole), or `-o`. */
 export interface Origin {
   file: string;
   line: number;
@@ -14,7 +14,8 @@ export interface Origin {
 export const COMMAND_LINE = 'command-line';
 
 export function where(o: Origin): string {
-  return o.file === COMMAND_LINE ? '-o option' : `${o.file}:${o.line}`;
+  if (o.file === COMMAND_LINE) return '-o option';
+  return o.line > 0 ? `${o.file}:${o.line}` : o.file;
 }
 
 /** A `CONFIG` error naming the file and line. */
