@@ -2,7 +2,7 @@
  * Exit codes, as documented in the README:
  * - 0: success (or a graceful Ctrl-C of a forward-only session)
  * - 2: usage error (bad flags, malformed forward spec, bad config)
- * - 130: interrupted a second time (cut)
+ * - 130: interrupted a second time (cut), or before connected (Ctrl-C at a prompt included)
  * - 255: connection, host key, authentication or forwarding failure (as ssh)
  * - otherwise: the remote command's exit status
  */

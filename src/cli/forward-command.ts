@@ -3,7 +3,8 @@
  * connect once, then forward (-N) or run the command/shell. Thin: the work is in
  * config/, ssh/, forward/ and agent/.
  */
-import { BurrowError, toBurrowError } from '../errors.js';
+import { BurrowError, isBurrowError, toBurrowError } from '../errors.js';
+import type { Prompter } from '../prompt.js';
 import { EventBus } from '../events.js';
 import { resolveHost } from '../config/ssh-config/index.js';
 import { parseForwardSpec, type ForwardKind, type ForwardSpec } from '../config/forward-spec.js';
@@ -33,6 +34,21 @@ function collectSpecs(args: SshArgs, cfg: ResolvedHost): ForwardSpec[] {
   ];
 }
 
+/**
+ * A question cancelled at the terminal (Ctrl-C or Ctrl-D: the prompt reads the keys
+ * itself, so no SIGINT comes) is the person interrupting burrow, as at any other moment.
+ */
+function interruptsOn(prompter: Prompter, interrupt: AbortController): Prompter {
+  return {
+    info: (message) => prompter.info(message),
+    ask: (message, opts) =>
+      prompter.ask(message, opts).catch((e: unknown) => {
+        if (isBurrowError(e, 'ABORTED') && !interrupt.signal.aborted) interrupt.abort(e);
+        throw e;
+      }),
+  };
+}
+
 export async function runForwardCommand(args: SshArgs): Promise<number> {
   if (!args.destination) throw new BurrowError('USAGE', "no destination given; e.g. 'burrow -N -L 5555:localhost:6666 mahuika'\nrun 'burrow --help' for usage", { phase: 'cli' });
   const resolveOpts = { configFile: args.configFile, options: args.options, identityFiles: args.identityFiles };
@@ -53,8 +69,9 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     verbose: args.verbose,
     totals: forwardOnly ? () => set?.totals() ?? { active: 0, total: 0, bytesIn: 0, bytesOut: 0 } : undefined,
   });
+  const interrupt = new AbortController();
   const tty = config.batchMode ? undefined : openTtyPrompter();
-  const prompter = tty && promptsOver(view, tty);
+  const prompter = tty && promptsOver(view, interruptsOn(tty, interrupt));
   const pool = new SessionPool({
     resolve: (dest, over) => resolveHost(over.user ? `${over.user}@${dest}` : dest, { ...resolveOpts, options: over.port ? [`Port=${over.port}`] : [] }),
     prompter,
@@ -63,7 +80,6 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     log: (m) => debug(1, m),
   });
 
-  const interrupt = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
     interrupts++;

@@ -10,6 +10,7 @@ import ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthenticationType, AuthHandlerMiddleware, ParsedKey } from 'ssh2';
 import type { ResolvedHost } from '../config/types.js';
 import type { Prompter } from '../prompt.js';
+import { isBurrowError, type BurrowError } from '../errors.js';
 
 const { utils } = ssh2;
 
@@ -24,6 +25,11 @@ export interface AuthOptions {
   log?: (message: string) => void;
   /** What the person should see whatever the verbosity (a named key file that cannot be read). */
   warn?: (message: string) => void;
+  /**
+   * A question was cancelled (Ctrl-C or Ctrl-D at the prompt): the login stops there and
+   * nothing is sent for it (an empty answer would count as a failed login on the server).
+   */
+  onCancelled?: (err: BurrowError) => void;
 }
 
 export interface AuthState {
@@ -95,6 +101,7 @@ function defaultAgent(): string | undefined {
  * passphrase is asked only if the server gets that far).
  */
 export function createAuth(opts: AuthOptions): AuthState {
+  const cancelled = (err: unknown): err is BurrowError => opts.onCancelled !== undefined && isBurrowError(err, 'ABORTED');
   const { config, prompter } = opts;
   const log = opts.log ?? (() => {});
   const username = config.user;
@@ -147,7 +154,7 @@ export function createAuth(opts: AuthOptions): AuthState {
             }
           }
           finish(answers);
-        })().catch(() => finish([]));
+        })().catch((err: unknown) => (cancelled(err) ? opts.onCancelled?.(err) : finish([])));
       },
     };
   });
@@ -178,7 +185,7 @@ export function createAuth(opts: AuthOptions): AuthState {
         }
       }
       next(false as unknown as AuthenticationType);
-    })().catch(() => next(false as unknown as AuthenticationType));
+    })().catch((err: unknown) => (cancelled(err) ? opts.onCancelled?.(err) : next(false as unknown as AuthenticationType)));
   };
 
   return {

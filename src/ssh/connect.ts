@@ -60,6 +60,8 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
   const verifier = createHostVerifier(policy);
   // Offer the key types known_hosts already has for this host first, as OpenSSH does.
   const serverHostKey = await preferredHostKeyAlgorithms(policy);
+  // A question the person cancelled ends the login at once, with nothing sent for it.
+  let cancelLogin = (_e: BurrowError): void => {};
   const auth = createAuth({
     config,
     prompter: canAsk ? prompter : undefined,
@@ -67,6 +69,7 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
     agent: opts.agent,
     log,
     warn: (message) => opts.bus?.emit({ type: 'warning', message, code: 'IDENTITY_FILE' }),
+    onCancelled: (e) => cancelLogin(e),
   });
   const client = new Client();
   return new Promise((resolve, reject) => {
@@ -77,6 +80,7 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
       client.destroy();
       reject(e);
     };
+    cancelLogin = fail;
     const onAbort = () => fail(new BurrowError('ABORTED', 'connection aborted', { phase: 'connect', cause: opts.signal?.reason }));
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     client.once('handshake', onAuthenticating);

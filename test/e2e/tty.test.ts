@@ -106,6 +106,22 @@ test('while a code is asked, the live status line stays off the prompt; it comes
   }
 });
 
+test('Ctrl-C at a code prompt stops burrow as interrupted, and the server is sent no answer (no failed login counted)', async () => {
+  const site = await twoFactorServer();
+  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', 'cluster']);
+  try {
+    await pty.answer('First Factor: ', 'hunter2');
+    await pty.waitFor('Second Factor: ');
+    pty.write('\x03');
+    assert.equal((await pty.wait()).code, 130);
+    assert.doesNotMatch(pty.transcript, /permission denied/);
+    assert.equal(site.attempts.length, 0, 'no answers sent');
+  } finally {
+    pty.kill('SIGKILL');
+    await site.close();
+  }
+});
+
 test('a wrong one-time code fails once with a clear error, no second try', async () => {
   const site = await twoFactorServer();
   const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', 'cluster']);

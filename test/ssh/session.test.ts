@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Session } from '../../src/ssh/session.js';
 import { SessionPool } from '../../src/ssh/pool.js';
-import { isBurrowError } from '../../src/errors.js';
+import { BurrowError, isBurrowError } from '../../src/errors.js';
 import type { Prompter } from '../../src/prompt.js';
 import { startSshd, keygen, type Sshd, SSH } from '../helpers/sshd.js';
 import { sshdConfig } from '../helpers/config.js';
@@ -106,6 +106,22 @@ test('the right password from the prompt logs in', async () => {
   const cfg = sshdConfig(sshd, { user: PW_USER.name, identityFiles: [], batchMode: false });
   const s = await Session.connect({ config: cfg, prompter });
   await s.close();
+});
+
+test('a password prompt the person cancels ends the login as ABORTED, not as a refused login', async () => {
+  const failedBefore = sshd.authAttempts().filter((l) => l.includes('Failed')).length;
+  const asked: string[] = [];
+  const prompter: Prompter = {
+    async ask(message) {
+      asked.push(message);
+      throw new BurrowError('ABORTED', 'interrupted', { phase: 'auth' });
+    },
+    info() {},
+  };
+  const cfg = sshdConfig(sshd, { user: PW_USER.name, identityFiles: [], batchMode: false });
+  await assert.rejects(Session.connect({ config: cfg, prompter }), (e: unknown) => isBurrowError(e, 'ABORTED') && e.message === 'interrupted');
+  assert.equal(asked.length, 1);
+  assert.equal(sshd.authAttempts().filter((l) => l.includes('Failed')).length, failedBefore, 'no password sent');
 });
 
 test('with BatchMode and only a password accepted, fails fast with AUTH_NEEDS_TTY', async () => {
