@@ -49,23 +49,32 @@ async function twoFactorServer(code = '424242') {
   return { srv, cfg, attempts, close: async () => { await srv.close(); rmSync(dir, { recursive: true, force: true }); } };
 }
 
-test('2FA prompts appear verbatim, once for several tunnels, and answers are not echoed', async () => {
+type TwoFactorSite = Awaited<ReturnType<typeof twoFactorServer>>;
+
+/** `burrow -N <forwards> cluster` in a PTY against a 2FA server; both gone afterwards. */
+async function atTwoFactor(forwards: string[], body: (pty: ReturnType<typeof spawnPty>, site: TwoFactorSite) => Promise<void>): Promise<void> {
   const site = await twoFactorServer();
-  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', '-L', '0:127.0.0.1:9', '-D', '0', 'cluster']);
+  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', ...forwards, 'cluster']);
   try {
-    await pty.answer('First Factor: ', 'hunter2');
-    await pty.answer('Second Factor: ', '424242');
-    await pty.waitFor('cluster: connected');
-    assert.match(pty.transcript, /SOCKS via cluster/);
-    assert.equal(pty.transcript.split('First Factor').length - 1, 1, 'one prompt for three tunnels');
-    assert.doesNotMatch(pty.transcript, /hunter2|424242/);
-    assert.equal(site.attempts.length, 1);
-    pty.write('\x03');
-    assert.equal((await pty.wait()).code, 0);
+    await body(pty, site);
   } finally {
     pty.kill('SIGKILL');
     await site.close();
   }
+}
+
+test('2FA prompts appear verbatim, once for several tunnels, and answers are not echoed', async () => {
+  await atTwoFactor(['-L', '0:127.0.0.1:9', '-L', '0:127.0.0.1:9', '-D', '0'], async (pty, site) => {
+      await pty.answer('First Factor: ', 'hunter2');
+      await pty.answer('Second Factor: ', '424242');
+      await pty.waitFor('cluster: connected');
+      assert.match(pty.transcript, /SOCKS via cluster/);
+      assert.equal(pty.transcript.split('First Factor').length - 1, 1, 'one prompt for three tunnels');
+      assert.doesNotMatch(pty.transcript, /hunter2|424242/);
+      assert.equal(site.attempts.length, 1);
+      pty.write('\x03');
+      assert.equal((await pty.wait()).code, 0);
+  });
 });
 
 /** The line the cursor is on, as a terminal shows it: `\r` goes back to its start, ESC[K erases to its end. */
@@ -86,57 +95,42 @@ function currentLine(raw: string): string {
 }
 
 test('while a code is asked, the live status line stays off the prompt; it comes back once connected', async () => {
-  const site = await twoFactorServer();
-  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', 'cluster']);
-  try {
-    await pty.answer('First Factor: ', 'hunter2');
-    await pty.waitFor('Second Factor: ');
-    // A person takes a while to read a code off a phone: the status line is rewritten
-    // every second meanwhile (it used to be drawn after the prompt, then wipe it).
-    await new Promise((r) => setTimeout(r, 2500));
-    assert.equal(currentLine(pty.rawTranscript), 'Second Factor: ');
-    pty.write('424242\r');
-    await pty.waitFor('cluster: connected');
-    await pty.waitFor('(Ctrl-C to stop)');
-    pty.write('\x03');
-    assert.equal((await pty.wait()).code, 0);
-  } finally {
-    pty.kill('SIGKILL');
-    await site.close();
-  }
+  await atTwoFactor(['-L', '0:127.0.0.1:9'], async (pty) => {
+      await pty.answer('First Factor: ', 'hunter2');
+      await pty.waitFor('Second Factor: ');
+      // A person takes a while to read a code off a phone: the status line is rewritten
+      // every second meanwhile (it used to be drawn after the prompt, then wipe it).
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(currentLine(pty.rawTranscript), 'Second Factor: ');
+      pty.write('424242\r');
+      await pty.waitFor('cluster: connected');
+      await pty.waitFor('(Ctrl-C to stop)');
+      pty.write('\x03');
+      assert.equal((await pty.wait()).code, 0);
+  });
 });
 
 test('Ctrl-C at a code prompt stops burrow as interrupted, and the server is sent no answer (no failed login counted)', async () => {
-  const site = await twoFactorServer();
-  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', 'cluster']);
-  try {
-    await pty.answer('First Factor: ', 'hunter2');
-    await pty.waitFor('Second Factor: ');
-    pty.write('\x03');
-    assert.equal((await pty.wait()).code, 130);
-    assert.doesNotMatch(pty.transcript, /permission denied/);
-    assert.equal(site.attempts.length, 0, 'no answers sent');
-  } finally {
-    pty.kill('SIGKILL');
-    await site.close();
-  }
+  await atTwoFactor(['-L', '0:127.0.0.1:9'], async (pty, site) => {
+      await pty.answer('First Factor: ', 'hunter2');
+      await pty.waitFor('Second Factor: ');
+      pty.write('\x03');
+      assert.equal((await pty.wait()).code, 130);
+      assert.doesNotMatch(pty.transcript, /permission denied/);
+      assert.equal(site.attempts.length, 0, 'no answers sent');
+  });
 });
 
 test('a wrong one-time code fails once with a clear error, no second try', async () => {
-  const site = await twoFactorServer();
-  const pty = spawnPty(process.execPath, [BIN, '-F', site.cfg, '-N', '-L', '0:127.0.0.1:9', 'cluster']);
-  try {
-    await pty.answer('First Factor: ', 'hunter2');
-    await pty.answer('Second Factor: ', '000000');
-    const { code } = await pty.wait();
-    assert.equal(code, 255);
-    assert.match(pty.transcript, /permission denied/);
-    assert.equal(site.attempts.length, 1);
-    assert.equal(pty.transcript.split('First Factor').length - 1, 1);
-  } finally {
-    pty.kill('SIGKILL');
-    await site.close();
-  }
+  await atTwoFactor(['-L', '0:127.0.0.1:9'], async (pty, site) => {
+      await pty.answer('First Factor: ', 'hunter2');
+      await pty.answer('Second Factor: ', '000000');
+      const { code } = await pty.wait();
+      assert.equal(code, 255);
+      assert.match(pty.transcript, /permission denied/);
+      assert.equal(site.attempts.length, 1);
+      assert.equal(pty.transcript.split('First Factor').length - 1, 1);
+  });
 });
 
 test('StrictHostKeyChecking ask shows the fingerprint like OpenSSH and records the key on yes', async () => {
