@@ -12,7 +12,8 @@
  * transfer / `rr` block (`startAttached`; `%l` is the peer's label, the case and its place in `--cases`).
  *
  * A command gets ssh's arguments appended (`-N -F cfg -L ... bench`); `ssh` is OpenSSH,
- * `cli` is `bin/burrow.js` (run by its `#!` line), `standin` the ssh2 stand-in. Not part of `npm run bench`.
+ * `cli` is `bin/burrow.js` (run by its `#!` line), `standin` the ssh2 stand-in, `relay` Node's plain TCP
+ * relay (`peers/node-relay.mjs`: no SSH, no sshd; only its `-L` cases run). Not part of `npm run bench`.
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -23,7 +24,7 @@ import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { buildTools } from './lib/tools.js';
 import { bulk, concurrent, connLatency, type Target } from './cases/traffic.js';
-import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, burrowPeer, opensshPeer, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
+import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, NODE_RELAY, burrowPeer, opensshPeer, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
 import { median, fmt } from './lib/stats.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
 
@@ -86,6 +87,7 @@ const cmds = argv.map((a) => {
   const label = eq > 0 ? a.slice(0, eq) : a;
   const cmd = eq > 0 ? a.slice(eq + 1) : a;
   if (cmd === 'ssh') return { label, argv: undefined };
+  if (cmd === 'relay') return { label, argv: [], relay: true };
   if (cmd === 'cli') return { label, argv: BURROW_CLI };
   if (cmd === 'standin') return { label, argv: BURROW_STANDIN };
   return { label, argv: cmd.split(' ') };
@@ -102,13 +104,14 @@ const server = await startDaemon(tools.tcpbench, ['server', '127.0.0.1', String(
 const results = new Map<string, number[]>();
 const add = (k: string, v: number): void => void (results.get(k) ?? results.set(k, []).get(k))?.push(v);
 const peerFor = (c: (typeof cmds)[number]) => {
+  if ('relay' in c) return NODE_RELAY;
   if (!c.argv) return opensshPeer(cipher, c.label);
   setBurrowCommand(c.argv);
   return burrowPeer(cipher, c.label);
 };
 try {
   // A build that ignores Ciphers would run aes128-gcm under a chacha label.
-  for (const c of cmds) await auditCiphers([peerFor(c)]);
+  for (const c of cmds) if (!('relay' in c)) await auditCiphers([peerFor(c)]);
   for (let rep = 0; rep < reps; rep++) {
     for (const c of cmds) {
       const [lMain, lSsf, dPort, rPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
