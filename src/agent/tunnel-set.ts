@@ -139,6 +139,15 @@ export class TunnelSet {
     }
   }
 
+  /**
+   * Resolves once no forwarded connection is open, going on listening meanwhile: after a
+   * remote command exits, ssh stays until the connections it carries have closed (the
+   * `ssh -f -L 5901:localhost:5901 host sleep 10; vncviewer localhost:5901` idiom).
+   */
+  async drained(): Promise<void> {
+    while (this.totals().active > 0) await Promise.all(this.forwards.map((f) => f.idle()));
+  }
+
   /** Stops listening, lets open connections finish (bounded by `graceMs`), then releases the session. */
   async close(graceMs = 5000): Promise<void> {
     const forwards = this.forwards;

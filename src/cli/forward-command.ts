@@ -49,6 +49,22 @@ function interruptsOn(prompter: Prompter, interrupt: AbortController): Prompter 
   };
 }
 
+/**
+ * The command has exited: as ssh, the forwards stay (and accept) until the connections
+ * they carry have closed, so a viewer started after `burrow -L 5901:localhost:5901 host
+ * sleep 10` keeps its tunnel. Ctrl-C stops waiting (open transfers get the usual grace);
+ * a lost connection ends it.
+ */
+async function afterCommand(set: TunnelSet, interrupted: AbortSignal, quiet: boolean): Promise<void> {
+  const open = set.totals().active;
+  if (open > 0 && !interrupted.aborted) {
+    if (!quiet && process.stderr.isTTY) process.stderr.write(`waiting for ${open} forwarded connection(s) to close (Ctrl-C to stop)\n`);
+    const stop = new Promise<void>((r) => interrupted.addEventListener('abort', () => r(), { once: true }));
+    await Promise.race([set.drained(), set.ended, stop]);
+  }
+  await set.close(interrupted.aborted ? undefined : 0);
+}
+
 export async function runForwardCommand(args: SshArgs): Promise<number> {
   if (!args.destination) throw new BurrowError('USAGE', "no destination given; e.g. 'burrow -N -L 5555:localhost:6666 mahuika'\nrun 'burrow --help' for usage", { phase: 'cli' });
   const resolveOpts = { configFile: args.configFile, options: args.options, identityFiles: args.identityFiles };
@@ -118,7 +134,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
       const lost = await Promise.race([ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
       throw lost ?? new BurrowError('DISCONNECTED', `the command on ${config.alias} ended without an exit status`, { phase: 'session' });
     }
-    await set.close(0);
+    await afterCommand(set, interrupt.signal, args.quiet || args.json);
     return status;
   } catch (e) {
     const err = toBurrowError(e);

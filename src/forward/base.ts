@@ -90,6 +90,10 @@ export abstract class ForwardBase implements Forward {
     });
   }
 
+  idle(): Promise<void> {
+    return this.clients.idle();
+  }
+
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#state = 'closed';

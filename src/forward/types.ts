@@ -58,6 +58,8 @@ export interface Forward {
   start(opts?: { signal?: AbortSignal }): Promise<void>;
   /** Undefined before start and after close. */
   address(): ForwardAddress | undefined;
+  /** Resolves once no connection is open (at once if none is); it goes on listening. */
+  idle(): Promise<void>;
   /** Stops listening; resolves when every open connection has ended on its own. */
   close(): Promise<void>;
   /** Stops listening and cuts every connection now. */

@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startSshd } from '../helpers/sshd.js';
+import net from 'node:net';
+import { once } from 'node:events';
+import { startSshd, freePort } from '../helpers/sshd.js';
+import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
 import { spawnPty } from '../helpers/pty.js';
 import { BIN } from '../helpers/cli.js';
 import { startDemoSshServer } from '../../src/demo/index.js';
@@ -25,6 +28,38 @@ test('an interactive shell runs in a PTY of the right size and returns its exit 
     assert.equal(code, 3);
   } finally {
     pty.kill('SIGKILL');
+    await sshd.stop();
+  }
+});
+
+test('after the shell exits, its forwards stay until their connections close (as ssh), then burrow exits with its status', async () => {
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const port = await freePort();
+  const pty = spawnPty(process.execPath, [BIN, '-F', sshd.sshConfigFile, '-L', `${port}:127.0.0.1:${echo.port}`, 'test-sshd'], { env: { PS1: '$ ' } });
+  let held: net.Socket | undefined;
+  try {
+    pty.type('echo shell-$((6*7))');
+    await pty.waitFor('shell-42');
+    held = net.connect(port, '127.0.0.1');
+    await once(held, 'connect');
+    held.write('x');
+    await once(held, 'data'); // the tunnel carries it before the shell ends
+    pty.type('exit 3');
+    await pty.waitFor('waiting for 1 forwarded connection(s) to close');
+    // Still forwarding, and still accepting: a new connection, then the held one, intact.
+    const payload = randomBytes(1 << 20);
+    assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
+    assert.equal(sha256(await roundTrip(held, payload)), sha256(payload));
+    const { code } = await pty.wait();
+    assert.equal(code, 3);
+    const free = net.createServer();
+    await new Promise<void>((resolve, reject) => free.once('error', reject).listen(port, '127.0.0.1', () => resolve()));
+    free.close();
+  } finally {
+    held?.destroy();
+    pty.kill('SIGKILL');
+    await echo.close();
     await sshd.stop();
   }
 });
