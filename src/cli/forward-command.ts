@@ -127,7 +127,13 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
       if (outcome) throw outcome;
       return EXIT_OK;
     }
-    const status = await runRemote(set.session, { command: args.command, forceTty: args.forceTty, noTty: args.noTty });
+    const status = await runRemote(set.session, { command: args.command, forceTty: args.forceTty, noTty: args.noTty, signal: interrupt.signal });
+    if (status === undefined && interrupt.signal.aborted) {
+      // Interrupted while it ran (ssh exits at once too; the command, without a PTY, may
+      // go on on the server, as with ssh).
+      await set.close();
+      return EXIT_INTERRUPTED;
+    }
     if (status === undefined) {
       // No exit status: the connection went away under the command. Say why, as ssh does.
       const ended = set.ended;

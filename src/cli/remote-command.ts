@@ -9,6 +9,8 @@ export interface RemoteCommandOptions {
   command: string[];
   forceTty: number;
   noTty: boolean;
+  /** Ends the session early (Ctrl-C without a PTY, kill, a closed terminal): the channel is closed, as ssh's exit closes it. */
+  signal?: AbortSignal;
 }
 
 function ptyOptions(): PseudoTtyOptions {
@@ -19,7 +21,7 @@ function ptyOptions(): PseudoTtyOptions {
   };
 }
 
-/** Runs the command or shell; resolves with its exit status (undefined when the server sent none: the connection broke). */
+/** Runs the command or shell; resolves with its exit status (undefined when the server sent none: the connection broke, or `signal` ended it). */
 export async function runRemote(session: Session, opts: RemoteCommandOptions): Promise<number | undefined> {
   const interactive = opts.command.length === 0;
   const stdinTty = Boolean(process.stdin.isTTY);
@@ -40,12 +42,26 @@ export async function runRemote(session: Session, opts: RemoteCommandOptions): P
   channel.on('exit', (code: number | null, signal?: string) => {
     status = code ?? (signal ? 128 + (signalNumber(signal) ?? 1) : undefined);
   });
-  await new Promise<void>((resolve) => channel.once('close', resolve));
+  let interrupted = false;
+  await new Promise<void>((resolve) => {
+    // sshd answers a CLOSE only once the command has exited: an interrupt does not wait for it.
+    const stop = () => {
+      interrupted = true;
+      channel.close();
+      resolve();
+    };
+    channel.once('close', () => {
+      opts.signal?.removeEventListener('abort', stop);
+      resolve();
+    });
+    if (opts.signal?.aborted) stop();
+    else opts.signal?.addEventListener('abort', stop, { once: true });
+  });
   process.stdin.unpipe(channel);
   process.stdin.pause();
   if (rawMode) process.stdin.setRawMode(false);
   process.stdout.off('resize', onResize);
-  return status;
+  return interrupted ? undefined : status;
 }
 
 function signalNumber(name: string): number | undefined {

@@ -180,6 +180,20 @@ test('-R 0 reports the port the server allocated, and it reaches the local targe
   }
 });
 
+test('Ctrl-C while a remote command runs (no PTY) stops burrow as interrupted, without waiting for the command', async () => {
+  // The command writes until its output is gone (SIGPIPE), so it ends with the session and leaves nothing behind.
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-T', 'test-sshd', 'echo started; for i in $(seq 100); do echo tick; sleep 0.2; done; echo finished']);
+  try {
+    await r.waitFor('started');
+    r.child.kill('SIGINT');
+    const { code } = await r.exited;
+    assert.equal(code, 130);
+    assert.doesNotMatch(r.stdout(), /finished/);
+  } finally {
+    r.child.kill('SIGKILL');
+  }
+});
+
 test('a remote command does not reconnect: losing the server exits 255', async () => {
   const own = await startSshd();
   const r = runBurrow(['-F', own.sshConfigFile, '-T', 'test-sshd', 'echo started; sleep 30']);
