@@ -6,6 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import type net from 'node:net';
 import { startForward } from '../../src/forward/index.js';
 import { sinkCounters } from '../../src/forward/sink.js';
@@ -15,6 +16,18 @@ import { arenaCounters } from '../../src/ssh/read-arena.js';
 import { nativeRxCounters } from '../../src/ssh/native-rx.js';
 import { sshdConfig } from '../helpers/config.js';
 import { MiB, connect, exchange, forwardToTarget, random, receive, receiveStopping, sha256, socks5, startEnv, startTarget, type Env } from './util.js';
+
+/** ssh2's channel-window settings (the patch's `setWindowOptions`). */
+interface WindowOptions {
+  initial: number;
+  max: number;
+  autoTune: boolean;
+  adjustDivisor: number;
+}
+const windows = createRequire(import.meta.url)('ssh2/lib/Channel.js') as {
+  getWindowOptions(): WindowOptions;
+  setWindowOptions(o: Partial<WindowOptions>): WindowOptions;
+};
 
 let env: Env;
 const down = random(48 * MiB);
@@ -45,7 +58,6 @@ test('-L download to a fast reader: sent straight from the read buffer, intact',
 test('-L download to a reader that keeps stopping: every path taken, bytes intact and in order', async (t) => {
   const { fwd, port } = await forwardToTarget(t, env.opener, down);
   const direct = sinkCounters.direct;
-  const viaSocket = sinkCounters.viaSocket;
   const clients = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port })));
   const results = await Promise.all(
     clients.map((s) => {
@@ -58,8 +70,25 @@ test('-L download to a reader that keeps stopping: every path taken, bytes intac
     assert.equal(got.hash, downHash);
   }
   assert.ok(sinkCounters.direct > direct, 'some data went straight to the kernel');
-  assert.ok(sinkCounters.viaSocket > viaSocket, "some data went through Node's socket write (a full socket)");
   assert.equal(fwd.stats.bytesIn, 3 * down.length);
+
+  // A reader that stands still from its first bytes while the rest of a download and
+  // its EOF arrive: 8 MiB in a 16 MiB window, twice what a stopped loopback socket's
+  // kernel buffers take (~4 MiB). The rest goes through Node's socket write (the sink's
+  // spill, or the native loop handing back what it held when the EOF comes), in order.
+  const short = random(8 * MiB);
+  const { port: shortPort } = await forwardToTarget(t, env.opener, short);
+  const viaSocket = sinkCounters.viaSocket;
+  const was = windows.getWindowOptions();
+  windows.setWindowOptions({ initial: 16 * MiB, autoTune: false });
+  t.after(() => void windows.setWindowOptions(was));
+  const s = await connect({ host: '127.0.0.1', port: shortPort });
+  s.end();
+  const got = await receiveStopping(s, undefined, () => sinkCounters.viaSocket > viaSocket);
+  windows.setWindowOptions(was);
+  assert.equal(got.length, short.length);
+  assert.equal(got.hash, sha256(short));
+  assert.ok(sinkCounters.viaSocket > viaSocket, "some data went through Node's socket write (a full socket)");
 });
 
 test("burrow's own session (read arenas reused, not dropped): -L and -D downloads to fast and stopping readers, an upload at once, all intact", async (t) => {

@@ -199,21 +199,34 @@ export async function canBind(port: number, host: string): Promise<boolean> {
   });
 }
 
-/** Reads to the end, stopping for 1–12 ms after every `every` bytes: the socket's buffers fill and drain. */
-export function receiveStopping(s: net.Socket, every = 512 * 1024): Promise<{ hash: string; length: number }> {
+/**
+ * Reads to the end, stopping for 1–12 ms after every `every` bytes: the socket's buffers
+ * fill and drain. With `holdUntil`, the first stop comes at the first bytes and lasts
+ * until `holdUntil()` is true (5 s at most, over all stops): for what must happen while
+ * the reader stands still, whatever the machine's speed.
+ */
+export function receiveStopping(s: net.Socket, every = 512 * 1024, holdUntil?: () => boolean): Promise<{ hash: string; length: number }> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
     let length = 0;
     let sinceStop = 0;
     let stops = 0;
+    let holdEnds: number | undefined;
     s.on('data', (c: Buffer) => {
       h.update(c);
       length += c.length;
       sinceStop += c.length;
-      if (sinceStop < every) return;
+      // Holding, the first stop comes at once: the socket's buffers have not grown yet.
+      if (sinceStop < every && !(holdUntil && stops === 0)) return;
       sinceStop = 0;
       s.pause();
-      setTimeout(() => s.resume(), 1 + ((stops++ * 7) % 12));
+      const ms = 1 + ((stops++ * 7) % 12);
+      holdEnds ??= Date.now() + 5000;
+      const wake = (): void => {
+        if (holdUntil && !holdUntil() && Date.now() < (holdEnds as number)) setTimeout(wake, ms);
+        else s.resume();
+      };
+      setTimeout(wake, ms);
     });
     s.once('end', () => resolve({ hash: h.digest('hex'), length }));
     s.once('error', reject);
