@@ -10,6 +10,7 @@
  * const err = await set.ended; // a fatal error, or undefined after close()
  * await set.close();
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BurrowError, toBurrowError } from '../errors.js';
 import type { EventBus } from '../events.js';
 import type { ResolvedHost } from '../config/types.js';
@@ -46,6 +47,10 @@ export class TunnelSet {
   readonly failures: BurrowError[] = [];
   readonly #local: Forward[] = [];
   #remote: Forward[] = [];
+  /** The ids of the remote forwards, by spec, kept across reconnects. */
+  readonly #remoteIds: (string | undefined)[] = [];
+  /** Aborted when the session they were asked on is replaced, and on close. */
+  #asking = new AbortController();
   readonly #opts: TunnelSetOptions;
   readonly #strict: boolean;
   readonly #supervisor: Supervisor;
@@ -129,14 +134,68 @@ export class TunnelSet {
 
   /** Requests every remote forward on a (new) session; the old ones died with the old session. */
   async #startRemote(_session: Session, reconnected: boolean): Promise<void> {
-    const previous = this.#remote;
+    for (const f of this.#remote) f.destroy();
     this.#remote = [];
-    for (const f of previous) f.destroy();
+    this.#asking.abort();
+    this.#asking = new AbortController();
     const specs = this.#opts.specs.filter((s) => s.kind === 'remote');
     for (const [i, spec] of specs.entries()) {
-      const f = await this.#startOne(spec, reconnected ? previous[i]?.id : undefined);
+      const f = reconnected ? await this.#askAgain(spec, i, this.#asking.signal) : await this.#startOne(spec);
       if (f) this.#remote.push(f);
+      if (f) this.#remoteIds[i] = f.id;
     }
+  }
+
+  /**
+   * A remote forward again, after a reconnect. The server often still listens on the port
+   * for the connection that was lost (until it notices it is gone: its keepalive, or TCP's
+   * after hours), and refuses: ask again, backing off to every 30 s, until it says yes or
+   * the session is replaced or closed; said once, not at every try. Resolves with the
+   * forward at once if granted, else undefined (it joins the set when granted later).
+   */
+  async #askAgain(spec: ForwardSpec, i: number, signal: AbortSignal): Promise<Forward | undefined> {
+    let id = this.#remoteIds[i];
+    const attempt = async (): Promise<Forward> => {
+      const f = createForward(spec, this.#handle, { ...this.#fopts, ...(id ? { id } : {}), reportFailure: false });
+      this.#remoteIds[i] = id = f.id; // one id for every try
+      await f.start({ signal });
+      return f;
+    };
+    try {
+      return await attempt();
+    } catch (e) {
+      const err = toBurrowError(e, 'BIND_FAILED', 'forward');
+      if (err.code !== 'FORWARD_REFUSED' || signal.aborted) {
+        if (!signal.aborted) this.#report(spec, id, err);
+        return undefined;
+      }
+      this.#opts.bus?.emit({
+        type: 'warning',
+        code: 'FORWARD_REFUSED',
+        message: `${this.#opts.config.alias} refused -R ${spec.text} after the reconnect: it may still hold the port for the lost connection until it notices that one is gone; asking again, every 30 s at most`,
+      });
+    }
+    void (async () => {
+      for (let delay = 1000; !signal.aborted; delay = Math.min(2 * delay, 30_000)) {
+        try {
+          await sleep(delay, undefined, { signal });
+          const f = await attempt();
+          if (signal.aborted) return f.destroy();
+          this.#remote.push(f);
+          return;
+        } catch (e) {
+          const err = toBurrowError(e, 'BIND_FAILED', 'forward');
+          if (signal.aborted || err.code === 'ABORTED') return;
+          if (err.code !== 'FORWARD_REFUSED') return this.#report(spec, id, err);
+        }
+      }
+    })();
+    return undefined;
+  }
+
+  #report(spec: ForwardSpec, id: string | undefined, err: BurrowError): void {
+    this.failures.push(err);
+    this.#opts.bus?.emit({ type: 'forward-failed', id: id ?? spec.text, kind: spec.kind, spec: spec.text, error: { code: err.code, message: err.message } });
   }
 
   /**
@@ -156,12 +215,14 @@ export class TunnelSet {
     await Promise.race([drained, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     for (const f of forwards) f.destroy();
+    this.#asking.abort();
     await this.#supervisor.close();
   }
 
   /** Cuts everything now. */
   destroy(): void {
     for (const f of this.forwards) f.destroy();
+    this.#asking.abort();
     this.#supervisor.destroy();
   }
 }

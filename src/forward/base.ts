@@ -71,7 +71,7 @@ export abstract class ForwardBase implements Forward {
     } catch (e) {
       this.#state = 'closed';
       const err = toBurrowError(e, 'BIND_FAILED', 'forward');
-      this.opts.bus?.emit({ type: 'forward-failed', id: this.id, kind: this.kind, spec: this.spec.text, error: { code: err.code, message: err.message } });
+      if (this.opts.reportFailure !== false) this.opts.bus?.emit({ type: 'forward-failed', id: this.id, kind: this.kind, spec: this.spec.text, error: { code: err.code, message: err.message } });
       throw err;
     }
     if (this.#state !== 'starting') {

@@ -45,6 +45,8 @@ export interface ForwardOptions {
   mayBindPrivileged?: boolean;
   /** Seconds a SOCKS client may take to send its request; default 30. */
   socksHandshakeTimeout?: number;
+  /** Emit `forward-failed` when start() fails; default true (false: the caller reports it). */
+  reportFailure?: boolean;
 }
 
 export interface Forward {

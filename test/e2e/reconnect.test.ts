@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startSshd, freePort } from '../helpers/sshd.js';
+import { startSshd, freePort, descendants } from '../helpers/sshd.js';
 import { echoServer, quietSource, roundTrip, sha256, randomBytes } from '../helpers/net.js';
 import { runBurrow, forwardPort, listenPort } from '../helpers/cli.js';
 import { until } from '../helpers/wait.js';
@@ -109,6 +109,41 @@ test('remote forwards are requested again after a reconnect', async () => {
       }
     }
     assert.equal(lastError, undefined, `the -R forward did not come back: ${String(lastError)}`);
+  } finally {
+    await r.stop();
+    await sshd.stop();
+    await echo.close();
+  }
+});
+
+test('a remote forward refused after a reconnect (the server still holds the port for the lost connection) is asked for until granted', async () => {
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const remotePort = await freePort();
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-o', 'ServerAliveInterval=1', '-o', 'ServerAliveCountMax=2', '-R', `${remotePort}:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    await r.waitFor(`:${remotePort} on test-sshd`);
+    // The network goes: the server's side of the connection freezes with its listener,
+    // and burrow reconnects to a server that still holds the port.
+    const lost = descendants(sshd.process.pid as number);
+    assert.ok(sshd.freezeConnections() > 0);
+    await until('burrow to say it asks again for the refused -R', () => /refused -R .* after the reconnect.*asking again/.test(r.stderr()));
+    // The server notices the lost connection at last: its listener goes.
+    for (const pid of lost) process.kill(pid, 'SIGKILL');
+    const payload = randomBytes(1 << 20);
+    let lastError: unknown;
+    for (let i = 0; i < 300; i++) {
+      try {
+        assert.equal(sha256(await roundTrip(net.connect(remotePort, '127.0.0.1'), payload)), sha256(payload));
+        lastError = undefined;
+        break;
+      } catch (e) {
+        lastError = e;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    }
+    assert.equal(lastError, undefined, `the -R forward did not come back: ${String(lastError)}`);
+    assert.equal(r.child.exitCode, null, 'burrow is still running');
   } finally {
     await r.stop();
     await sshd.stop();
