@@ -209,13 +209,13 @@ export class TunnelSet {
 
   /** Stops listening, lets open connections finish (bounded by `graceMs`), then releases the session. */
   async close(graceMs = 5000): Promise<void> {
+    this.#asking.abort();
     const forwards = this.forwards;
     const drained = Promise.all(forwards.map((f) => f.close()));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([drained, new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
     clearTimeout(timer);
     for (const f of forwards) f.destroy();
-    this.#asking.abort();
     await this.#supervisor.close();
   }
 
