@@ -85,6 +85,22 @@ test('sshd restarted: a client arriving while it is down waits and gets through'
   }
 });
 
+/** Tries 1 MiB through the server's `port` every 100 ms until it arrives intact; fails with the last error after `ms`. */
+async function comesBack(port: number, ms: number): Promise<void> {
+  const payload = randomBytes(1 << 20);
+  let lastError: unknown;
+  for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+    try {
+      assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload));
+      return;
+    } catch (e) {
+      lastError = e;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+  assert.fail(`the -R forward did not come back: ${String(lastError)}`);
+}
+
 test('remote forwards are requested again after a reconnect', async () => {
   const sshd = await startSshd();
   const echo = await echoServer();
@@ -94,21 +110,9 @@ test('remote forwards are requested again after a reconnect', async () => {
     await r.waitFor(`:${remotePort} on test-sshd`);
     sshd.killConnections();
     await until('a second accepted publickey login', () => accepted(sshd.authAttempts()) === 2);
-    const payload = randomBytes(1 << 20);
     // The server's listener comes back with the new session (burrow asks for it again
-    // right after logging in: give it 10 s, then fail with the last error).
-    let lastError: unknown;
-    for (let i = 0; i < 100; i++) {
-      try {
-        assert.equal(sha256(await roundTrip(net.connect(remotePort, '127.0.0.1'), payload)), sha256(payload));
-        lastError = undefined;
-        break;
-      } catch (e) {
-        lastError = e;
-        await new Promise((res) => setTimeout(res, 100));
-      }
-    }
-    assert.equal(lastError, undefined, `the -R forward did not come back: ${String(lastError)}`);
+    // right after logging in).
+    await comesBack(remotePort, 10_000);
   } finally {
     await r.stop();
     await sshd.stop();
@@ -130,19 +134,7 @@ test('a remote forward refused after a reconnect (the server still holds the por
     await until('burrow to say it asks again for the refused -R', () => /refused -R .* after the reconnect.*asking again/.test(r.stderr()));
     // The server notices the lost connection at last: its listener goes.
     for (const pid of lost) process.kill(pid, 'SIGKILL');
-    const payload = randomBytes(1 << 20);
-    let lastError: unknown;
-    for (let i = 0; i < 300; i++) {
-      try {
-        assert.equal(sha256(await roundTrip(net.connect(remotePort, '127.0.0.1'), payload)), sha256(payload));
-        lastError = undefined;
-        break;
-      } catch (e) {
-        lastError = e;
-        await new Promise((res) => setTimeout(res, 100));
-      }
-    }
-    assert.equal(lastError, undefined, `the -R forward did not come back: ${String(lastError)}`);
+    await comesBack(remotePort, 30_000);
     assert.equal(r.child.exitCode, null, 'burrow is still running');
   } finally {
     await r.stop();
