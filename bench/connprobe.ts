@@ -15,9 +15,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createDelayedPair, hostBuffers, SERVER_ADDR } from './lib/netns.js';
-import { cleanupAll, installSignalHandlers, sleep, startDaemon } from './lib/proc.js';
-import { BENCH_HOST, startSshd } from './lib/sshd.js';
+import { SERVER_ADDR } from './lib/netns.js';
+import { installSignalHandlers, sleep, startDaemon } from './lib/proc.js';
+import { onDelayedSite, runProbe } from './lib/site.js';
+import { BENCH_HOST } from './lib/sshd.js';
 import { median } from './lib/stats.js';
 import { buildTools } from './lib/tools.js';
 import { AES, BURROW_CLI, PEERS, type ForwardPlan, type PeerEnv, type Running } from './peers/index.js';
@@ -56,15 +57,7 @@ async function main(): Promise<void> {
   const dir = dirArg ? resolve(dirArg) : undefined;
   if (dir) mkdirSync(dir, { recursive: true });
   const tools = await buildTools();
-  const pair = await createDelayedPair(tools.delayline, rtt);
-  try {
-    await pair.setBuffers(await hostBuffers());
-    const sshd = await startSshd({ addr: SERVER_ADDR, port: 2222, prefix: pair.inServer });
-    const server = await startDaemon(pair.inServer[0] as string, [...pair.inServer.slice(1), tools.tcpbench, 'server', SERVER_ADDR, String(TARGET), '27002'], {
-      ready: /ready/,
-      timeoutMs: 60_000,
-    });
-    const env: PeerEnv = { prefix: pair.inClient, config: (c) => sshd.clientConfig(c) };
+  await onDelayedSite(tools, rtt, 'default', async ({ pair, env }) => {
     console.log(`new connections at ${rtt} ms RTT: median ms (RTTs), ${SINGLES} one at a time ${Math.max(300, 4 * rtt)} ms apart, then ${IN_A_ROW} in a row`);
     for (const id of peersArg.split(',')) {
       const raw = id === 'raw';
@@ -99,16 +92,7 @@ async function main(): Promise<void> {
         await running.stop();
       }
     }
-    await server.stop();
-    await sshd.stop();
-  } finally {
-    await pair.stop();
-    await cleanupAll();
-  }
+  });
 }
 
-main().catch(async (err: unknown) => {
-  console.error(err);
-  await cleanupAll();
-  process.exitCode = 1;
-});
+runProbe(main);

@@ -22,9 +22,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bulk, type Target } from './cases/traffic.js';
-import { CLIENT_NS, createDelayedPair, hostBuffers, SERVER_ADDR, SERVER_NS, TUNED_BUFFERS, type DelayedPair } from './lib/netns.js';
-import { cleanupAll, commCpuSeconds, installSignalHandlers, sleep, startDaemon, type Daemon } from './lib/proc.js';
-import { startSshd } from './lib/sshd.js';
+import { CLIENT_NS, SERVER_ADDR, SERVER_NS, type DelayedPair } from './lib/netns.js';
+import { commCpuSeconds, installSignalHandlers, sleep, startDaemon, type Daemon } from './lib/proc.js';
+import { onDelayedSite, runProbe } from './lib/site.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
 import { buildTools, type Tools } from './lib/tools.js';
 import { BURROW_CLI, JUMP_PEERS, PEERS, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
@@ -142,29 +142,12 @@ async function main(): Promise<void> {
   const windows = [...(process.env.WANPROBE_WINDOWS ?? 'auto').split(','), ...(process.env.WANPROBE_ALT ? ['alt'] : [])];
   const runs = plannedRuns(peersArg, windows);
   const tools = await buildTools();
-  const pair = await createDelayedPair(tools.delayline, Number(rttArg));
-  try {
-    await pair.setBuffers(bufArg === 'tuned' ? TUNED_BUFFERS : await hostBuffers());
-    const sshd = await startSshd({ addr: SERVER_ADDR, port: 2222, prefix: pair.inServer });
-    const server = await startDaemon(pair.inServer[0] as string, [...pair.inServer.slice(1), tools.tcpbench, 'server', SERVER_ADDR, '27001', '27002'], {
-      ready: /ready/,
-      timeoutMs: 60_000,
-    });
-    const env: PeerEnv = { prefix: pair.inClient, config: (c) => sshd.clientConfig(c) };
+  await onDelayedSite(tools, Number(rttArg), bufArg === 'tuned' ? 'tuned' : 'default', async ({ pair, env }) => {
     for (let rep = 1; rep <= Number(repsArg); rep++) {
       for (const run of runs) await downloadRuns(tools, pair, env, run, rep, Number(mibArg) * MiB, dir);
     }
     console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
-    await server.stop();
-    await sshd.stop();
-  } finally {
-    await pair.stop();
-    await cleanupAll();
-  }
+  });
 }
 
-main().catch(async (err: unknown) => {
-  console.error(err);
-  await cleanupAll();
-  process.exitCode = 1;
-});
+runProbe(main);
