@@ -47,7 +47,7 @@ export class TunnelSet {
   readonly failures: BurrowError[] = [];
   readonly #local: Forward[] = [];
   #remote: Forward[] = [];
-  /** The ids of the remote forwards, by spec, kept across reconnects. */
+  /** The ids of the remote forwards, by spec, once granted: kept across reconnects. */
   readonly #remoteIds: (string | undefined)[] = [];
   /** Aborted when the session they were asked on is replaced, and on close. */
   #asking = new AbortController();
@@ -140,7 +140,8 @@ export class TunnelSet {
     this.#asking = new AbortController();
     const specs = this.#opts.specs.filter((s) => s.kind === 'remote');
     for (const [i, spec] of specs.entries()) {
-      const f = reconnected ? await this.#askAgain(spec, i, this.#asking.signal) : await this.#startOne(spec);
+      // Granted before: the server may still hold it for the lost connection. Never granted: as at first.
+      const f = reconnected && this.#remoteIds[i] !== undefined ? await this.#askAgain(spec, i, this.#asking.signal) : await this.#startOne(spec);
       if (f) this.#remote.push(f);
       if (f) this.#remoteIds[i] = f.id;
     }
