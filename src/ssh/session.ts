@@ -342,7 +342,9 @@ function channelOpen(
         }
         if (err) {
           const reason = (err as Error & { reason?: number }).reason;
-          const why = reason === 2 ? 'connection refused or unreachable from there' : reason === 1 ? 'administratively prohibited' : err.message;
+          // The server's own words when it gave some ("Connection refused", "Name or service not known").
+          const said = err.message.replace(/^\(SSH\) Channel open failure: ?/, '').trim();
+          const why = reason === 2 ? said || 'connection refused or unreachable from there' : reason === 1 ? 'administratively prohibited' : err.message;
           return reject(new BurrowError('CHANNEL_OPEN_FAILED', `${destination} could not open ${what}: ${why}`, { phase: 'channel', cause: err, details: { reason } }));
         }
         ackNow(ch);

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -229,6 +230,30 @@ test('ProxyJump: the hop channel carrying the inner connection is opened wide, n
     assert.equal(pool.size, 0);
   } finally {
     await jump.stop();
+  }
+});
+
+test("a target the server cannot reach: CHANNEL_OPEN_FAILED in the server's own words, and the session goes on", async () => {
+  const closed = net.createServer();
+  await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+  const deadPort = (closed.address() as net.AddressInfo).port;
+  await new Promise((r) => closed.close(r));
+  const session = await Session.connect({ config: sshdConfig(sshd) });
+  try {
+    await assert.rejects(session.openTcp({ host: '127.0.0.1', port: deadPort }, { host: '127.0.0.1', port: 0 }), (e: unknown) => {
+      assert.ok(isBurrowError(e, 'CHANNEL_OPEN_FAILED'));
+      assert.equal(e.message, `test-sshd could not open 127.0.0.1:${deadPort}: Connection refused`);
+      return true;
+    });
+    await assert.rejects(session.openUnix('/nonexistent/burrow.sock'), (e: unknown) => {
+      assert.ok(isBurrowError(e, 'CHANNEL_OPEN_FAILED'));
+      assert.match(e.message, /^test-sshd could not open \/nonexistent\/burrow\.sock: \S/);
+      return true;
+    });
+    const ch = await session.openTcp({ host: '127.0.0.1', port: echo.port }, { host: '127.0.0.1', port: 0 });
+    assert.equal((await roundTrip(ch, Buffer.from('still here'))).toString(), 'still here');
+  } finally {
+    await session.close();
   }
 });
 
