@@ -141,7 +141,8 @@ export class TunnelSet {
     const specs = this.#opts.specs.filter((s) => s.kind === 'remote');
     for (const [i, spec] of specs.entries()) {
       // Granted before: the server may still hold it for the lost connection. Never granted: as at first.
-      const f = reconnected && this.#remoteIds[i] !== undefined ? await this.#askAgain(spec, i, this.#asking.signal) : await this.#startOne(spec);
+      const id = reconnected ? this.#remoteIds[i] : undefined;
+      const f = id !== undefined ? await this.#askAgain(spec, id, this.#asking.signal) : await this.#startOne(spec);
       if (f) this.#remote.push(f);
       if (f) this.#remoteIds[i] = f.id;
     }
@@ -154,11 +155,9 @@ export class TunnelSet {
    * the session is replaced or closed; said once, not at every try. Resolves with the
    * forward at once if granted, else undefined (it joins the set when granted later).
    */
-  async #askAgain(spec: ForwardSpec, i: number, signal: AbortSignal): Promise<Forward | undefined> {
-    let id = this.#remoteIds[i];
+  async #askAgain(spec: ForwardSpec, id: string, signal: AbortSignal): Promise<Forward | undefined> {
     const attempt = async (): Promise<Forward> => {
-      const f = createForward(spec, this.#handle, { ...this.#fopts, ...(id ? { id } : {}), reportFailure: false });
-      this.#remoteIds[i] = id = f.id; // one id for every try
+      const f = createForward(spec, this.#handle, { ...this.#fopts, id, reportFailure: false });
       await f.start({ signal });
       return f;
     };
@@ -194,9 +193,9 @@ export class TunnelSet {
     return undefined;
   }
 
-  #report(spec: ForwardSpec, id: string | undefined, err: BurrowError): void {
+  #report(spec: ForwardSpec, id: string, err: BurrowError): void {
     this.failures.push(err);
-    this.#opts.bus?.emit({ type: 'forward-failed', id: id ?? spec.text, kind: spec.kind, spec: spec.text, error: { code: err.code, message: err.message } });
+    this.#opts.bus?.emit({ type: 'forward-failed', id, kind: spec.kind, spec: spec.text, error: { code: err.code, message: err.message } });
   }
 
   /**

@@ -55,14 +55,13 @@ function interruptsOn(prompter: Prompter, interrupt: AbortController): Prompter 
  * sleep 10` keeps its tunnel. Ctrl-C stops waiting (open transfers get the usual grace);
  * a lost connection ends it.
  */
-async function afterCommand(set: TunnelSet, interrupted: AbortSignal, quiet: boolean): Promise<void> {
+async function afterCommand(set: TunnelSet, interrupt: AbortSignal, interrupted: Promise<unknown>, quiet: boolean): Promise<void> {
   const open = set.totals().active;
-  if (open > 0 && !interrupted.aborted) {
+  if (open > 0 && !interrupt.aborted) {
     if (!quiet && process.stderr.isTTY) process.stderr.write(`waiting for ${open} forwarded connection(s) to close (Ctrl-C to stop)\n`);
-    const stop = new Promise<void>((r) => interrupted.addEventListener('abort', () => r(), { once: true }));
-    await Promise.race([set.drained(), set.ended, stop]);
+    await Promise.race([set.drained(), set.ended, interrupted]);
   }
-  await set.close(interrupted.aborted ? undefined : 0);
+  await set.close(interrupt.aborted ? undefined : 0);
 }
 
 export async function runForwardCommand(args: SshArgs): Promise<number> {
@@ -86,6 +85,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     totals: forwardOnly ? () => set?.totals() ?? { active: 0, total: 0, bytesIn: 0, bytesOut: 0 } : undefined,
   });
   const interrupt = new AbortController();
+  const interrupted = new Promise<'interrupted'>((r) => interrupt.signal.addEventListener('abort', () => r('interrupted'), { once: true }));
   const tty = config.batchMode ? undefined : openTtyPrompter();
   const prompter = tty && promptsOver(view, interruptsOn(tty, interrupt));
   const pool = new SessionPool({
@@ -118,8 +118,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     set = await TunnelSet.open({ pool, config, specs, bus, signal: interrupt.signal, reconnect: forwardOnly });
     if (forwardOnly) {
       if (set.forwards.length === 0 && !args.quiet && !args.json) process.stderr.write(`connected to ${config.alias}; no forwards (Ctrl-C to stop)\n`);
-      const aborted = new Promise<'interrupted'>((r) => interrupt.signal.addEventListener('abort', () => r('interrupted'), { once: true }));
-      const outcome = await Promise.race([set.ended, aborted]);
+      const outcome = await Promise.race([set.ended, interrupted]);
       if (outcome === 'interrupted') {
         await set.close();
         return EXIT_OK;
@@ -140,7 +139,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
       const lost = await Promise.race([ended, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000).unref())]);
       throw lost ?? new BurrowError('DISCONNECTED', `the command on ${config.alias} ended without an exit status`, { phase: 'session' });
     }
-    await afterCommand(set, interrupt.signal, args.quiet || args.json);
+    await afterCommand(set, interrupt.signal, interrupted, args.quiet || args.json);
     return status;
   } catch (e) {
     const err = toBurrowError(e);
