@@ -14,6 +14,7 @@ const unused: ChannelOpener = {
   destination: 'nowhere',
   openTcp: () => Promise.reject(new Error('unused')),
   openUnix: () => Promise.reject(new Error('unused')),
+  openLink: () => Promise.reject(new Error('unused')),
   listenTcp: () => Promise.reject(new Error('unused')),
   listenUnix: () => Promise.reject(new Error('unused')),
 };
@@ -43,10 +44,28 @@ test('loopback listens on 127.0.0.1 and ::1 with one port; all interfaces on ::'
   await Promise.all(all.map(closeServer));
 });
 
+/** Listens on `host`:`port`, or resolves undefined when it is taken. */
+function tryListen(port: number, host: string, ipv6Only = false): Promise<net.Server | undefined> {
+  const s = net.createServer();
+  return new Promise((resolve) => {
+    s.once('error', () => resolve(undefined));
+    s.listen({ port, host, ipv6Only }, () => resolve(s));
+  });
+}
+
 test('a port taken on ::1 only is PORT_IN_USE, and 127.0.0.1 is let go again', async () => {
-  const holder = net.createServer();
-  await new Promise<void>((r) => holder.listen({ port: 0, host: '::1', ipv6Only: true }, r));
-  const { port } = holder.address() as net.AddressInfo;
+  // Below the ephemeral range: a port 0 from there can meanwhile be the local end of
+  // another test's connection on 127.0.0.1, and the probe below would fail for it.
+  let holder: net.Server | undefined;
+  let port = 20000;
+  for (; port < 30000; port++) {
+    const free4 = await tryListen(port, '127.0.0.1');
+    if (!free4) continue;
+    await closeServer(free4);
+    holder = await tryListen(port, '::1', true);
+    if (holder) break;
+  }
+  assert.ok(holder, 'no port free on both 127.0.0.1 and ::1');
   await assert.rejects(listenTcp({ type: 'loopback' }, port, o), (e: unknown) => isBurrowError(e, 'PORT_IN_USE'));
   const probe = net.createServer();
   await new Promise<void>((r, j) => probe.once('error', j).listen(port, '127.0.0.1', r));
