@@ -4,11 +4,14 @@
  * cut them all.
  */
 import { setMaxListeners } from 'node:events';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { toBurrowError, type ErrorCode } from '../errors.js';
 import type { EventBus, ErrorInfo } from '../events.js';
 import { Admission } from './admission.js';
-import { joinStreams, type Join } from './pipe.js';
+import { Link } from '../ssh/link.js';
+import { joinLink } from './link-join.js';
+import { joinStreams, type Join, type JoinOptions } from './pipe.js';
 import type { ForwardStats } from './types.js';
 
 function info(err: unknown, code: ErrorCode): ErrorInfo {
@@ -76,16 +79,21 @@ export class Client {
     this.#table.bus?.emit({ type: 'client-open', id: this.#table.id, client: this.n, from: this.from, to });
   }
 
-  /** Moves bytes between the local stream and `remote` until both directions end. */
-  join(remote: Duplex): void {
+  /**
+   * Moves bytes between the local stream and `remote` (a channel, or a link joined to
+   * a local socket) until both directions end.
+   */
+  join(remote: Duplex | Link): void {
     if (this.#ended) {
-      remote.on('error', () => {});
-      remote.destroy();
+      if (remote instanceof Link) remote.close();
+      else {
+        remote.on('error', () => {});
+        remote.destroy();
+      }
       return;
     }
-    this.#remote = remote;
     const stats = this.#table.stats;
-    this.#join = joinStreams(this.local, remote, {
+    const opts: JoinOptions = {
       onIn: (n) => {
         stats.bytesIn += n;
         this.#lastActive = Date.now();
@@ -94,7 +102,13 @@ export class Client {
         stats.bytesOut += n;
         this.#lastActive = Date.now();
       },
-    });
+    };
+    if (remote instanceof Link) {
+      this.#join = joinLink(this.local as Socket, remote, opts);
+    } else {
+      this.#remote = remote;
+      this.#join = joinStreams(this.local, remote, opts);
+    }
     void this.#join.done.then((r) => this.#finish(r.error, 'DISCONNECTED'));
   }
 

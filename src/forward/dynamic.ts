@@ -62,11 +62,8 @@ export class DynamicForward extends LocalListenerForward {
     c.open(formatEndpoint({ type: 'tcp', host: req.host, port: req.port }));
     let channel;
     try {
-      channel = await this.opener.openTcp(
-        { host: req.host, port: req.port },
-        { host: socket.remoteAddress ?? '127.0.0.1', port: socket.remotePort ?? 0 },
-        { signal: this.clients.signal },
-      );
+      const origin = { host: socket.remoteAddress ?? '127.0.0.1', port: socket.remotePort ?? 0 };
+      channel = await this.opener.openLink({ type: 'tcp', host: req.host, port: req.port, origin }, { signal: this.clients.signal });
     } catch (e) {
       c.fail(e, connectReply(req.version, replyCodeFor(e)));
       return;

@@ -102,16 +102,10 @@ export class LocalForward extends LocalListenerForward {
   async #connect(c: Client, socket: net.Socket): Promise<void> {
     const t = this.#target;
     const signal = this.clients.signal;
+    const origin = { host: socket.remoteAddress ?? '127.0.0.1', port: socket.remotePort ?? 0 };
     try {
-      const channel =
-        t.type === 'tcp'
-          ? await this.opener.openTcp(
-              { host: t.host, port: t.port },
-              { host: socket.remoteAddress ?? '127.0.0.1', port: socket.remotePort ?? 0 },
-              { signal },
-            )
-          : await this.opener.openUnix(t.path, { signal });
-      c.join(channel);
+      const link = await this.opener.openLink(t.type === 'tcp' ? { type: 'tcp', host: t.host, port: t.port, origin } : { type: 'unix', path: t.path }, { signal });
+      c.join(link);
     } catch (e) {
       c.fail(e);
     }

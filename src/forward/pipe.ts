@@ -55,13 +55,13 @@ export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
  */
 const READ_AHEAD = 16 * 1024;
 
-function limitReadAhead(socket: Socket): void {
+export function limitReadAhead(socket: Socket): void {
   const state = (socket as unknown as { _readableState?: { highWaterMark?: number } })._readableState;
   if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > READ_AHEAD) state.highWaterMark = READ_AHEAD;
 }
 
 /** A side closed before its data ended: the same error (and message) `pipeline` gave. */
-function prematureClose(): Error {
+export function prematureClose(): Error {
   return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 

@@ -3,6 +3,7 @@
  * to listen. `Session` implements it; tests may implement it over a bare ssh2 Client.
  */
 import type { Duplex } from 'node:stream';
+import type { Link, LinkTarget } from './link.js';
 
 export interface Endpoint {
   host: string;
@@ -30,6 +31,11 @@ export interface ChannelOpener {
   openTcp(target: Endpoint, origin: Endpoint, opts?: { signal?: AbortSignal }): Promise<Duplex>;
   /** `direct-streamlocal@openssh.com`: a channel to a unix socket on the server. */
   openUnix(path: string, opts?: { signal?: AbortSignal }): Promise<Duplex>;
+  /**
+   * The same channel as a {@link Link}, for a forwarded connection joined to a local
+   * socket (-L, -D): cheaper while it moves little, a Channel once it moves more.
+   */
+  openLink(target: LinkTarget, opts?: { signal?: AbortSignal }): Promise<Link>;
   /** `tcpip-forward`: the server listens on bind:port and hands connections to `onConnection`. */
   listenTcp(bind: string, port: number, onConnection: (c: IncomingChannel) => void): Promise<RemoteListener>;
   /** `streamlocal-forward@openssh.com`: the server listens on a unix socket path. */

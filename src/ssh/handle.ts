@@ -9,6 +9,7 @@
 import type { Duplex } from 'node:stream';
 import { BurrowError, isBurrowError } from '../errors.js';
 import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from './channels.js';
+import type { Link, LinkTarget } from './link.js';
 import type { Session } from './session.js';
 
 export interface SessionHandleOptions {
@@ -108,7 +109,7 @@ export class SessionHandle implements ChannelOpener {
    * Opens on the live session; when that session dies during the open (the client's
    * bytes are still unread, so nothing is lost), once more on the next one.
    */
-  async #open(open: (s: Session) => Promise<Duplex>, signal?: AbortSignal): Promise<Duplex> {
+  async #open<T>(open: (s: Session) => Promise<T>, signal?: AbortSignal): Promise<T> {
     const session = await this.wait(signal);
     try {
       return await open(session);
@@ -129,6 +130,10 @@ export class SessionHandle implements ChannelOpener {
 
   openUnix(path: string, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
     return this.#open((s) => s.openUnix(path, opts), opts.signal);
+  }
+
+  openLink(target: LinkTarget, opts: { signal?: AbortSignal } = {}): Promise<Link> {
+    return this.#open((s) => s.openLink(target, opts), opts.signal);
   }
 
   async listenTcp(bind: string, port: number, onConnection: (c: IncomingChannel) => void): Promise<RemoteListener> {

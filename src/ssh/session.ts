@@ -20,6 +20,7 @@ import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from '.
 import { handshake, openTransport } from './connect.js';
 import type { Transport } from './transport.js';
 import { Keepalive } from './liveness/keepalive.js';
+import { Link, type LinkTarget } from './link.js';
 
 /** burrow's keepalive when the config leaves ServerAliveInterval at 0 (OpenSSH: off). */
 export const DEFAULT_ALIVE_INTERVAL = 15;
@@ -61,6 +62,8 @@ export class Session extends EventEmitter implements ChannelOpener {
   #keepalive: Keepalive | undefined;
   /** Open channels, so a lost connection can cut them with an error. */
   readonly #channels = new Set<Duplex>();
+  /** Open links (link.ts), for the same reason. */
+  readonly #links = new Set<Link>();
 
   private constructor(config: ResolvedHost, client: Client, transport: Transport, bus: EventBus | undefined) {
     super();
@@ -113,12 +116,14 @@ export class Session extends EventEmitter implements ChannelOpener {
 
   /** Errors every open channel: the connection is gone, whatever ssh2 says next. */
   #cutChannels(): void {
-    if (this.#channels.size === 0) return;
+    if (this.#channels.size === 0 && this.#links.size === 0) return;
     const cut = new BurrowError('DISCONNECTED', `connection to ${this.destination} lost`, { phase: 'session' });
     // ssh2's Channel.destroy() is a polite end+close that drops the error: use the
     // stream's own destroy, which errors the channel (nothing can be sent anyway).
     for (const ch of this.#channels) Duplex.prototype.destroy.call(ch, cut);
     this.#channels.clear();
+    for (const l of [...this.#links]) l.lost(cut);
+    this.#links.clear();
   }
 
   #track<T extends Duplex>(ch: T): T {
@@ -179,6 +184,25 @@ export class Session extends EventEmitter implements ChannelOpener {
   openUnix(path: string, opts: { signal?: AbortSignal } = {}): Promise<Duplex> {
     this.#assertOpen();
     return channelOpen(opts.signal, path, this.destination, (cb) => this.#client.openssh_forwardOutStreamLocal(path, cb)).then((ch) => this.#track(ch));
+  }
+
+  openLink(target: LinkTarget, opts: { signal?: AbortSignal } = {}): Promise<Link> {
+    this.#assertOpen();
+    const what = target.type === 'tcp' ? `${target.host}:${target.port}` : target.path;
+    return opened<Link>(
+      opts.signal,
+      what,
+      this.destination,
+      (cb) => Link.open(this.#client, target, cb),
+      (link) => {
+        this.#links.add(link);
+        link.onGone = () => this.#links.delete(link);
+        link.onUpgrade = (ch) => this.#track(guard(ch));
+        ackNow(link.protocol, link.outgoing);
+        return link;
+      },
+      (link) => link.close(),
+    );
   }
 
   listenTcp(bind: string, port: number, onConnection: Listener): Promise<RemoteListener> {
@@ -297,21 +321,17 @@ function guard<T extends { on(ev: 'error', fn: (e: Error) => void): unknown }>(c
  * TCP_NODELAY on a `-N` session: when the target speaks first, its first bytes queue
  * behind the unacknowledged confirmation (Nagle) until our ACK arrives.
  */
-function ackNow(ch: ClientChannel): void {
-  type Proto = { channelWindowAdjust(id: number, n: number): void; _cipher?: { outSeqno?: number } };
-  const c = ch as unknown as { outgoing?: { id?: number; state?: string }; _client?: { _protocol?: Proto } };
-  const proto = c._client?._protocol;
-  const id = c.outgoing?.id;
-  if (!proto || id === undefined) return;
+function ackNow(proto: AckProto | undefined, side: { id: number; state: string } | undefined): void {
+  if (!proto || !side) return;
   const sent = proto._cipher?.outSeqno;
   // Wait one turn of the event loop (two check phases: the local socket is read in
   // the poll phase between them): when the client spoke first, its data already
   // carried the ACK and nothing extra is sent.
   setImmediate(() =>
     setImmediate(() => {
-      if (c.outgoing?.state !== 'open' || proto._cipher?.outSeqno !== sent) return;
+      if (side.state !== 'open' || proto._cipher?.outSeqno !== sent) return;
       try {
-        proto.channelWindowAdjust(id, 0);
+        proto.channelWindowAdjust(side.id, 0);
       } catch {
         // the transport is already gone; the channel closes with it
       }
@@ -319,12 +339,33 @@ function ackNow(ch: ClientChannel): void {
   );
 }
 
+type AckProto = { channelWindowAdjust(id: number, n: number): void; _cipher?: { outSeqno?: number } };
+
 function channelOpen(
   signal: AbortSignal | undefined,
   what: string,
   destination: string,
   open: (cb: (err: Error | undefined, ch: ClientChannel) => void) => void,
 ): Promise<Duplex> {
+  return opened<ClientChannel>(signal, what, destination, open, (ch) => {
+    const c = ch as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: AckProto } };
+    ackNow(c._client?._protocol, c.outgoing);
+    return guard(ch);
+  }, (ch) => ch.destroy());
+}
+
+/**
+ * Opens a channel (or a link) with `open`; a refusal becomes CHANNEL_OPEN_FAILED in
+ * the server's words, an abort ABORTED (a channel that opens after it is dropped).
+ */
+function opened<T>(
+  signal: AbortSignal | undefined,
+  what: string,
+  destination: string,
+  open: (cb: (err: Error | undefined, ch?: T) => void) => void,
+  ready: (ch: T) => T,
+  drop: (ch: T) => void,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new BurrowError('ABORTED', `opening ${what} aborted`, { phase: 'channel', cause: signal.reason }));
     let done = false;
@@ -337,18 +378,18 @@ function channelOpen(
       open((err, ch) => {
         signal?.removeEventListener('abort', onAbort);
         if (done) {
-          ch?.destroy();
+          if (ch !== undefined) drop(ch);
           return;
         }
-        if (err) {
-          const reason = (err as Error & { reason?: number }).reason;
+        if (err || ch === undefined) {
+          const e = err ?? new Error('no channel');
+          const reason = (e as Error & { reason?: number }).reason;
           // The server's own words when it gave some ("Connection refused", "Name or service not known").
-          const said = err.message.replace(/^\(SSH\) Channel open failure: ?/, '').trim();
-          const why = reason === 2 ? said || 'connection refused or unreachable from there' : reason === 1 ? 'administratively prohibited' : err.message;
-          return reject(new BurrowError('CHANNEL_OPEN_FAILED', `${destination} could not open ${what}: ${why}`, { phase: 'channel', cause: err, details: { reason } }));
+          const said = e.message.replace(/^\(SSH\) Channel open failure: ?/, '').trim();
+          const why = reason === 2 ? said || 'connection refused or unreachable from there' : reason === 1 ? 'administratively prohibited' : e.message;
+          return reject(new BurrowError('CHANNEL_OPEN_FAILED', `${destination} could not open ${what}: ${why}`, { phase: 'channel', cause: e, details: { reason } }));
         }
-        ackNow(ch);
-        resolve(guard(ch));
+        resolve(ready(ch));
       });
     } catch (e) {
       reject(new BurrowError('SESSION_CLOSED', `the connection to ${destination} is closed`, { phase: 'channel', cause: e }));

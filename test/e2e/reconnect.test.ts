@@ -163,6 +163,31 @@ test('authentication refused on reconnect: one attempt, a clear error, exit 255'
   }
 });
 
+test('a connection opened while the server hangs is carried by the next connection once that one dies', async () => {
+  const sshd = await startSshd();
+  const echo = await echoServer();
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd']);
+  try {
+    const port = await forwardPort(r);
+    await r.waitFor('test-sshd: connected');
+    assert.ok(sshd.freezeConnections() > 0);
+    const payload = randomBytes(1 << 20);
+    const got = roundTrip(net.connect(port, '127.0.0.1'), payload);
+    // burrow asks the frozen server for a channel and gets no answer; then that
+    // connection dies. The open is no refusal: it goes to the next connection.
+    await new Promise((res) => setTimeout(res, 500));
+    sshd.killConnections();
+    assert.equal(sha256(await got), sha256(payload));
+    await r.waitFor('reconnecting');
+    assert.equal(accepted(sshd.authAttempts()), 2);
+  } finally {
+    r.child.kill('SIGINT');
+    await r.exited;
+    await sshd.stop();
+    await echo.close();
+  }
+});
+
 test('stopped past the server\'s patience (SIGSTOP/SIGCONT): traffic flows again after resume', async () => {
   const sshd = await startSshd({ extraConfig: ['ClientAliveInterval 1', 'ClientAliveCountMax 1'] });
   const echo = await echoServer();

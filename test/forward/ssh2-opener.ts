@@ -7,6 +7,7 @@ import { Client, type ClientChannel, type TcpConnectionDetails, type UNIXConnect
 import type { Duplex } from 'node:stream';
 import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from '../../src/ssh/channels.js';
 import { BurrowError, abortError } from '../../src/errors.js';
+import { Link, type LinkTarget } from '../../src/ssh/link.js';
 import type { Sshd } from '../helpers/sshd.js';
 
 export interface Ssh2Opener extends ChannelOpener {
@@ -23,7 +24,8 @@ function channelOpen<T>(signal: AbortSignal | undefined, start: (cb: (err: Error
       if (err) {
         reject(new BurrowError('CHANNEL_OPEN_FAILED', err.message, { phase: 'channel', cause: err, details: { reason: (err as { reason?: unknown }).reason } }));
       } else if (signal?.aborted) {
-        (ch as ClientChannel).destroy();
+        if (ch instanceof Link) ch.close();
+        else (ch as ClientChannel).destroy();
         reject(abortError(signal, 'channel open'));
       } else {
         resolve(ch);
@@ -68,6 +70,9 @@ export async function connectOpener(sshd: Sshd, destination = 'test-sshd'): Prom
     },
     openUnix(path: string, opts?: { signal?: AbortSignal }): Promise<Duplex> {
       return channelOpen(opts?.signal, (cb) => client.openssh_forwardOutStreamLocal(path, cb));
+    },
+    openLink(target: LinkTarget, opts?: { signal?: AbortSignal }): Promise<Link> {
+      return channelOpen<Link>(opts?.signal, (cb) => Link.open(client, target, (err, link) => cb(err, link as Link)));
     },
     listenTcp(bind: string, port: number, onConnection: Handler): Promise<RemoteListener> {
       return new Promise((resolve, reject) => {

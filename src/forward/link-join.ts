@@ -1,0 +1,153 @@
+/**
+ * Joins a local socket and a {@link Link}: the same contract as `joinStreams`
+ * (half-close each way, a reset when either side breaks off, every error caught), for
+ * a connection that has moved little so far. Once it moves more, or anything would
+ * have to wait, the link becomes an ssh2 Channel and `joinStreams` takes over.
+ */
+import type { Socket } from 'node:net';
+import type { Link } from '../ssh/link.js';
+import { joinStreams, limitReadAhead, prematureClose, type Join, type JoinOptions, type JoinResult } from './pipe.js';
+import { resetSocket } from './reset.js';
+
+/**
+ * Bytes each way a link carries before it becomes a Channel: a request and its reply
+ * stay on the link, a transfer moves to the Channel's bulk path (sinks, the window
+ * tuner) within its first read or two.
+ */
+export const LINK_BYTES = 64 * 1024;
+
+export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Join {
+  let bytesIn = 0;
+  let bytesOut = 0;
+  let settled = false;
+  let inner: Join | undefined;
+  let localEnded = false;
+  let remoteEnded = false;
+  let localFinished = local.writableFinished;
+  let resolve!: (r: JoinResult) => void;
+  const done = new Promise<JoinResult>((r) => (resolve = r));
+  const onIn = (n: number): void => {
+    bytesIn += n;
+    opts.onIn?.(n);
+  };
+  const onOut = (n: number): void => {
+    bytesOut += n;
+    opts.onOut?.(n);
+  };
+
+  const detach = (): void => {
+    local.off('data', onData);
+    local.off('end', onEnd);
+    local.off('finish', onFinish);
+    local.off('close', onClose);
+    local.off('error', settle);
+  };
+  function settle(err?: Error): void {
+    if (settled) return;
+    settled = true;
+    detach();
+    // Late errors must not become uncaught.
+    local.on('error', () => {});
+    link.close();
+    if (!local.destroyed) {
+      if (err) resetSocket(local, err);
+      else local.destroy();
+    }
+    resolve(err ? { bytesIn, bytesOut, error: err } : { bytesIn, bytesOut });
+  }
+  const check = (): void => {
+    if (localEnded && remoteEnded && localFinished) settle();
+  };
+
+  /** The link becomes a Channel, and the streams' join goes on from here. */
+  const upgrade = (): void => {
+    detach();
+    const j = joinStreams(local, link.upgrade(), { onIn, onOut });
+    inner = j;
+    void j.done.then((r) => {
+      settled = true;
+      resolve(r.error ? { bytesIn, bytesOut, error: r.error } : { bytesIn, bytesOut });
+    });
+  };
+
+  function onData(chunk: Buffer): void {
+    if (bytesOut + chunk.length <= LINK_BYTES && link.send(chunk)) {
+      onOut(chunk.length);
+      return;
+    }
+    // The Channel reads it again, first.
+    local.pause();
+    local.unshift(chunk);
+    upgrade();
+  }
+  function onEnd(): void {
+    localEnded = true;
+    link.eof();
+    check();
+  }
+  function onFinish(): void {
+    localFinished = true;
+    check();
+  }
+  function onClose(): void {
+    if (!(local.readableEnded && local.writableFinished)) settle(prematureClose());
+  }
+
+  local.on('data', onData);
+  local.once('end', onEnd);
+  local.once('finish', onFinish);
+  local.on('close', onClose);
+  local.on('error', settle);
+  limitReadAhead(local);
+
+  link.attach({
+    data(data, mayRefuse) {
+      if (settled) return true; // a closing link drains into nothing
+      if (mayRefuse && (bytesIn + data.length > LINK_BYTES || local.writableLength > 0)) {
+        upgrade();
+        return false;
+      }
+      onIn(data.length);
+      // A copy: `data` is a view of a read buffer that is reused.
+      local.write(Buffer.from(data));
+      return true;
+    },
+    eof() {
+      remoteEnded = true;
+      if (!settled) local.end();
+    },
+    close() {
+      // Closed before its EOF, or while the local side may still send: cut, as joinStreams does.
+      if (!(remoteEnded && localEnded)) settle(prematureClose());
+      else check();
+    },
+    error: (err) => settle(err),
+  });
+  // Only now: what the server sent before (link.attach) may already end or upgrade the join.
+  if (!settled && inner === undefined) {
+    if (local.readableEnded) onEnd();
+    // A socket left paused (the SOCKS handshake) must flow again.
+    else local.resume();
+  }
+
+  return {
+    get bytesIn() {
+      return bytesIn;
+    },
+    get bytesOut() {
+      return bytesOut;
+    },
+    done,
+    destroy(err?: Error) {
+      if (inner) {
+        inner.destroy(err);
+        return;
+      }
+      if (!local.destroyed) {
+        if (err) resetSocket(local, err);
+        else local.destroy();
+      }
+      settle(err ?? prematureClose());
+    },
+  };
+}
