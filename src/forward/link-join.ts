@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { Link } from '../ssh/link.js';
 import { joinStreams, limitReadAhead, prematureClose, type Join, type JoinOptions, type JoinResult } from './pipe.js';
 import { resetSocket } from './reset.js';
+import { sendNow } from './sink.js';
 
 /**
  * Bytes each way a link carries before it becomes a Channel: a request and its reply
@@ -108,8 +109,10 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
         return false;
       }
       onIn(data.length);
-      // A copy: `data` is a view of a read buffer that is reused.
-      local.write(Buffer.from(data));
+      // Straight to the kernel when it takes it; what it does not goes to Node's write
+      // as a copy (`data` is a view of a read buffer that is reused).
+      const sent = sendNow(local, data);
+      if (sent < data.length) local.write(Buffer.from(sent > 0 ? data.subarray(sent) : data));
       return true;
     },
     eof() {

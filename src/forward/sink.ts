@@ -203,6 +203,20 @@ class SocketSink implements ChannelSink, NativeSink {
 }
 
 /**
+ * Sends `data` to `socket`'s descriptor now, if Node holds nothing for the socket (its
+ * bytes must not overtake those). Returns how many bytes the kernel took, or -1 when
+ * this is not possible (no addon, no descriptor, bytes queued in Node): the caller
+ * writes the rest through the socket, as a copy if `data` is a view of reused memory.
+ */
+export function sendNow(socket: Socket, data: Uint8Array): number {
+  if (sendv === undefined || socket.destroyed || socket.writableLength !== 0 || socket.writableEnded) return -1;
+  const fd = socketFd(socket);
+  if (fd < 0) return -1;
+  const sent = sendv(fd, [data]);
+  return sent < 0 ? -1 : sent;
+}
+
+/**
  * Lets `channel` hand its data straight to `socket` (see above). Returns the detach
  * function, or undefined when the fast path is not available.
  */
