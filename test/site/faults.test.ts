@@ -148,7 +148,9 @@ describe('issue 5 fault tests on the site (burrow -N -L through lander with 2FA)
       if (out.includes('progress ')) onProgress();
     });
     const result = new Promise<Outcome>((resolve) => {
-      child.on('exit', (code) => {
+      // 'close', not 'exit': the client's last line can still be in its stdout pipe when
+      // it exits (a run lost it: "client exited 2 without a result").
+      child.on('close', (code) => {
         const line = out.trim().split('\n').filter((l) => l.startsWith('{')).pop();
         resolve(line ? (JSON.parse(line) as Outcome) : { ok: false, bytes: 0, error: `client exited ${code} without a result` });
       });
