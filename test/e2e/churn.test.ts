@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { startSshd } from '../helpers/sshd.js';
 import { sshdConfig } from '../helpers/config.js';
 import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
@@ -16,6 +16,19 @@ import { TunnelSet } from '../../src/agent/tunnel-set.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
 
 const fds = (pid: number | 'self' = 'self') => readdirSync(`/proc/${pid}/fd`).length;
+
+/** What a process's descriptors point at (`socket:[inode]`, pipes, files), for a failure message. */
+function fdTargets(pid: number | 'self'): string {
+  return readdirSync(`/proc/${pid}/fd`)
+    .map((fd) => {
+      try {
+        return `${fd}→${readlinkSync(`/proc/${pid}/fd/${fd}`)}`;
+      } catch {
+        return `${fd}→gone`;
+      }
+    })
+    .join(' ');
+}
 
 async function settle(cond: () => boolean, tries = 200): Promise<void> {
   for (let i = 0; i < tries && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
@@ -78,6 +91,7 @@ test('10,000 clients reset mid-transfer through -L and -D: no crash, fds back to
     // Warm up, then take the baseline.
     assert.equal(sha256(await roundTrip(net.connect(lport, '127.0.0.1'), payload)), sha256(payload));
     const baseFds = fds(pid);
+    const baseTargets = fdTargets(pid);
     const chunk = randomBytes(32 << 10);
     const one = (i: number) =>
       new Promise<void>((resolve) => {
@@ -100,7 +114,7 @@ test('10,000 clients reset mid-transfer through -L and -D: no crash, fds back to
     assert.equal(r.child.exitCode, null, 'burrow is still running');
     await settle(() => fds(pid) <= baseFds, 400);
     console.log(`# churn: burrow fds ${baseFds} → ${fds(pid)}, RSS ${rssMiB(pid).toFixed(0)} MiB`);
-    assert.ok(fds(pid) <= baseFds + 2, `fds ${baseFds} → ${fds(pid)}`);
+    if (fds(pid) > baseFds + 2) assert.fail(`fds ${baseFds} → ${fds(pid)}: ${fdTargets(pid)} (at the start: ${baseTargets})`);
     assert.equal(sha256(await roundTrip(net.connect(lport, '127.0.0.1'), payload)), sha256(payload));
   } finally {
     await r.stop();
