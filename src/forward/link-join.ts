@@ -25,6 +25,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   let localEnded = false;
   let remoteEnded = false;
   let localFinished = local.writableFinished;
+  let upgradeDue = false;
   let resolve!: (r: JoinResult) => void;
   const done = new Promise<JoinResult>((r) => (resolve = r));
   const onIn = (n: number): void => {
@@ -102,11 +103,16 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   limitReadAhead(local);
 
   link.attach({
-    data(data, mayRefuse) {
+    data(data) {
       if (settled) return true; // a closing link drains into nothing
-      if (mayRefuse && (bytesIn + data.length > LINK_BYTES || local.writableLength > 0)) {
-        upgrade();
-        return false;
+      // Not here: this runs inside the parse of the SSH connection's read (or of the
+      // native receive loop's callback), and a sink the Channel hands to that loop now
+      // could be written to ahead of this packet. The link takes it; the change follows.
+      if (!upgradeDue && (bytesIn + data.length > LINK_BYTES || local.writableLength > 0)) {
+        upgradeDue = true;
+        queueMicrotask(() => {
+          if (!settled && inner === undefined && link.incoming.state !== 'closed') upgrade();
+        });
       }
       onIn(data.length);
       // Straight to the kernel when it takes it; what it does not goes to Node's write

@@ -114,7 +114,16 @@ test('10,000 clients reset mid-transfer through -L and -D: no crash, fds back to
     assert.equal(r.child.exitCode, null, 'burrow is still running');
     await settle(() => fds(pid) <= baseFds, 400);
     console.log(`# churn: burrow fds ${baseFds} → ${fds(pid)}, RSS ${rssMiB(pid).toFixed(0)} MiB`);
-    if (fds(pid) > baseFds + 2) assert.fail(`fds ${baseFds} → ${fds(pid)}: ${fdTargets(pid)} (at the start: ${baseTargets})`);
+    if (fds(pid) > baseFds + 2) {
+      // Which connections burrow still holds: opened (client-open) and never closed.
+      const open = new Map<string, string>();
+      for (const l of r.stdout().trim().split('\n')) {
+        const e = JSON.parse(l) as { type: string; id?: string; client?: number };
+        if (e.type === 'client-open') open.set(`${e.id}#${e.client}`, l);
+        else if (e.type === 'client-close') open.delete(`${e.id}#${e.client}`);
+      }
+      assert.fail(`fds ${baseFds} → ${fds(pid)}: ${fdTargets(pid)} (at the start: ${baseTargets}); still open: ${[...open.values()].slice(0, 10).join(' ')}`);
+    }
     assert.equal(sha256(await roundTrip(net.connect(lport, '127.0.0.1'), payload)), sha256(payload));
   } finally {
     await r.stop();
