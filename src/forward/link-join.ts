@@ -104,7 +104,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
 
   link.attach({
     data(data) {
-      if (settled) return true; // a closing link drains into nothing
+      if (settled) return; // a closing link drains into nothing
       // Not here: this runs inside the parse of the SSH connection's read (or of the
       // native receive loop's callback), and a sink the Channel hands to that loop now
       // could be written to ahead of this packet. The link takes it; the change follows.
@@ -119,7 +119,6 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
       // as a copy (`data` is a view of a read buffer that is reused).
       const sent = sendNow(local, data);
       if (sent < data.length) local.write(Buffer.from(sent > 0 ? data.subarray(sent) : data));
-      return true;
     },
     eof() {
       remoteEnded = true;

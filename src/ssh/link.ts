@@ -60,7 +60,6 @@ const ssh2Channel = createRequire(import.meta.url)('ssh2/lib/Channel.js') as {
   initialWindow(conn: Client): number;
   rttSample(conn: Client, ms: number): number;
   windowClock(): number;
-  onChannelData(channel: ClientChannel, stream: ClientChannel, data: Buffer): void;
 };
 
 /**
@@ -81,11 +80,11 @@ export type LinkTarget = { type: 'tcp'; host: string; port: number; origin: Endp
 /** Who a Link tells what the server does. */
 export interface LinkUser {
   /**
-   * CHANNEL_DATA. `data` is valid only during the call (a view of the read). Returns
-   * false when it upgraded the link instead (only if `mayRefuse`): the Channel then
-   * gets the data.
+   * CHANNEL_DATA, counted against the window as delivered. `data` is valid only during
+   * the call (a view of the read). An upgrade it calls for must wait until the call
+   * has returned: the handler runs inside the parse of a read.
    */
-  data(data: Buffer, mayRefuse: boolean): boolean;
+  data(data: Buffer): void;
   /** The server's EOF. */
   eof(): void;
   /** The server closed the channel. */
@@ -112,7 +111,6 @@ export class Link {
   #upgraded = false;
   /** Data that came before `attach` (copies), and whether the server's EOF did. */
   #early: Buffer[] | undefined;
-  #earlyBytes = 0;
   #eofSeen = false;
   /** Why it failed before `attach`. */
   #failed: Error | undefined;
@@ -182,17 +180,8 @@ export class Link {
     }
     this.#user = user;
     const early = this.#early;
-    if (early) {
-      while (early.length > 0) {
-        const chunk = early[0] as Buffer;
-        // Refused: the user upgraded, and `upgrade` gave the Channel this chunk and the rest.
-        if (!user.data(chunk, this.incoming.state !== 'closed')) return;
-        early.shift();
-        this.#earlyBytes -= chunk.length;
-        this.incoming.window -= chunk.length;
-      }
-      this.#early = undefined;
-    }
+    this.#early = undefined;
+    if (early) for (const chunk of early) user.data(chunk);
     if (this.#eofSeen) user.eof();
     if (this.incoming.state === 'closed') {
       this.#user = undefined;
@@ -256,11 +245,6 @@ export class Link {
     }
     const ch = new ssh2Channel.Channel(this.#client, { type: this.#type, incoming: inc, outgoing: out });
     this.#conn._chanMgr.update(this.id, ch);
-    // Data that came before `attach` and was not delivered, then the EOF: in order.
-    const early = this.#early;
-    this.#early = undefined;
-    this.#earlyBytes = 0;
-    if (early) for (const chunk of early) ssh2Channel.onChannelData(ch, ch, chunk);
     if (inc.state !== 'open') ch.push(null);
     this.#user = undefined;
     this.onUpgrade?.(ch);
@@ -309,30 +293,26 @@ export class Link {
   }
 
   /** CHANNEL_DATA (and EXTENDED_DATA, which a forwarded connection has no use for). */
-  #onData(data: Buffer, extended: boolean): boolean {
+  #onData(data: Buffer, extended: boolean): void {
     const inc = this.incoming;
-    if (inc.state !== 'open' || this.#outgoing === undefined) return true;
-    if (data.length > inc.window - this.#earlyBytes) {
+    if (inc.state !== 'open' || this.#outgoing === undefined) return;
+    if (data.length > inc.window) {
       // As the patched Channel does (`windowExceeded`): cut rather than lose data.
       this.close();
-      const err = Object.assign(new Error(`the server sent ${data.length} bytes on channel ${this.id} with ${Math.max(inc.window - this.#earlyBytes, 0)} bytes of window left; the channel was closed rather than lose data`), { code: 'ERR_SSH_CHANNEL_WINDOW' });
+      const err = Object.assign(new Error(`the server sent ${data.length} bytes on channel ${this.id} with ${Math.max(inc.window, 0)} bytes of window left; the channel was closed rather than lose data`), { code: 'ERR_SSH_CHANNEL_WINDOW' });
       this.#fail(err);
-      return true;
+      return;
     }
-    if (extended) {
-      inc.window -= data.length;
-      return true;
-    }
-    const user = this.#user;
-    if (user === undefined) {
-      (this.#early ??= []).push(Buffer.from(data));
-      linkCounters.early++;
-      this.#earlyBytes += data.length;
-      return true;
-    }
-    if (!user.data(data, true)) return false;
     inc.window -= data.length;
-    return true;
+    if (extended) return;
+    const user = this.#user;
+    if (user !== undefined) {
+      user.data(data);
+      return;
+    }
+    // Before `attach`: kept (a copy: the read's memory is reused) until it is handed over.
+    (this.#early ??= []).push(Buffer.from(data));
+    linkCounters.early++;
   }
 
   #fail(err: Error): void {
@@ -393,8 +373,8 @@ export class Link {
     const data = h.CHANNEL_DATA as (...a: unknown[]) => void;
     h.CHANNEL_DATA = (p, recipient, payload) => {
       const l = linkAt(recipient);
-      // Refused: the user upgraded the link, and the Channel now in the table takes it.
-      if (l === undefined || !l.#onData(payload as Buffer, false)) data(p, recipient, payload);
+      if (l) l.#onData(payload as Buffer, false);
+      else data(p, recipient, payload);
     };
     const extData = h.CHANNEL_EXTENDED_DATA as (...a: unknown[]) => void;
     h.CHANNEL_EXTENDED_DATA = (p, recipient, payload, type) => {
