@@ -66,3 +66,37 @@ export class DisposableStore implements Disposable {
     if (first !== undefined) throw first;
   }
 }
+
+const abortWatchers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Runs `fn` when `signal` aborts (at once if it already has); returns the call that
+ * stops watching. Every forwarded connection watches its forward's signal while its
+ * channel opens, so this is on each new connection's path: one 'abort' listener per
+ * signal and a Set per signal cost a Set add and delete per watch, where Node's
+ * EventTarget add and remove cost ~9 µs each at that pace (bench/HISTORY.md, session 29).
+ */
+export function onAbort(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    fn();
+    return () => {};
+  }
+  let watchers = abortWatchers.get(signal);
+  if (watchers === undefined) {
+    const set = new Set<() => void>();
+    watchers = set;
+    abortWatchers.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        const fns = [...set];
+        set.clear();
+        for (const f of fns) f();
+      },
+      { once: true },
+    );
+  }
+  const w = watchers;
+  w.add(fn);
+  return () => void w.delete(fn);
+}

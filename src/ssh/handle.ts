@@ -110,7 +110,10 @@ export class SessionHandle implements ChannelOpener {
    * bytes are still unread, so nothing is lost), once more on the next one.
    */
   async #open<T>(open: (s: Session) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const session = await this.wait(signal);
+    // A live session opens at once: awaiting wait() would cost a new connection's
+    // request a turn of the microtask queue before it leaves.
+    const live = this.#session;
+    const session = live !== undefined && live.state !== 'closed' ? live : await this.wait(signal);
     try {
       return await open(session);
     } catch (e) {

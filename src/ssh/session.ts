@@ -21,6 +21,7 @@ import { handshake, openTransport } from './connect.js';
 import type { Transport } from './transport.js';
 import { Keepalive } from './liveness/keepalive.js';
 import { Link, type LinkTarget } from './link.js';
+import { onAbort } from '../lifecycle.js';
 
 /** burrow's keepalive when the config leaves ServerAliveInterval at 0 (OpenSSH: off). */
 export const DEFAULT_ALIVE_INTERVAL = 15;
@@ -369,14 +370,14 @@ function opened<T>(
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(new BurrowError('ABORTED', `opening ${what} aborted`, { phase: 'channel', cause: signal.reason }));
     let done = false;
-    const onAbort = () => {
+    const abort = () => {
       done = true;
       reject(new BurrowError('ABORTED', `opening ${what} aborted`, { phase: 'channel', cause: signal?.reason }));
     };
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const forget = signal ? onAbort(signal, abort) : undefined;
     try {
       open((err, ch) => {
-        signal?.removeEventListener('abort', onAbort);
+        forget?.();
         if (done) {
           if (ch !== undefined) drop(ch);
           return;
@@ -392,6 +393,7 @@ function opened<T>(
         resolve(ready(ch));
       });
     } catch (e) {
+      forget?.();
       reject(new BurrowError('SESSION_CLOSED', `the connection to ${destination} is closed`, { phase: 'channel', cause: e }));
     }
   });

@@ -11,6 +11,7 @@ import type { Prompter } from '../../src/prompt.js';
 import { startSshd, keygen, type Sshd, SSH } from '../helpers/sshd.js';
 import { sshdConfig } from '../helpers/config.js';
 import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
+import { until } from '../helpers/wait.js';
 
 let sshd: Sshd;
 let echo: Awaited<ReturnType<typeof echoServer>>;
@@ -254,6 +255,35 @@ test("a target the server cannot reach: CHANNEL_OPEN_FAILED in the server's own 
     assert.equal((await roundTrip(ch, Buffer.from('still here'))).toString(), 'still here');
   } finally {
     await session.close();
+  }
+});
+
+test('opens aborted while the server is frozen reject as ABORTED; what the server opens late is closed again, and the session goes on', async () => {
+  // The target counts what reaches it: the server carries out both opens once thawed.
+  let seen = 0;
+  let closed = 0;
+  const target = net.createServer((s) => {
+    seen++;
+    s.on('error', () => {}).on('close', () => closed++).resume();
+  });
+  await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+  const session = await Session.connect({ config: sshdConfig(sshd) });
+  try {
+    assert.ok(sshd.freezeConnections() > 0);
+    const ac = new AbortController();
+    const to = { type: 'tcp' as const, host: '127.0.0.1', port: (target.address() as net.AddressInfo).port, origin: { host: '127.0.0.1', port: 0 } };
+    const opens = [session.openLink(to, { signal: ac.signal }), session.openLink(to, { signal: ac.signal })];
+    ac.abort();
+    for (const p of opens) await assert.rejects(p, (e: unknown) => isBurrowError(e, 'ABORTED'));
+    await assert.rejects(session.openLink(to, { signal: ac.signal }), (e: unknown) => isBurrowError(e, 'ABORTED'));
+    sshd.thawConnections();
+    await until('the server to open both channels and close them again', () => seen === 2 && closed === 2);
+    const ch = await session.openTcp({ host: '127.0.0.1', port: echo.port }, { host: '127.0.0.1', port: 0 });
+    assert.equal((await roundTrip(ch, Buffer.from('still here'))).toString(), 'still here');
+  } finally {
+    sshd.thawConnections();
+    await session.close();
+    await new Promise((r) => target.close(r));
   }
 });
 
