@@ -73,10 +73,16 @@ export class SessionHandle implements ChannelOpener {
     this.#waiters.clear();
   }
 
+  /** The session, if it is up now. */
+  #live(): Session | undefined {
+    const s = this.#session;
+    return s !== undefined && s.state !== 'closed' ? s : undefined;
+  }
+
   /** Resolves with the live session, waiting up to the bound. */
   wait(signal?: AbortSignal): Promise<Session> {
-    const s = this.#session;
-    if (s && s.state !== 'closed') return Promise.resolve(s);
+    const s = this.#live();
+    if (s) return Promise.resolve(s);
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
       const timeout = AbortSignal.timeout(this.#waitMs);
@@ -112,8 +118,7 @@ export class SessionHandle implements ChannelOpener {
   async #open<T>(open: (s: Session) => Promise<T>, signal?: AbortSignal): Promise<T> {
     // A live session opens at once: awaiting wait() would cost a new connection's
     // request a turn of the microtask queue before it leaves.
-    const live = this.#session;
-    const session = live !== undefined && live.state !== 'closed' ? live : await this.wait(signal);
+    const session = this.#live() ?? (await this.wait(signal));
     try {
       return await open(session);
     } catch (e) {
