@@ -24,7 +24,7 @@ import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { buildTools } from './lib/tools.js';
 import { bulk, concurrent, connLatency, type Target } from './cases/traffic.js';
-import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, NODE_RELAY, burrowPeer, opensshPeer, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
+import { AES, CHACHA, namedPeer, type ForwardPlan, type NamedPeer, type PeerEnv } from './peers/index.js';
 import { median, fmt } from './lib/stats.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
 
@@ -82,16 +82,7 @@ const mib = Number(opt('--mib', '128'));
 const cipher = opt('--cipher', 'aes') === 'chacha' ? CHACHA : AES;
 const cases = opt('--cases', 'get,put,rr,ssf').split(',');
 const rrCount = Number(opt('--rr', '100'));
-const cmds = argv.map((a) => {
-  const eq = a.indexOf('=');
-  const label = eq > 0 ? a.slice(0, eq) : a;
-  const cmd = eq > 0 ? a.slice(eq + 1) : a;
-  if (cmd === 'ssh') return { label, argv: undefined };
-  if (cmd === 'relay') return { label, argv: [], relay: true };
-  if (cmd === 'cli') return { label, argv: BURROW_CLI };
-  if (cmd === 'standin') return { label, argv: BURROW_STANDIN };
-  return { label, argv: cmd.split(' ') };
-});
+const cmds = argv.map(namedPeer);
 
 installSignalHandlers();
 const cpuStart = describeCpus('start', await checkCpus(1));
@@ -103,15 +94,10 @@ const ssf = await freePort();
 const server = await startDaemon(tools.tcpbench, ['server', '127.0.0.1', String(port), String(ssf)], { ready: /ready/, timeoutMs: 60_000 });
 const results = new Map<string, number[]>();
 const add = (k: string, v: number): void => void (results.get(k) ?? results.set(k, []).get(k))?.push(v);
-const peerFor = (c: (typeof cmds)[number]) => {
-  if ('relay' in c) return NODE_RELAY;
-  if (!c.argv) return opensshPeer(cipher, c.label);
-  setBurrowCommand(c.argv);
-  return burrowPeer(cipher, c.label);
-};
+const peerFor = (c: NamedPeer) => c.peer(cipher);
 try {
   // A build that ignores Ciphers would run aes128-gcm under a chacha label.
-  for (const c of cmds) if (!('relay' in c)) await auditCiphers([peerFor(c)]);
+  for (const c of cmds) if (!c.relay) await auditCiphers([peerFor(c)]);
   for (let rep = 0; rep < reps; rep++) {
     for (const c of cmds) {
       const [lMain, lSsf, dPort, rPort] = [await freePort(), await freePort(), await freePort(), await freePort()];

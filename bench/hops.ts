@@ -23,7 +23,7 @@ import { startSshd } from './lib/sshd.js';
 import { median } from './lib/stats.js';
 import { buildTools } from './lib/tools.js';
 import { connLatency } from './cases/traffic.js';
-import { AES, BURROW_CLI, BURROW_STANDIN, CHACHA, burrowPeer, opensshPeer, setBurrowCommand, type ForwardPlan, type PeerEnv } from './peers/index.js';
+import { AES, CHACHA, namedPeer, type ForwardPlan, type PeerEnv } from './peers/index.js';
 
 interface Packet {
   t: number;
@@ -44,21 +44,8 @@ const opt = (name: string, dflt: string): string => {
 const count = Number(opt('--rr', '500'));
 const from = Number(opt('--from', '0.5'));
 const cipher = opt('--cipher', 'aes') === 'chacha' ? CHACHA : AES;
-const peers = argv.map((a) => {
-  const eq = a.indexOf('=');
-  const label = eq > 0 ? a.slice(0, eq) : a;
-  const cmd = eq > 0 ? a.slice(eq + 1) : a;
-  if (cmd === 'ssh') return { label, start: opensshPeer(cipher, label).start };
-  const command = cmd === 'cli' ? BURROW_CLI : cmd === 'standin' ? BURROW_STANDIN : cmd.split(' ');
-  return {
-    label,
-    start: (env: PeerEnv, plan: ForwardPlan) => {
-      setBurrowCommand(command);
-      return burrowPeer(cipher, label).start(env, plan);
-    },
-  };
-});
-if (peers.length === 0) throw new Error('name at least one peer: cli, ssh, standin or label=command');
+const peers = argv.map(namedPeer);
+if (peers.length === 0) throw new Error('name at least one peer: cli, ssh, standin, relay or label=command');
 
 /** `tcpdump -r -tt -nn` lines: time, ports, flags and payload length of each TCP packet. */
 function parse(text: string): Packet[] {
@@ -118,7 +105,7 @@ try {
     const listen = await freePort();
     const ports = { listen, sshd: sshd.port, target };
     const plan: ForwardPlan = { local: [{ listen, host: '127.0.0.1', port: target }], remote: [], dynamic: [] };
-    const running = await peer.start(env, plan);
+    const running = await peer.peer(cipher).start(env, plan);
     const file = join(dir, `${peer.label}.pcap`);
     try {
       const filter = `tcp and (port ${listen} or port ${sshd.port} or port ${target})`;

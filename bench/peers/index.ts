@@ -136,6 +136,34 @@ export const NODE_RELAY: Peer = {
   },
 };
 
+/**
+ * A forwarder named on a diagnostic's command line (`ab.ts`, `hops.ts`): `ssh` (OpenSSH),
+ * `relay` (Node's plain relay), `cli` (`bin/burrow.js`), `standin`, or `label=command args`
+ * (another burrow build). `peer()` sets the burrow command: start it right away.
+ */
+export interface NamedPeer {
+  label: string;
+  relay: boolean;
+  peer(cipher: string): Peer;
+}
+
+export function namedPeer(arg: string): NamedPeer {
+  const eq = arg.indexOf('=');
+  const label = eq > 0 ? arg.slice(0, eq) : arg;
+  const cmd = eq > 0 ? arg.slice(eq + 1) : arg;
+  if (cmd === 'ssh') return { label, relay: false, peer: (cipher) => opensshPeer(cipher, label) };
+  if (cmd === 'relay') return { label, relay: true, peer: () => NODE_RELAY };
+  const command = cmd === 'cli' ? BURROW_CLI : cmd === 'standin' ? BURROW_STANDIN : cmd.split(' ');
+  return {
+    label,
+    relay: false,
+    peer: (cipher) => {
+      setBurrowCommand(command);
+      return burrowPeer(cipher, label);
+    },
+  };
+}
+
 export const PEERS = {
   raw: RAW,
   'openssh-aes': opensshPeer(AES, 'openssh-aes'),
