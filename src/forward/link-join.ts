@@ -18,8 +18,6 @@ import { sendNow } from './sink.js';
 export const LINK_BYTES = 64 * 1024;
 
 export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Join {
-  let bytesIn = 0;
-  let bytesOut = 0;
   let settled = false;
   let inner: Join | undefined;
   let localEnded = false;
@@ -28,12 +26,30 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   let upgradeDue = false;
   let resolve!: (r: JoinResult) => void;
   const done = new Promise<JoinResult>((r) => (resolve = r));
+  // Plain fields, as in joinStreams: a literal with getters is made in dictionary mode.
+  const join = {
+    bytesIn: 0,
+    bytesOut: 0,
+    done,
+    destroy(err?: Error): void {
+      if (inner) {
+        inner.destroy(err);
+        return;
+      }
+      if (!local.destroyed) {
+        if (err) resetSocket(local, err);
+        else local.destroy();
+      }
+      settle(err ?? prematureClose());
+    },
+  };
+  const counts = (): JoinResult => ({ bytesIn: join.bytesIn, bytesOut: join.bytesOut });
   const onIn = (n: number): void => {
-    bytesIn += n;
+    join.bytesIn += n;
     opts.onIn?.(n);
   };
   const onOut = (n: number): void => {
-    bytesOut += n;
+    join.bytesOut += n;
     opts.onOut?.(n);
   };
 
@@ -55,7 +71,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
       if (err) resetSocket(local, err);
       else local.destroy();
     }
-    resolve(err ? { bytesIn, bytesOut, error: err } : { bytesIn, bytesOut });
+    resolve(err ? { ...counts(), error: err } : counts());
   }
   const check = (): void => {
     if (localEnded && remoteEnded && localFinished) settle();
@@ -68,12 +84,12 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
     inner = j;
     void j.done.then((r) => {
       settled = true;
-      resolve(r.error ? { bytesIn, bytesOut, error: r.error } : { bytesIn, bytesOut });
+      resolve(r.error ? { ...counts(), error: r.error } : counts());
     });
   };
 
   function onData(chunk: Buffer): void {
-    if (bytesOut + chunk.length <= LINK_BYTES && link.send(chunk)) {
+    if (join.bytesOut + chunk.length <= LINK_BYTES && link.send(chunk)) {
       onOut(chunk.length);
       return;
     }
@@ -108,7 +124,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
       // Not here: this runs inside the parse of the SSH connection's read (or of the
       // native receive loop's callback), and a sink the Channel hands to that loop now
       // could be written to ahead of this packet. The link takes it; the change follows.
-      if (!upgradeDue && (bytesIn + data.length > LINK_BYTES || local.writableLength > 0)) {
+      if (!upgradeDue && (join.bytesIn + data.length > LINK_BYTES || local.writableLength > 0)) {
         upgradeDue = true;
         queueMicrotask(() => {
           if (!settled && inner === undefined && link.incoming.state !== 'closed') upgrade();
@@ -138,24 +154,5 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
     else local.resume();
   }
 
-  return {
-    get bytesIn() {
-      return bytesIn;
-    },
-    get bytesOut() {
-      return bytesOut;
-    },
-    done,
-    destroy(err?: Error) {
-      if (inner) {
-        inner.destroy(err);
-        return;
-      }
-      if (!local.destroyed) {
-        if (err) resetSocket(local, err);
-        else local.destroy();
-      }
-      settle(err ?? prematureClose());
-    },
-  };
+  return join;
 }
