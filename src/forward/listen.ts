@@ -7,6 +7,7 @@ import { lstat, unlink, chmod } from 'node:fs/promises';
 import { BurrowError } from '../errors.js';
 import { portInUseError } from '../config/ports.js';
 import { SOCKET_HIGH_WATER_MARK } from './pipe.js';
+import { acceptWithSharedMaps, type AcceptOptions } from './accept.js';
 
 export type BindChoice = { type: 'loopback' } | { type: 'all' } | { type: 'address'; address: string };
 
@@ -29,12 +30,16 @@ export interface ListenOptions {
 
 const NO_FAMILY = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EPROTONOSUPPORT']);
 
+// allowHalfOpen: each direction ends on its own, as in OpenSSH. noDelay: without it,
+// small writes wait for ACKs (Nagle), which stalls interactive use; set on the accepted
+// handle (a no-op on unix sockets) before any JavaScript sees the socket.
+const ACCEPT: AcceptOptions = { allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK };
+
 function newServer(onConnection: (s: net.Socket) => void): net.Server {
-  // allowHalfOpen: each direction ends on its own, as in OpenSSH. noDelay: without it,
-  // small writes wait for ACKs (Nagle), which stalls interactive use; set by Node on the
-  // accepted handle (a no-op on unix sockets), before any JavaScript sees the socket.
-  const s = net.createServer({ allowHalfOpen: true, pauseOnConnect: false, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK }, onConnection);
+  const s = net.createServer({ ...ACCEPT, pauseOnConnect: false }, onConnection);
   s.on('error', () => {}); // errors after listen (EMFILE on accept) must not crash us
+  // Once the handle exists, before the first accept (accept.ts).
+  s.once('listening', () => acceptWithSharedMaps(s, ACCEPT));
   return s;
 }
 

@@ -87,11 +87,13 @@ export class RemoteForward extends ForwardBase {
       return;
     }
     const t = this.#target;
-    // allowHalfOpen: the server's EOF must not close our write side early.
+    // allowHalfOpen: the server's EOF must not close our write side early. Options
+    // without a prototype: Node's Socket copies them with a spread, which on Node 20
+    // makes new maps per socket from any other object (accept.ts).
     const socket =
       t.type === 'tcp'
-        ? net.connect({ host: t.host, port: t.port, allowHalfOpen: true, noDelay: true, ...socketBuffers })
-        : net.connect({ path: t.path, allowHalfOpen: true, ...socketBuffers });
+        ? net.connect({ __proto__: null, host: t.host, port: t.port, allowHalfOpen: true, noDelay: true, ...socketBuffers } as net.NetConnectOpts)
+        : net.connect({ __proto__: null, path: t.path, allowHalfOpen: true, ...socketBuffers } as net.NetConnectOpts);
     const c = this.clients.add(socket, formatEndpoint({ type: 'tcp', host: inc.origin.host, port: inc.origin.port }));
     c.open(this.targetLabel());
     let connected = false;
