@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under src/ and test/ with node's own test runner (TypeScript through tsx).
 // Usage: node scripts/run-tests.mjs [--unit] [path-filter...]
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -31,9 +31,32 @@ if (files.length === 0) {
 // serialise themselves through the site helper's lock, not through the runner.
 // --test-force-exit: a file whose test failed before closing a server or socket would
 // otherwise never exit (its `after` hooks still run first, so sshd and temp dirs go).
-const r = spawnSync(
+//
+// A watchdog bounds the whole run: Node 20's runner loops forever at full CPU, deaf to
+// SIGTERM, on a file whose output stops inside a message (a file that fails with an
+// error of megabytes and is force-exited before its output is written out; the same
+// loop as nodejs/node#62693). That must fail the run, not hang CI for its 90 minutes.
+const limitMin = Number(process.env.BURROW_TEST_LIMIT_MIN ?? 25);
+const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', '--test-reporter=spec', ...files],
-  { cwd: root, stdio: 'inherit' },
+  // Its own process group, so the watchdog can stop every file it runs.
+  { cwd: root, stdio: 'inherit', detached: true },
 );
-process.exit(r.status ?? 1);
+const killGroup = (signal) => {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+};
+const watchdog = setTimeout(() => {
+  console.error(`\nrun-tests: the run was still going after ${limitMin} min: killed (a stuck test runner, or a test that hangs)`);
+  killGroup('SIGKILL');
+}, limitMin * 60_000);
+// Ctrl-C reaches this process's group, not the runner's: pass it on.
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => killGroup(signal));
+child.on('exit', (code, signal) => {
+  clearTimeout(watchdog);
+  process.exit(code ?? (signal ? 1 : 0));
+});
