@@ -71,7 +71,15 @@ export abstract class LocalListenerForward extends ForwardBase {
       socket.destroy();
       return;
     }
-    const from = socket.remoteAddress ? formatEndpoint({ type: 'tcp', host: socket.remoteAddress, port: socket.remotePort ?? 0 }) : 'local';
+    const peer = socket.remoteAddress;
+    if (peer === undefined && this.spec.listen.type === 'tcp') {
+      // No peer: the connection is closed already, reset by its client while it waited in
+      // the listener's queue (this process busy or stopped). What it sent may still be
+      // readable, then an end that looks like a half-close: open no channel for it.
+      socket.destroy();
+      return;
+    }
+    const from = peer ? formatEndpoint({ type: 'tcp', host: peer, port: socket.remotePort ?? 0 }) : 'local';
     this.handle(this.clients.add(socket, from), socket);
   }
 }
