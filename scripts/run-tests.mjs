@@ -32,14 +32,13 @@ if (files.length === 0) {
 // --test-force-exit: a file whose test failed before closing a server or socket would
 // otherwise never exit (its `after` hooks still run first, so sshd and temp dirs go).
 //
-// A watchdog bounds the whole run: Node 20's runner loops forever at full CPU, deaf to
-// SIGTERM, on a file whose output stops inside a message (a file that fails with an
-// error of megabytes and is force-exited before its output is written out; the same
-// loop as nodejs/node#62693). That must fail the run, not hang CI for its 90 minutes.
+// blocking-stdout.mjs: a file's report is written out before --test-force-exit ends it
+// (see there). A watchdog bounds the whole run all the same: a stuck runner or test
+// must fail the run, not hang CI for its 90 minutes.
 const limitMin = Number(process.env.BURROW_TEST_LIMIT_MIN ?? 25);
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', '--test-reporter=spec', ...files],
+  ['--import', 'tsx', '--import', join(root, 'scripts/blocking-stdout.mjs'), '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', '--test-reporter=spec', ...files],
   // Its own process group, so the watchdog can stop every file it runs.
   { cwd: root, stdio: 'inherit', detached: true },
 );
