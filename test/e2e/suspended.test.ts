@@ -10,6 +10,7 @@ import net from 'node:net';
 import { startSshd } from '../helpers/sshd.js';
 import { echoServer, sha256, randomBytes } from '../helpers/net.js';
 import { runBurrow } from '../helpers/cli.js';
+import { until } from '../helpers/wait.js';
 
 /** Connects, sends `data`, and resets once it is written. Resolves when the socket is closed. */
 function resetAfter(port: number, data: Buffer): Promise<void> {
@@ -21,11 +22,12 @@ function resetAfter(port: number, data: Buffer): Promise<void> {
 }
 
 /** Connects, sends `data` and its end, and collects everything that comes back. */
-function halfClose(port: number, data: Buffer): { sent: Promise<void>; reply: Promise<Buffer> } {
+function halfClose(port: number, data: Buffer): { sent: Promise<string>; reply: Promise<Buffer> } {
   const s = net.connect(port, '127.0.0.1');
   const chunks: Buffer[] = [];
   s.on('data', (d: Buffer) => chunks.push(d));
-  const sent = new Promise<void>((resolve) => s.end(data, () => resolve()));
+  /** Resolves with where the connection comes from, as burrow's `client-open` names it. */
+  const sent = new Promise<string>((resolve) => s.end(data, () => resolve(`127.0.0.1:${s.localPort}`)));
   const reply = new Promise<Buffer>((resolve, reject) => {
     s.on('end', () => resolve(Buffer.concat(chunks)));
     s.on('error', reject);
@@ -55,13 +57,14 @@ test('while burrow is stopped: clients that reset get no channel, a half-closed 
     const dead = 20;
     let viaL: ReturnType<typeof halfClose>;
     let viaD: ReturnType<typeof halfClose>;
+    let froms: string[];
     try {
       await Promise.all(
         Array.from({ length: dead }, (_, i) => (i % 2 === 0 ? resetAfter(lport, payload) : resetAfter(dport, Buffer.concat([socks5(echo.port), payload])))),
       );
       viaL = halfClose(lport, payload);
       viaD = halfClose(dport, Buffer.concat([socks5(echo.port), payload]));
-      await Promise.all([viaL.sent, viaD.sent]);
+      froms = await Promise.all([viaL.sent, viaD.sent]);
     } finally {
       process.kill(pid, 'SIGCONT');
     }
@@ -72,7 +75,9 @@ test('while burrow is stopped: clients that reset get no channel, a half-closed 
     assert.deepEqual([...d.subarray(0, 4)], [5, 0, 5, 0]);
     assert.equal(sha256(d.subarray(12)), sha256(payload));
 
-    // burrow took the queued connections in order: the dead ones before these two.
+    // burrow took the queued connections in order, the dead ones before these two, and
+    // says so in order: once it has announced these two, any other is announced too.
+    await until('client-open for both half-closed clients', () => froms.every((f) => r.stdout().includes(`"from":"${f}"`)));
     const opened = events().filter((e) => e.type === 'client-open');
     assert.equal(opened.length, 2, `client-open for ${opened.length} connections: ${JSON.stringify(opened)}`);
     assert.equal(reached, 2);
