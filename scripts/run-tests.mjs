@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every *.test.ts under src/ and test/ with node's own test runner (TypeScript through tsx).
 // Usage: node scripts/run-tests.mjs [--unit] [path-filter...]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -35,27 +35,38 @@ if (files.length === 0) {
 // blocking-stdout.mjs: a file's report is written out before --test-force-exit ends it
 // (see there). A watchdog bounds the whole run all the same: a stuck runner or test
 // must fail the run, not hang CI for its 90 minutes.
-const limitMin = Number(process.env.BURROW_TEST_LIMIT_MIN ?? 25);
+const limit = Number(process.env.BURROW_TEST_LIMIT_MIN);
+const limitMin = limit > 0 ? limit : 25;
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--import', join(root, 'scripts/blocking-stdout.mjs'), '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', '--test-reporter=spec', ...files],
-  // Its own process group, so the watchdog can stop every file it runs.
-  { cwd: root, stdio: 'inherit', detached: true },
+  { cwd: root, stdio: 'inherit' },
 );
-const killGroup = (signal) => {
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
+
+/** A process and every process under it, from `ps` (pid and parent of each). */
+function tree(root) {
+  const kids = new Map();
+  for (const line of execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).trim().split('\n')) {
+    const [pid, ppid] = line.trim().split(/\s+/).map(Number);
+    kids.set(ppid, [...(kids.get(ppid) ?? []), pid]);
   }
-};
+  const all = [root];
+  for (let i = 0; i < all.length; i++) all.push(...(kids.get(all[i]) ?? []));
+  return all;
+}
+
 const watchdog = setTimeout(() => {
   console.error(`\nrun-tests: the run was still going after ${limitMin} min: killed (a stuck test runner, or a test that hangs)`);
-  killGroup('SIGKILL');
+  // The runner first (the list starts there), so that it starts no more files.
+  for (const pid of tree(child.pid)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
 }, limitMin * 60_000);
-// Ctrl-C reaches this process's group, not the runner's: pass it on.
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => killGroup(signal));
-child.on('exit', (code, signal) => {
+child.on('exit', (code) => {
   clearTimeout(watchdog);
-  process.exit(code ?? (signal ? 1 : 0));
+  process.exit(code ?? 1);
 });
