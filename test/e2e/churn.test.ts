@@ -155,13 +155,12 @@ test('10,000 clients reset mid-transfer through -L and -D: no crash, fds back to
     });
     await Promise.all(workers);
     assert.equal(r.child.exitCode, null, 'burrow is still running');
-    // burrow may still be behind: connections the kernel accepted for it wait in its
-    // listeners' queues, their clients long gone (each still opens a channel: reset
-    // before it was accepted, with data unread, a connection reads as a half-close).
-    // It is done once those are taken and it holds no more descriptors than at the
-    // start (queues counted first: a connection taken after the descriptors were counted
-    // would be missed). Slow on a loaded machine, so it may take as long as it keeps
-    // moving; nothing moved for 15 s means something is held.
+    // burrow may still be behind: connections the kernel accepted for it can wait in its
+    // listeners' queues, their clients long gone (thousands once, when each still opened
+    // a channel). It is done once those are taken and it holds no more descriptors than
+    // at the start (queues counted first: a connection taken after the descriptors were
+    // counted would be missed). Slow on a loaded machine, so it may take as long as it
+    // keeps moving; nothing moved for 15 s means something is held.
     const queued = acceptQueue([lport, dport]);
     const t0 = Date.now();
     let last = '';
