@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { startSshd } from '../helpers/sshd.js';
 import { sshdConfig } from '../helpers/config.js';
 import { echoServer, roundTrip, sha256, randomBytes } from '../helpers/net.js';
-import { runBurrow } from '../helpers/cli.js';
+import { jsonListenPort, runBurrow } from '../helpers/cli.js';
 import { rssMiB } from '../helpers/proc.js';
 import { SessionPool } from '../../src/ssh/pool.js';
 import { TunnelSet } from '../../src/agent/tunnel-set.js';
@@ -18,18 +18,19 @@ import { parseForwardSpec } from '../../src/config/forward-spec.js';
 
 const fds = (pid: number | 'self' = 'self') => readdirSync(`/proc/${pid}/fd`).length;
 
-/** What a process's descriptors point at (`socket:[inode]`, pipes, files), for a failure message. */
-function fdTargets(pid: number | 'self'): string {
-  return readdirSync(`/proc/${pid}/fd`)
-    .map((fd) => {
-      try {
-        return `${fd}→${readlinkSync(`/proc/${pid}/fd/${fd}`)}`;
-      } catch {
-        return `${fd}→gone`;
-      }
-    })
-    .join(' ');
+/** What each of a process's descriptors points at (`socket:[inode]`, pipes, files; `gone` if closed meanwhile). */
+function fdLinks(pid: number | 'self'): [fd: string, target: string][] {
+  return readdirSync(`/proc/${pid}/fd`).map((fd) => {
+    try {
+      return [fd, readlinkSync(`/proc/${pid}/fd/${fd}`)];
+    } catch {
+      return [fd, 'gone'];
+    }
+  });
 }
+
+/** The same as one line, for a failure message. */
+const fdTargets = (pid: number | 'self'): string => fdLinks(pid).map(([fd, t]) => `${fd}→${t}`).join(' ');
 
 /** `ss` lines of the TCP sockets on these local ports (listeners show their accept queue as Recv-Q). */
 function tcpOn(ports: number[], opts: string): string[] {
@@ -50,24 +51,15 @@ function acceptQueue(ports: number[]): number {
  * those are only counted.
  */
 function tcpStates(pid: number, ports: number[]): string {
-  const inodes = new Set(
-    readdirSync(`/proc/${pid}/fd`).map((fd) => {
-      try {
-        return /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? '';
-      } catch {
-        return '';
-      }
-    }),
-  );
-  inodes.delete('');
+  const inodes = new Set(fdLinks(pid).flatMap(([, t]) => /^socket:\[(\d+)\]$/.exec(t)?.[1] ?? []));
   const ss = (...args: string[]) => execFileSync('ss', args, { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n');
+  const tcp = ss('-tanHe');
   // TCP lines name their inode (ino:N); a unix socket's inode is its "port" column.
-  const seen = new Set([
-    ...ss('-tanHe').map((l) => /ino:(\d+)/.exec(l)?.[1]),
-    ...ss('-xanH').map((l) => l.trim().split(/\s+/)[5]),
-  ]);
+  const seen = new Set([...tcp.map((l) => /ino:(\d+)/.exec(l)?.[1]), ...ss('-xanH').map((l) => l.trim().split(/\s+/)[5])]);
   const unlisted = [...inodes].filter((i) => !seen.has(i)).length;
-  const shown = tcpOn(ports, '-tanHe')
+  const local = ports.map((p) => `:${p}`);
+  const shown = tcp
+    .filter((l) => local.some((p) => l.trim().split(/\s+/)[3]?.endsWith(p)))
     .filter((l) => l.startsWith('LISTEN') || inodes.has(/ino:(\d+)/.exec(l)?.[1] ?? '-'))
     .map((l) => `${l.trim().split(/\s+/).slice(0, 5).join(' ')} ${/ino:\d+/.exec(l)?.[0]}`);
   return `${shown.join('; ')}; ${unlisted} held socket(s) in no table (closed)`;
@@ -124,10 +116,8 @@ test('10,000 clients reset mid-transfer through -L and -D: no crash, fds back to
   const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '--json', '-L', `0:127.0.0.1:${echo.port}`, '-D', '0', 'test-sshd']);
   try {
     await r.waitFor('"state":"connected"');
-    const events = r.stdout().trim().split('\n').map((l) => JSON.parse(l) as { type: string; kind?: string; listen?: string });
-    const portOf = (kind: string) => Number(/:(\d+)$/.exec(events.find((e) => e.type === 'forward-listening' && e.kind === kind)?.listen ?? '')?.[1]);
-    const lport = portOf('local');
-    const dport = portOf('dynamic');
+    const lport = jsonListenPort(r, 'local');
+    const dport = jsonListenPort(r, 'dynamic');
     assert.ok(lport > 0 && dport > 0);
     const pid = r.child.pid as number;
     const payload = randomBytes(64 << 10);

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { startSshd } from '../helpers/sshd.js';
 import { echoServer, sha256, randomBytes } from '../helpers/net.js';
-import { runBurrow } from '../helpers/cli.js';
+import { jsonEvents, jsonListenPort, runBurrow } from '../helpers/cli.js';
 import { until } from '../helpers/wait.js';
 
 /** Connects, sends `data`, and resets once it is written. Resolves when the socket is closed. */
@@ -46,10 +46,8 @@ test('while burrow is stopped: clients that reset get no channel, a half-closed 
   const pid = r.child.pid as number;
   try {
     await r.waitFor('"state":"connected"');
-    const events = () => r.stdout().trim().split('\n').map((l) => JSON.parse(l) as { type: string; kind?: string; listen?: string });
-    const portOf = (kind: string) => Number(/:(\d+)$/.exec(events().find((e) => e.type === 'forward-listening' && e.kind === kind)?.listen ?? '')?.[1]);
-    const lport = portOf('local');
-    const dport = portOf('dynamic');
+    const lport = jsonListenPort(r, 'local');
+    const dport = jsonListenPort(r, 'dynamic');
     assert.ok(lport > 0 && dport > 0);
 
     process.kill(pid, 'SIGSTOP');
@@ -78,7 +76,7 @@ test('while burrow is stopped: clients that reset get no channel, a half-closed 
     // burrow took the queued connections in order, the dead ones before these two, and
     // says so in order: once it has announced these two, any other is announced too.
     await until('client-open for both half-closed clients', () => froms.every((f) => r.stdout().includes(`"from":"${f}"`)));
-    const opened = events().filter((e) => e.type === 'client-open');
+    const opened = jsonEvents(r).filter((e) => e.type === 'client-open');
     assert.equal(opened.length, 2, `client-open for ${opened.length} connections: ${JSON.stringify(opened)}`);
     assert.equal(reached, 2);
     assert.equal(r.child.exitCode, null, 'burrow is still running');

@@ -88,3 +88,14 @@ export function listenPort(line: string): number {
 export async function forwardPort(r: Running): Promise<number> {
   return listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → /));
 }
+
+/** The events a `burrow --json` run has printed so far, one per stdout line. */
+export function jsonEvents(r: Running): { type: string; kind?: string; listen?: string }[] {
+  return r.stdout().trim().split('\n').map((l) => JSON.parse(l) as { type: string; kind?: string; listen?: string });
+}
+
+/** The local port of a `burrow --json` run's forward of this kind (`forward-listening`), or NaN. */
+export function jsonListenPort(r: Running, kind: 'local' | 'dynamic'): number {
+  const listen = jsonEvents(r).find((e) => e.type === 'forward-listening' && e.kind === kind)?.listen ?? '';
+  return Number(/:(\d+)$/.exec(listen)?.[1]);
+}
