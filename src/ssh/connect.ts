@@ -10,6 +10,7 @@ import type { ResolvedHost } from '../config/types.js';
 import { BurrowError, isBurrowError } from '../errors.js';
 import { createAuth } from './auth.js';
 import { createHostVerifier, preferredHostKeyAlgorithms, type HostKeyPolicy } from './hostkeys/index.js';
+import { installNativeTx } from './native-tx.js';
 import { connectTcp, spawnProxyCommand, type Transport } from './transport.js';
 import type { SessionOptions } from './session.js';
 
@@ -71,6 +72,7 @@ export async function handshake(opts: SessionOptions, transport: Transport, onAu
     warn: (message) => opts.bus?.emit({ type: 'warning', message, code: 'IDENTITY_FILE' }),
     onCancelled: (e) => cancelLogin(e),
   });
+  installNativeTx();
   const client = new Client();
   return new Promise((resolve, reject) => {
     let settled = false;

@@ -1,9 +1,10 @@
 /**
  * Uploads in reused memory, through a real sshd: local sockets read into buffers of
  * their own once they carry bulk data (src/forward/local-reads.ts), and ssh2 cuts the
- * outgoing packets from reused chunks (the patch's `[write slab]`). Between burrow and
- * sshd sits a proxy that keeps stopping reading, so packets wait in burrow's socket and
- * the channels wait for window: whatever waits, the bytes must arrive intact.
+ * outgoing packets from reused chunks (the patch's `[write slab]`), or, with AES-GCM,
+ * the native sealer makes them (src/ssh/native-tx.ts). Between burrow and sshd sits a
+ * proxy that keeps stopping reading, so packets wait in burrow's socket and the channels
+ * wait for window: whatever waits, the bytes must arrive intact.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import net from 'node:net';
 import { createRequire } from 'node:module';
 import { startForward } from '../../src/forward/index.js';
 import { slotCounters } from '../../src/forward/local-reads.js';
+import { nativeTxCounters } from '../../src/ssh/native-tx.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { Session } from '../../src/ssh/session.js';
 import { sshdConfig } from '../helpers/config.js';
@@ -68,7 +70,7 @@ async function stallingProxy(port: number): Promise<{ port: number; close(): Pro
 }
 
 for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com']) {
-  test(`${cipher}: eight uploads at once through a stalling link arrive intact, read and sent from reused memory`, async (t) => {
+  test(`${cipher}: eight uploads at once through a stalling link arrive intact, read into reused memory`, async (t) => {
     const proxy = await stallingProxy(env.sshd.port);
     const knownHosts = join(env.sshd.dir, `known_hosts.proxy-${proxy.port}`);
     writeFileSync(knownHosts, `[127.0.0.1]:${proxy.port} ${env.sshd.hostPublicKey.split(' ').slice(0, 2).join(' ')}\n`, { mode: 0o600 });
@@ -86,6 +88,7 @@ for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com']
     if (addr?.type !== 'tcp') return;
     const slots = { ...slotCounters };
     const chunks = { ...slab.counters };
+    const sealed = { ...nativeTxCounters };
     // Eight channels of sshd's 2 MiB window each: more in flight than the socket buffers hold.
     const ups = Array.from({ length: 8 }, () => random(12 * MiB));
     const sockets = await Promise.all(ups.map(() => connect({ host: '127.0.0.1', port: addr.port })));
@@ -94,8 +97,18 @@ for (const cipher of ['aes128-gcm@openssh.com', 'chacha20-poly1305@openssh.com']
     await target.waitReceived(ups.length);
     assert.deepEqual(target.received.map((r) => r.hash).sort(), ups.map(sha256).sort(), 'every upload arrived intact');
     assert.ok(slotCounters.reused > slots.reused, 'local reads went to reused buffers');
-    assert.ok(slab.counters.reused > chunks.reused, 'packets were cut from reused chunks');
-    assert.ok(slab.counters.waited > chunks.waited, 'packets waited in the transport while new ones were cut');
+    if (cipher.startsWith('aes')) {
+      // Sealed natively: straight to the socket while Node held nothing for it, and
+      // queued on Node's socket behind what it held while the link stalled.
+      const writes = nativeTxCounters.writes - sealed.writes;
+      const direct = nativeTxCounters.direct - sealed.direct;
+      t.diagnostic(`sealed ${nativeTxCounters.bytes - sealed.bytes} bytes in ${writes} writes, ${direct} of them sent whole at once`);
+      assert.equal(nativeTxCounters.bytes - sealed.bytes, 8 * 12 * MiB, 'every byte was sealed natively');
+      assert.ok(direct > 0 && writes - direct > 0, `${direct} of ${writes} writes sent at once: both paths ran`);
+    } else {
+      assert.ok(slab.counters.reused > chunks.reused, 'packets were cut from reused chunks');
+      assert.ok(slab.counters.waited > chunks.waited, 'packets waited in the transport while new ones were cut');
+    }
     assert.equal(fwd.stats.bytesOut, 8 * 12 * MiB);
   });
 }
