@@ -146,7 +146,6 @@ static napi_value seal(napi_env env, napi_callback_info info) {
     p[6] = recipient >> 24, p[7] = recipient >> 16, p[8] = recipient >> 8, p[9] = recipient;
     uint32_t d32 = (uint32_t)len;
     p[10] = d32 >> 24, p[11] = d32 >> 16, p[12] = d32 >> 8, p[13] = d32;
-    memcpy(p + 14, src, len);
     if (padpos + pad > sizeof pads) {
       if (RAND_bytes(pads, sizeof pads) != 1) memset(pads, 0, sizeof pads);
       padpos = 0;
@@ -155,9 +154,12 @@ static napi_value seal(napi_env env, napi_callback_info info) {
     padpos += pad;
     unsigned char lastiv[1];
     int outl;
+    /* The data is encrypted from where it lies into the packet: no copy of it first. */
     if (!EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv) ||
         !EVP_EncryptUpdate(ctx, NULL, &outl, p, 4) ||
-        EVP_EncryptUpdate(ctx, p + 4, &outl, p + 4, (int)body) != 1 ||
+        EVP_EncryptUpdate(ctx, p + 4, &outl, p + 4, 1 + HDR) != 1 ||
+        EVP_EncryptUpdate(ctx, p + 14, &outl, src, (int)len) != 1 ||
+        EVP_EncryptUpdate(ctx, p + 14 + len, &outl, p + 14 + len, (int)pad) != 1 ||
         EVP_EncryptFinal_ex(ctx, p + 4 + body, &outl) != 1 ||
         !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG, p + 4 + body)) {
       ctx_cipher = NULL;
