@@ -17,6 +17,8 @@
  *   fd          the SSH socket's descriptor, or -1: return everything
  *   iv          the IV of the key's first packet; packetsDone packets used it since
  *   returns     undefined when the socket took it all, else the unsent bytes
+ *   throws      before anything was sent, or (code ERR_TX_SEAL_PARTIAL) when the rest
+ *               of a partial send could not be kept
  * Packets: ceil(data.length / packetSize), all full but the last.
  */
 #include <node_api.h>
@@ -182,7 +184,11 @@ static napi_value seal(napi_env env, napi_callback_info info) {
     napi_get_undefined(env, &r);
     return r;
   }
-  if (napi_create_buffer_copy(env, total - sent, dst + sent, NULL, &r) != napi_ok) return fail(env, "tx-seal: out of memory");
+  if (napi_create_buffer_copy(env, total - sent, dst + sent, NULL, &r) != napi_ok) {
+    /* Part of the packets left: the connection cannot go on (the caller ends it). */
+    napi_throw_error(env, "ERR_TX_SEAL_PARTIAL", "tx-seal: out of memory after a partial send");
+    return NULL;
+  }
   return r;
 }
 

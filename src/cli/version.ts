@@ -10,6 +10,10 @@ export async function versionText(verbose: number): Promise<string> {
     const s = cryptoStatus();
     const { tuneAllocator } = await import('../ssh/malloc-tune.js');
     text += `allocator tuning (native/malloc-tune): ${tuneAllocator() ? 'on' : 'off (not built, or not glibc)'}\n`;
+    const { nativeRxAvailable } = await import('../ssh/native-rx.js');
+    const { nativeTxAvailable } = await import('../ssh/native-tx.js');
+    const onOff = (on: boolean, env: string): string => (on ? 'on' : `off (${env}=1, or not built)`);
+    text += `AES-GCM in native code: receive loop (native/rx-loop) ${onOff(nativeRxAvailable, 'BURROW_NO_NATIVE_RX')}; send (native/tx-seal) ${onOff(nativeTxAvailable, 'BURROW_NO_NATIVE_TX')}\n`;
     text += `ssh2 ${s.ssh2Version}; native crypto binding: ${s.nativeBinding ? 'in use' : 'MISSING (slow JS crypto; install a compiler and reinstall)'}; channel window patch: ${s.windowPatch ? 'applied' : 'NOT applied (run npm ci)'}\n`;
   }
   return text;

@@ -51,6 +51,9 @@ const addon: Addon | undefined = (() => {
   }
 })();
 
+/** The addon loaded, and BURROW_NO_NATIVE_RX is not set (`burrow --version -v`). */
+export const nativeRxAvailable = addon !== undefined;
+
 /** Loops started, and bytes their sinks took, all connections together (tests, diagnostics). */
 export const nativeRxCounters = { started: 0, bytes: 0 };
 

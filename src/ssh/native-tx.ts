@@ -58,6 +58,9 @@ const addon: Addon | undefined = (() => {
   }
 })();
 
+/** The addon loaded, and BURROW_NO_NATIVE_TX is not set (`burrow --version -v`). */
+export const nativeTxAvailable = addon !== undefined;
+
 /** Writes sealed here, their bytes of data, and those sent whole to the descriptor (tests, diagnostics). */
 export const nativeTxCounters = { writes: 0, bytes: 0, direct: 0 };
 
@@ -78,8 +81,12 @@ function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
   let rest: Buffer | undefined;
   try {
     rest = addon!.seal(fd, c._sslName, c._key, c._iv, c.packetsDone(), id, n === data.length ? data : data.subarray(0, n), packetSize);
-  } catch {
-    return false; // nothing was sent: ssh2 makes the packets itself
+  } catch (err) {
+    // Nothing was sent (ssh2 makes the packets itself), unless part of them left and the
+    // rest could not be kept: then the stream is cut, and so is the connection.
+    if ((err as { code?: unknown }).code !== 'ERR_TX_SEAL_PARTIAL') return false;
+    sock?.destroy(err as Error);
+    return true;
   }
   c.sealed(Math.ceil(n / packetSize));
   nativeTxCounters.writes++;
