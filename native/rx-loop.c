@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "gcm-iv.h"
 
 #define READ_MAX (256 * 1024)
 #define MAX_PKT 35000
@@ -510,14 +511,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   }
   /* The IV's invocation counter (its last 8 bytes) counts the packets. */
   unsigned char ivn[12];
-  memcpy(ivn, iv, 12);
-  uint64_t ctr = 0;
-  for (int i = 4; i < 12; i++) ctr = (ctr << 8) | ivn[i];
-  ctr += (uint64_t)done;
-  for (int i = 11; i >= 4; i--) {
-    ivn[i] = (unsigned char)ctr;
-    ctr >>= 8;
-  }
+  gcm_iv_after(ivn, iv, (uint64_t)done);
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   if (ctx == NULL || EVP_DecryptInit_ex(ctx, c, NULL, NULL, NULL) != 1 ||
       !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) ||

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include "gcm-iv.h"
 
 #define TAG 16
 #define MAX_PAD 19
@@ -118,14 +119,7 @@ static napi_value seal(napi_env env, napi_callback_info info) {
 
   /* The IV's invocation counter (its last 8 bytes) counts the key's packets. */
   unsigned char ivn[12];
-  memcpy(ivn, iv, 12);
-  uint64_t ctr = 0;
-  for (int i = 4; i < 12; i++) ctr = (ctr << 8) | ivn[i];
-  ctr += (uint64_t)done;
-  for (int i = 11; i >= 4; i--) {
-    ivn[i] = (unsigned char)ctr;
-    ctr >>= 8;
-  }
+  gcm_iv_after(ivn, iv, (uint64_t)done);
   if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, ivn) != 1 ||
       !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IV_FIXED, -1, ivn)) {
     ctx_cipher = NULL;

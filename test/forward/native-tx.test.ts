@@ -6,7 +6,7 @@
  * download through `-R` (burrow sends what the local target gives it), several at once,
  * must arrive intact, with most of their bytes sealed natively.
  */
-import { test, before, after } from 'node:test';
+import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startForward } from '../../src/forward/index.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
@@ -14,7 +14,7 @@ import { Session } from '../../src/ssh/session.js';
 import { nativeTxCounters } from '../../src/ssh/native-tx.js';
 import { sshdConfig } from '../helpers/config.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
-import { MiB, connect, exchange, random, receive, sha256, startTarget } from './util.js';
+import { MiB, connect, exchange, random, receive, sha256, startTarget, type Target } from './util.js';
 
 const CIPHER = 'aes128-gcm@openssh.com';
 let sshd: Sshd;
@@ -32,20 +32,25 @@ after(async () => {
 /** Key exchanges sshd logged since `from` (it logs the cipher of each). */
 const kexes = (from: number): number => (sshd.log().slice(from).match(/kex: client->server cipher: aes128-gcm/g) ?? []).length;
 
-test('-L: four 16 MiB uploads at once, sealed natively while sshd rekeys every 16 MiB, arrive intact', async (t) => {
-  const target = await startTarget(Buffer.from('ok'));
-  const fwd = await startForward(parseForwardSpec('local', `0:127.0.0.1:${target.port}`), session);
+/** A `kind` forward through the session to `target`, closed after the test: its port. */
+async function forwardTo(t: TestContext, kind: 'local' | 'remote', target: Target): Promise<number> {
+  const fwd = await startForward(parseForwardSpec(kind, `0:127.0.0.1:${target.port}`), session);
   t.after(async () => {
     await fwd.close();
     await target.close();
   });
   const addr = fwd.address();
   assert.ok(addr?.type === 'tcp');
-  if (addr?.type !== 'tcp') return;
+  return addr.port;
+}
+
+test('-L: four 16 MiB uploads at once, sealed natively while sshd rekeys every 16 MiB, arrive intact', async (t) => {
+  const target = await startTarget(Buffer.from('ok'));
+  const port = await forwardTo(t, 'local', target);
   const log = sshd.log().length;
   const before = { ...nativeTxCounters };
   const ups = Array.from({ length: 4 }, () => random(16 * MiB));
-  const sockets = await Promise.all(ups.map(() => connect({ host: '127.0.0.1', port: addr.port })));
+  const sockets = await Promise.all(ups.map(() => connect({ host: '127.0.0.1', port })));
   const replies = await Promise.all(sockets.map((s, i) => exchange(s, ups[i] as Buffer)));
   for (const r of replies) assert.equal(r.length, 2);
   await target.waitReceived(ups.length);
@@ -63,17 +68,9 @@ test('-L: four 16 MiB uploads at once, sealed natively while sshd rekeys every 1
 
 test('-R: a 32 MiB download from the local target, sealed natively, arrives intact', async (t) => {
   const down = random(32 * MiB);
-  const target = await startTarget(down);
-  const fwd = await startForward(parseForwardSpec('remote', `0:127.0.0.1:${target.port}`), session);
-  t.after(async () => {
-    await fwd.close();
-    await target.close();
-  });
-  const addr = fwd.address();
-  assert.ok(addr?.type === 'tcp');
-  if (addr?.type !== 'tcp') return;
+  const port = await forwardTo(t, 'remote', await startTarget(down));
   const before = nativeTxCounters.bytes;
-  const s = await connect({ host: '127.0.0.1', port: addr.port });
+  const s = await connect({ host: '127.0.0.1', port });
   s.end();
   const got = await receive(s);
   assert.equal(got.length, down.length);
