@@ -102,8 +102,11 @@ let installed = false;
 export function installNativeTx(): boolean {
   if (addon === undefined) return false;
   if (!installed) {
+    // An ssh2 without the patch has no hook: its channels make their packets as ever.
+    const { setBulkSender } = require('ssh2/lib/Channel.js') as { setBulkSender?: (fn: typeof send) => void };
+    if (typeof setBulkSender !== 'function') return false;
+    setBulkSender(send);
     installed = true;
-    (require('ssh2/lib/Channel.js') as { setBulkSender(fn: typeof send): void }).setBulkSender(send);
   }
   return true;
 }
