@@ -36,7 +36,8 @@
 /* CHANNEL_DATA header in the payload: type, recipient, data length. */
 #define HDR 9
 
-/* One context, kept for the key it was last set up with: connections seldom alternate. */
+/* One context, kept for the key it was last set up with: connections seldom alternate.
+ * Called on the main thread only (ssh2's channels live there), so no lock. */
 static EVP_CIPHER_CTX *ctx;
 static const EVP_CIPHER *ctx_cipher;
 static unsigned char ctx_key[32];

@@ -68,6 +68,8 @@ export const nativeTxCounters = { writes: 0, bytes: 0, direct: 0 };
 const PLAIN_ALLOC_START = 5;
 
 function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
+  // A Writable decodes strings to Buffers before `_write`; anything else is left to ssh2.
+  if (!(data instanceof Uint8Array)) return false;
   const proto = channel._client._protocol;
   if (proto === undefined || proto._kexinit !== undefined || proto._packetRW.write.allocStart !== PLAIN_ALLOC_START) return false;
   const cipher = proto._cipher;
