@@ -67,6 +67,13 @@ export const nativeTxCounters = { writes: 0, bytes: 0, direct: 0 };
 /** ssh2's packet writer without compression leaves 5 bytes for the length and padding length. */
 const PLAIN_ALLOC_START = 5;
 
+/**
+ * Smaller writes are queued on Node's socket even when it is empty: ssh2 corks a tick's
+ * packets into one writev(2), where each of these would be a send(2) of its own (many
+ * channels answering at once, interactive traffic).
+ */
+const MIN_DIRECT = 16 * 1024;
+
 function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
   // A Writable decodes strings to Buffers before `_write`; anything else is left to ssh2.
   if (!(data instanceof Uint8Array)) return false;
@@ -78,7 +85,7 @@ function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
   const sock = channel._client._sock;
   // Straight to the descriptor only when nothing of this connection waits in Node
   // (corked packets of this tick included), or the bytes would overtake it.
-  const fd = sock !== undefined && sock.writableLength === 0 && sock.writable ? socketFd(sock as Socket) : -1;
+  const fd = n >= MIN_DIRECT && sock !== undefined && sock.writableLength === 0 && sock.writable ? socketFd(sock as Socket) : -1;
   const { id, packetSize } = channel.outgoing;
   let rest: Buffer | undefined;
   try {
