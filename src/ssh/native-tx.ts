@@ -7,8 +7,8 @@
  * Channel writes what the peer's window allows (the patch's `[native tx]`), this sends
  * the same packets in one call instead: framed, padded and encrypted from the IV ssh2
  * would use next, then written to the socket's descriptor with one send(2) when Node has
- * nothing queued on it, or handed to Node's socket (after what is queued there, in
- * order). ssh2's cipher then goes on after them (`sealed`).
+ * nothing queued on it (bulk writes), or handed to Node's socket (after what is queued
+ * there, in order). ssh2's cipher then goes on after them (`sealed`).
  *
  * Not during a key exchange (ssh2 queues packets then: sending nothing, this leaves them
  * to it), nor with compression, nor with another cipher: the packets then go one by one,
