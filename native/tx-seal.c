@@ -22,47 +22,24 @@
  * Packets: ceil(data.length / packetSize), all full but the last.
  */
 #include <node_api.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <errno.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include "gcm-iv.h"
-
-#define TAG 16
-#define MAX_PAD 19
-/* CHANNEL_DATA header in the payload: type, recipient, data length. */
-#define HDR 9
+#include "tx-packets.h"
+#include "tx-pump.h"
 
 /* One context, kept for the key it was last set up with: connections seldom alternate.
  * Called on the main thread only (ssh2's channels live there), so no lock. */
 static EVP_CIPHER_CTX *ctx;
 static const EVP_CIPHER *ctx_cipher;
 static unsigned char ctx_key[32];
-static unsigned char *out;
-static size_t out_cap;
 
 static int set_key(const EVP_CIPHER *c, const unsigned char *key, size_t klen) {
   if (ctx != NULL && ctx_cipher == c && memcmp(ctx_key, key, klen) == 0) return 1;
-  if (ctx == NULL && (ctx = EVP_CIPHER_CTX_new()) == NULL) return 0;
   ctx_cipher = NULL;
-  if (EVP_EncryptInit_ex(ctx, c, NULL, NULL, NULL) != 1 ||
-      !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) ||
-      EVP_EncryptInit_ex(ctx, NULL, NULL, key, NULL) != 1)
-    return 0;
-  EVP_CIPHER_CTX_set_padding(ctx, 0);
+  if (!tx_set_key(&ctx, c, key)) return 0;
   memcpy(ctx_key, key, klen);
   ctx_cipher = c;
   return 1;
-}
-
-static size_t packet_len(size_t dlen) {
-  size_t body = 1 + HDR + dlen; /* padding length byte, payload */
-  size_t pad = 16 - (body & 15);
-  if (pad < 4) pad += 16;
-  return 4 + body + pad + TAG;
 }
 
 static napi_value fail(napi_env env, const char *msg) {
@@ -94,87 +71,26 @@ static napi_value seal(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "tx-seal: seal(fd, cipher, key, iv, packetsDone, recipient, data, packetSize)");
     return NULL;
   }
-  const EVP_CIPHER *c = EVP_get_cipherbyname(name);
-  if (c == NULL || (c != EVP_aes_128_gcm() && c != EVP_aes_256_gcm()) ||
-      (size_t)EVP_CIPHER_key_length(c) != klen)
-    return fail(env, "tx-seal: not an AES-GCM cipher");
+  const EVP_CIPHER *c = tx_gcm_cipher(name, klen);
+  if (c == NULL) return fail(env, "tx-seal: not an AES-GCM cipher");
   if (!set_key(c, key, klen)) return fail(env, "tx-seal: cipher setup failed");
 
-  size_t n = (dlen + psize - 1) / psize;
-  size_t last = dlen - (n - 1) * (size_t)psize;
-  size_t total = (n - 1) * packet_len(psize) + packet_len(last);
+  size_t total = tx_sealed_len(dlen, psize);
   unsigned char *dst;
   napi_value whole = NULL;
   if (fd < 0) {
     /* Nothing to send here: seal straight into the Buffer handed back. */
     if (napi_create_buffer(env, total, (void **)&dst, &whole) != napi_ok) return fail(env, "tx-seal: out of memory");
-  } else {
-    if (out_cap < total) {
-      unsigned char *b = realloc(out, total);
-      if (b == NULL) return fail(env, "tx-seal: out of memory");
-      out = b;
-      out_cap = total;
-    }
-    dst = out;
+  } else if ((dst = tx_out(total)) == NULL) {
+    return fail(env, "tx-seal: out of memory");
   }
-
-  /* The IV's invocation counter (its last 8 bytes) counts the key's packets. */
-  unsigned char ivn[12];
-  gcm_iv_after(ivn, iv, (uint64_t)done);
-  if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, ivn) != 1 ||
-      !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IV_FIXED, -1, ivn)) {
+  if (!tx_seal_packets(ctx, iv, (uint64_t)done, recipient, data, dlen, psize, dst)) {
     ctx_cipher = NULL;
-    return fail(env, "tx-seal: cipher setup failed");
-  }
-  unsigned char pads[MAX_PAD * 64];
-  size_t padpos = sizeof pads;
-
-  const unsigned char *src = data;
-  unsigned char *p = dst;
-  for (size_t k = 0; k < n; k++) {
-    size_t len = k + 1 < n ? psize : last;
-    size_t plen = packet_len(len);
-    size_t body = plen - 4 - TAG;
-    size_t pad = body - 1 - HDR - len;
-    uint32_t l32 = (uint32_t)body;
-    p[0] = l32 >> 24, p[1] = l32 >> 16, p[2] = l32 >> 8, p[3] = l32;
-    p[4] = (unsigned char)pad;
-    p[5] = 94; /* SSH_MSG_CHANNEL_DATA */
-    p[6] = recipient >> 24, p[7] = recipient >> 16, p[8] = recipient >> 8, p[9] = recipient;
-    uint32_t d32 = (uint32_t)len;
-    p[10] = d32 >> 24, p[11] = d32 >> 16, p[12] = d32 >> 8, p[13] = d32;
-    if (padpos + pad > sizeof pads) {
-      if (RAND_bytes(pads, sizeof pads) != 1) memset(pads, 0, sizeof pads);
-      padpos = 0;
-    }
-    memcpy(p + 14 + len, pads + padpos, pad);
-    padpos += pad;
-    unsigned char lastiv[1];
-    int outl;
-    /* The data is encrypted from where it lies into the packet: no copy of it first. */
-    if (!EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv) ||
-        !EVP_EncryptUpdate(ctx, NULL, &outl, p, 4) ||
-        EVP_EncryptUpdate(ctx, p + 4, &outl, p + 4, 1 + HDR) != 1 ||
-        EVP_EncryptUpdate(ctx, p + 14, &outl, src, (int)len) != 1 ||
-        EVP_EncryptUpdate(ctx, p + 14 + len, &outl, p + 14 + len, (int)pad) != 1 ||
-        EVP_EncryptFinal_ex(ctx, p + 4 + body, &outl) != 1 ||
-        !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG, p + 4 + body)) {
-      ctx_cipher = NULL;
-      return fail(env, "tx-seal: encryption failed");
-    }
-    src += len;
-    p += plen;
+    return fail(env, "tx-seal: encryption failed");
   }
 
   if (fd < 0) return whole;
-  size_t sent = 0;
-  while (sent < total) {
-    ssize_t s = send(fd, dst + sent, total - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (s < 0 && errno == EINTR) continue;
-    /* Full, or broken: Node's socket gets the rest, and meets the same error if any. */
-    if (s <= 0) break;
-    sent += (size_t)s;
-  }
+  size_t sent = tx_send(fd, dst, total);
   if (sent == total) {
     napi_get_undefined(env, &r);
     return r;
@@ -191,5 +107,6 @@ NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "seal", NAPI_AUTO_LENGTH, seal, NULL, &fn);
   napi_set_named_property(env, exports, "seal", fn);
+  tx_pump_exports(env, exports);
   return exports;
 }

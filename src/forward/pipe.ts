@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { attachSink } from './sink.js';
 import { BULK_READ, readIntoSlots } from './local-reads.js';
 import { resetSocket } from './reset.js';
+import { startPump, type RunningPump } from '../ssh/native-pump.js';
 
 export interface JoinResult {
   /** Bytes from the remote side to the local one. */
@@ -105,6 +106,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     bytesOut: 0,
     done,
     destroy(err?: Error): void {
+      native?.stop();
       kill(local, err);
       kill(remote, err);
       if (!settled) fail(err ?? prematureClose());
@@ -112,8 +114,11 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   };
 
   let detachSink: (() => void) | undefined;
+  // The local socket read by native code while it uploads (ssh/native-pump.ts).
+  let native: RunningPump | undefined;
   const settle = (): void => {
     settled = true;
+    native?.stop();
     detachSink?.();
     // Both sides closed, whatever state they are in (ssh2 channels only close when
     // told; sockets with allowHalfOpen close once both halves end).
@@ -180,6 +185,10 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       if (!toChannel) return dst.write(chunk, done);
       const more = dst.write(chunk, done ? () => (done(), release()) : release);
       if (more && dst.writableLength > 0) held = true;
+      // Bulk data towards the server, taken at once: native code reads the socket on.
+      else if (more && native === undefined && chunk.length >= BULK_READ && src instanceof Socket) {
+        native = startPump(src, dst, onChunk, () => (native = undefined));
+      }
       return more && !held;
     };
     let slots = false;
@@ -188,7 +197,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       // Bulk data from a local socket, flowing on: later reads go to reused memory. Not
       // on a pause: a socket switched then reads once more at once (Node's read-ahead
       // restarts it), a whole slot where a paused socket reads one 64 KiB chunk.
-      if (more && toChannel && !slots && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
+      if (more && toChannel && !slots && native === undefined && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
       else if (!more) src.pause();
     });
     dst.on('drain', () => {

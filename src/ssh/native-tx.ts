@@ -20,12 +20,30 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { socketFd } from './native-rx.js';
 
-interface Addon {
+/** The addon: `seal` here, the `pump*` functions for native-pump.ts (native/tx-pump.c). */
+export interface TxAddon {
   seal(fd: number, cipher: string, key: Buffer, iv: Buffer, packetsDone: number, recipient: number, data: Uint8Array, packetSize: number): Buffer | undefined;
+  pumpStart(
+    localFd: number,
+    sshFd: number,
+    cipher: string,
+    key: Buffer,
+    iv: Buffer,
+    recipient: number,
+    packetSize: number,
+    window: number,
+    onRead: (n: number) => number,
+    onQueue: (rest: Buffer) => void,
+    onStop: (err: number, data: Buffer | undefined) => void,
+  ): object;
+  pumpKey(h: object, cipher: string, key: Buffer, iv: Buffer): void;
+  pumpCredit(h: object, n: number): void;
+  pumpResume(h: object): void;
+  pumpStop(h: object): void;
 }
 
 /** ssh2's AES-GCM cipher as patched (`[native tx]`). */
-interface GcmCipher {
+export interface GcmCipher {
   _dead: boolean;
   _sslName: string;
   _key: Buffer;
@@ -34,7 +52,7 @@ interface GcmCipher {
   sealed(n: number): void;
 }
 
-interface Protocol {
+export interface Protocol {
   _cipher?: Partial<GcmCipher>;
   _kexinit?: unknown;
   _packetRW: { write: { allocStart: number } };
@@ -42,24 +60,24 @@ interface Protocol {
 }
 
 /** What this module needs of an ssh2 Channel. */
-interface TxChannel {
+export interface TxChannel {
   _client: { _sock?: Duplex; _protocol?: Protocol };
   outgoing: { id: number; packetSize: number };
 }
 
 const require = createRequire(import.meta.url);
 
-const addon: Addon | undefined = (() => {
+export const txAddon: TxAddon | undefined = (() => {
   if (process.env.BURROW_NO_NATIVE_TX) return undefined;
   try {
-    return require('../../native/build/Release/tx_seal.node') as Addon;
+    return require('../../native/build/Release/tx_seal.node') as TxAddon;
   } catch {
     return undefined;
   }
 })();
 
 /** The addon loaded, and BURROW_NO_NATIVE_TX is not set (`burrow --version -v`). */
-export const nativeTxAvailable = addon !== undefined;
+export const nativeTxAvailable = txAddon !== undefined;
 
 /** Writes sealed here, their bytes of data, and those sent whole to the descriptor (tests, diagnostics). */
 export const nativeTxCounters = { writes: 0, bytes: 0, direct: 0 };
@@ -74,14 +92,22 @@ const PLAIN_ALLOC_START = 5;
  */
 const MIN_DIRECT = 16 * 1024;
 
+/**
+ * The connection's cipher when its channel data may be sealed here now: AES-GCM as
+ * patched, no key exchange under way (ssh2 queues packets then), no compression.
+ */
+export function sealingCipher(proto: Protocol | undefined): GcmCipher | undefined {
+  if (proto === undefined || proto._kexinit !== undefined || proto._packetRW.write.allocStart !== PLAIN_ALLOC_START) return undefined;
+  const cipher = proto._cipher;
+  return typeof cipher?.sealed === 'function' && !cipher._dead ? (cipher as GcmCipher) : undefined;
+}
+
 function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
   // A Writable decodes strings to Buffers before `_write`; anything else is left to ssh2.
   if (!(data instanceof Uint8Array)) return false;
   const proto = channel._client._protocol;
-  if (proto === undefined || proto._kexinit !== undefined || proto._packetRW.write.allocStart !== PLAIN_ALLOC_START) return false;
-  const cipher = proto._cipher;
-  if (typeof cipher?.sealed !== 'function' || cipher._dead) return false;
-  const c = cipher as GcmCipher;
+  const c = sealingCipher(proto);
+  if (c === undefined) return false;
   const sock = channel._client._sock;
   // Straight to the descriptor only when nothing of this connection waits in Node
   // (corked packets of this tick included), or the bytes would overtake it.
@@ -89,7 +115,7 @@ function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
   const { id, packetSize } = channel.outgoing;
   let rest: Buffer | undefined;
   try {
-    rest = addon!.seal(fd, c._sslName, c._key, c._iv, c.packetsDone(), id, n === data.length ? data : data.subarray(0, n), packetSize);
+    rest = txAddon!.seal(fd, c._sslName, c._key, c._iv, c.packetsDone(), id, n === data.length ? data : data.subarray(0, n), packetSize);
   } catch (err) {
     // Nothing was sent (ssh2 makes the packets itself), unless part of them left and the
     // rest could not be kept: then the stream is cut, and so is the connection.
@@ -101,7 +127,7 @@ function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
   nativeTxCounters.writes++;
   nativeTxCounters.bytes += n;
   if (rest === undefined) nativeTxCounters.direct++;
-  else proto._onWrite(rest);
+  else proto!._onWrite(rest);
   return true;
 }
 
@@ -109,7 +135,7 @@ let installed = false;
 
 /** Has ssh2's channels send their data through the addon, where it loaded. Once per process. */
 export function installNativeTx(): boolean {
-  if (addon === undefined) return false;
+  if (txAddon === undefined) return false;
   if (!installed) {
     // An ssh2 without the patch has no hook: its channels make their packets as ever.
     const { setBulkSender } = require('ssh2/lib/Channel.js') as { setBulkSender?: (fn: typeof send) => void };

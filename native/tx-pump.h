@@ -1,0 +1,8 @@
+/* A local socket read and sent as sealed CHANNEL_DATA in native code: see tx-pump.c. */
+#ifndef BURROW_TX_PUMP_H
+#define BURROW_TX_PUMP_H
+#include <node_api.h>
+
+/* Adds pumpStart, pumpKey, pumpCredit, pumpResume and pumpStop to `exports`. */
+void tx_pump_exports(napi_env env, napi_value exports);
+#endif
