@@ -91,16 +91,22 @@ class Pump {
     this.#iv = cipher._iv;
   }
 
-  start(localFd: number, sshFd: number): void {
+  /** False when the addon could not start (no descriptor left, say): Node reads on. */
+  start(localFd: number, sshFd: number): boolean {
     const { id, packetSize, window } = this.channel.outgoing;
     const c = this.#cipher;
+    try {
+      this.#handle = addon!.pumpStart(localFd, sshFd, c._sslName, c._key, c._iv, id, packetSize, window,
+        (n) => this.#onRead(n),
+        (rest) => this.#onQueue(rest),
+        (err, data) => this.#onStop(err, data));
+    } catch {
+      return false;
+    }
     this.#hold(true);
-    this.#handle = addon!.pumpStart(localFd, sshFd, c._sslName, c._key, c._iv, id, packetSize, window,
-      (n) => this.#onRead(n),
-      (rest) => this.#onQueue(rest),
-      (err, data) => this.#onStop(err, data));
     pumps.set(this.channel, this);
     pumpCounters.started++;
+    return true;
   }
 
   credit(n: number): void {
@@ -223,6 +229,5 @@ export function startPump(local: Socket, channel: Duplex, onChunk: (n: number) =
   if (localFd < 0 || sshFd < 0) return undefined;
   hookWindow(client!, client!._protocol!);
   const pump = new Pump(local, ch as PumpChannel, sock, c, onChunk, onHandBack);
-  pump.start(localFd, sshFd);
-  return pump;
+  return pump.start(localFd, sshFd) ? pump : undefined;
 }
