@@ -166,7 +166,7 @@ static void pump_once(Pump *p) {
   double r = -1;
   napi_create_double(p->env, (double)n, &arg);
   if (call_js(p, p->on_read, 1, &arg, &res, 0) != 0 || res == NULL || napi_get_value_double(p->env, res, &r) != napi_ok) r = -1;
-  if (p->stopped || p->stop_req) return; /* the channel went meanwhile: so do its bytes */
+  /* A stop asked for meanwhile waits until these are sent: JavaScript counted them. */
   if (r < 0) {
     finish(p, 0, rbuf, (size_t)n);
     return;

@@ -10,7 +10,7 @@ test('--version -v says the native AES-GCM paths are on where built, and off whe
   const text = await versionText(1);
   assert.match(text, /receive loop \(native\/rx-loop\) on; send \(native\/tx-seal\) on; upload pump \(native\/tx-pump\) on/);
   const off = execFileSync(process.execPath, [bin, '--version', '-v'], { env: { ...process.env, BURROW_NO_NATIVE_TX: '1' }, encoding: 'utf8' });
-  assert.match(off, /receive loop \(native\/rx-loop\) on; send \(native\/tx-seal\) off \(BURROW_NO_NATIVE_TX=1, or not built\); upload pump \(native\/tx-pump\) off/);
+  assert.match(off, /receive loop \(native\/rx-loop\) on; send \(native\/tx-seal\) off \(BURROW_NO_NATIVE_TX=1, or not built\); upload pump \(native\/tx-pump\) off \(BURROW_NO_NATIVE_TX=1, or not built\)/);
   const noPump = execFileSync(process.execPath, [bin, '--version', '-v'], { env: { ...process.env, BURROW_NO_PUMP: '1' }, encoding: 'utf8' });
   assert.match(noPump, /send \(native\/tx-seal\) on; upload pump \(native\/tx-pump\) off \(BURROW_NO_PUMP=1, or not built\)/);
 });

@@ -14,6 +14,10 @@
  * to it), nor with compression, nor with another cipher: the packets then go one by one,
  * as before. Off with BURROW_NO_NATIVE_TX=1, and without the addon (no compiler at
  * install).
+ *
+ * Once a connection carries bulk data towards the server, its local socket is mostly
+ * read by native code instead (native-pump.ts): what comes here is each upload's first
+ * bulk read, what follows a key exchange until the pump starts again, and small writes.
  */
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
