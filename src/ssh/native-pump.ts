@@ -21,6 +21,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
+import { holdReads } from './hold-reads.js';
 import { socketFd } from './native-rx.js';
 import { sealingCipher, txAddon, type GcmCipher, type Protocol, type TxChannel } from './native-tx.js';
 
@@ -48,12 +49,6 @@ interface PumpChannel extends TxChannel {
 
 interface Handlers {
   CHANNEL_WINDOW_ADJUST: (p: unknown, recipient: number, amount: number) => void;
-}
-
-interface NodeHandle {
-  reading?: boolean;
-  readStop(): number;
-  readStart(): number;
 }
 
 /** The pump of each channel that has one: window adjusts go to it. */
@@ -103,7 +98,7 @@ class Pump {
     } catch {
       return false;
     }
-    this.#hold(true);
+    holdReads(this.local, true);
     pumps.set(this.channel, this);
     pumpCounters.started++;
     return true;
@@ -118,7 +113,7 @@ class Pump {
     if (this.#handle === undefined) return;
     addon!.pumpStop(this.#handle);
     this.#release();
-    this.#hold(false, false);
+    holdReads(this.local, false, false);
   }
 
   /** `n` bytes read: -1 to hand back, else ssh2's packets done so far, doubled, +1 to send now. */
@@ -169,39 +164,17 @@ class Pump {
     }
     if (err > 0) {
       const code = getSystemErrorName(-err);
-      this.#hold(false, false);
+      holdReads(this.local, false, false);
       this.local.destroy(Object.assign(new Error(`read ${code}`), { code, errno: -err, syscall: 'read' }));
       return;
     }
-    this.#hold(false, true);
+    holdReads(this.local, false);
     this.onHandBack();
   }
 
   #release(): void {
     this.#handle = undefined;
     pumps.delete(this.channel);
-  }
-
-  /**
-   * Node must not read the socket while the pump does: its handle stops reading, and its
-   * readStart does nothing (a 'drain' of the channel resumes the socket) until released.
-   */
-  #hold(hold: boolean, readOn = true): void {
-    const h = (this.local as unknown as { _handle?: NodeHandle | null })._handle;
-    if (!h) return;
-    if (hold) {
-      if (h.reading) {
-        h.reading = false;
-        h.readStop();
-      }
-      h.readStart = () => 0;
-      return;
-    }
-    delete (h as Partial<NodeHandle>).readStart;
-    if (readOn && !this.local.destroyed) {
-      h.reading = true;
-      h.readStart();
-    }
   }
 }
 

@@ -22,6 +22,7 @@
 import { createRequire } from 'node:module';
 import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { holdReads } from './hold-reads.js';
 
 interface Addon {
   start(
@@ -173,7 +174,7 @@ class Connection {
   #start(dec: Decipher, fd: number): void {
     this.#base = dec.packetsDone();
     this.socket.pause();
-    this.#holdReads(true);
+    holdReads(this.socket, true);
     this.#handle = addon!.start(
       fd,
       dec._sslName,
@@ -265,7 +266,7 @@ class Connection {
     this.#handle = undefined;
     for (const e of this.#entries.values()) e.inLoop = false;
     if (this.proto._decipher === dec) dec.rebase(this.#base + packets);
-    this.#holdReads(false);
+    holdReads(this.socket, false);
     if (this.socket.destroyed || this.#failed) return;
     this.socket.resume();
     try {
@@ -287,32 +288,6 @@ class Connection {
     }
   }
 
-  /**
-   * Node must not read the socket while the loop does. `pause()` stops the reads of a
-   * socket made with `onread` (burrow's transports), not those of another socket, and
-   * Node starts them again on any `socket.read()` (its streams call `read(0)`): the
-   * handle stops reading here, and its readStart does nothing until the loop stops.
-   */
-  #holdReads(hold: boolean): void {
-    const h = (this.socket as unknown as { _handle?: NodeHandle | null })._handle;
-    if (!h) return;
-    if (hold) {
-      if (h.reading) {
-        h.reading = false;
-        h.readStop();
-      }
-      h.readStart = () => 0;
-    } else {
-      delete (h as Partial<NodeHandle>).readStart;
-      // Node may have "started" reads meanwhile (the no-op above, with `reading` set):
-      // start them for real.
-      if (!this.socket.destroyed) {
-        h.reading = true;
-        h.readStart();
-      }
-    }
-  }
-
   #stop(): void {
     if (this.#handle !== undefined) addon!.stop(this.#handle);
   }
@@ -321,12 +296,6 @@ class Connection {
   #flushJsSinks(): void {
     this.client._flushSinks?.();
   }
-}
-
-interface NodeHandle {
-  reading?: boolean;
-  readStop(): number;
-  readStart(): number;
 }
 
 const connections = new WeakMap<object, Connection | null>();
