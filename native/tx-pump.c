@@ -19,8 +19,11 @@
  * It stops itself, and tells JavaScript (`onStop(errno, data)`), at the local socket's
  * EOF (0) or read error (errno), and when `onRead` declines (a key exchange began:
  * `data` holds the bytes read, for ssh2's path); no memory after a partial send ends
- * the connection (code -1, as when sealing fails). `pumpStop` stops it without a word (the channel is done). Main thread
- * only; a stopped pump frees itself once libuv has closed its handle and JavaScript has
+ * the connection (code -1, as when sealing fails). While it waits it still watches the
+ * socket: at a FIN it hands back (0: Node reads on), at a reset it reports the error
+ * (the bytes still unread are void, and Node would wait for window to read past them).
+ * `pumpStop` stops it without a word (the channel is done). Main thread only; a
+ * stopped pump frees itself once libuv has closed its handle and JavaScript has
  * dropped its handle.
  *
  * pumpStart(localFd, sshFd, cipher, key, iv, recipient, packetSize, window, onRead, onQueue, onStop)
@@ -216,7 +219,7 @@ static void pump_cb(uv_poll_t *h, int status, int events) {
   else update_poll(p);
 }
 
-/* The call's `want` arguments into argv; the pump its first one names (not stopped), or NULL. */
+/* The call's `want` arguments into argv; the pump its first one names, or NULL. */
 static Pump *args_pump(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = want;
   void *p = NULL;
