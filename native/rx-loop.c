@@ -19,6 +19,11 @@
  * sink back. At a CLOSE the sink goes whatever it holds (the channel's number may be
  * given to a new channel). Data past a sink's window goes to JavaScript, which closes the channel.
  *
+ * A channel whose upload pump (tx-pump.c, through tx-pump-api.h) is registered gets the
+ * server's window adjusts straight from here, without JavaScript; every 16 of them
+ * JavaScript hears that the server lives (`onRun(0)`: burrow's keepalive counts what
+ * arrives), and such reads count as busy ones.
+ *
  * It stops (and hands back the undecrypted rest) on EOF or an error of the SSH
  * socket, on a bad packet, after IDLE_READS reads without sink data (an upload: its
  * window adjusts cost less in ssh2's parse than a call into JavaScript each), or when
@@ -37,6 +42,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 #include "gcm-iv.h"
+#include "tx-pump-api.h"
 
 #define READ_MAX (256 * 1024)
 #define MAX_PKT 35000
@@ -46,8 +52,18 @@
 #define REPORT_W 4
 /* Reads in a row without sink data after which the loop hands back. */
 #define IDLE_READS 16
+/* Window adjusts given to pumps between two calls that tell JavaScript the server lives. */
+#define PULSE_CREDITS 16
 
 typedef struct Rx Rx;
+
+/* A channel whose upload pump (tx-pump.c) takes the server's window adjusts from here. */
+typedef struct {
+  uint32_t recipient;
+  void *pump;
+  const TxPumpApi *api;
+  napi_ref ref; /* the pump's handle, kept alive while it is here */
+} Credit;
 
 typedef struct {
   Rx *rx;
@@ -81,6 +97,10 @@ struct Rx {
   size_t report_cap; /* rows */
   Sink *sinks[MAX_SINKS];
   int nsinks;
+  Credit credits[MAX_SINKS];
+  int ncredits;
+  uint64_t credited; /* window adjusts handed to pumps so far */
+  uint64_t pulsed;   /* `credited` when JavaScript last heard of them */
   Sink *last; /* the sink of the last CHANNEL_DATA: most packets are for the same */
 };
 
@@ -220,6 +240,17 @@ static int report(Rx *rx) {
   return 0;
 }
 
+/* onRun(0): no sink to report, but the server spoke. Returns -1 if JavaScript threw. */
+static int pulse(Rx *rx) {
+  napi_handle_scope scope;
+  napi_open_handle_scope(rx->env, &scope);
+  napi_value argv[1];
+  napi_create_uint32(rx->env, 0, &argv[0]);
+  int r = call_js(rx, rx->on_run, 1, argv, NULL);
+  napi_close_handle_scope(rx->env, scope);
+  return r;
+}
+
 /* Returns 1 if JavaScript asked to stop (or threw), 0 otherwise. */
 static int js_payload(Rx *rx, const unsigned char *payload, size_t plen) {
   napi_handle_scope scope;
@@ -263,6 +294,11 @@ static int evict(Rx *rx, Sink *s) {
   int r = call_js(rx, rx->on_evict, 2, argv, NULL);
   napi_close_handle_scope(rx->env, scope);
   return r;
+}
+
+static void drop_credit(Rx *rx, int i) {
+  napi_delete_reference(rx->env, rx->credits[i].ref);
+  rx->credits[i] = rx->credits[--rx->ncredits];
 }
 
 /* Message types that name a channel of ours first (RFC 4254): 91-100. */
@@ -326,12 +362,29 @@ static int process(Rx *rx) {
         continue;
       }
     }
+    /* A window adjust for a pumped channel goes to its pump, without JavaScript. */
+    if (payload[0] == 93 && plen >= 9 && rx->ncredits > 0) {
+      uint32_t to = be32(payload + 1);
+      int i = 0;
+      while (i < rx->ncredits && rx->credits[i].recipient != to) i++;
+      if (i < rx->ncredits) {
+        rx->credits[i].api->credit(rx->credits[i].pump, (int64_t)be32(payload + 5));
+        rx->credited++;
+        continue;
+      }
+    }
     /* Any other packet: the data before it leaves first, then JavaScript gets a copy. */
     flush_sinks(rx);
     if (report(rx) < 0) {
       ret = 1;
       break;
     }
+    if (payload[0] == 97 && plen >= 5)
+      for (int i = 0; i < rx->ncredits; i++)
+        if (rx->credits[i].recipient == be32(payload + 1)) {
+          drop_credit(rx, i); /* its number may soon name a new channel */
+          break;
+        }
     if (for_channel(payload, plen) && payload[0] != 93) {
       /* What the channel's sink holds must reach its socket before this message acts.
          After a CLOSE no data comes for the channel, and its number may soon name a new
@@ -403,13 +456,22 @@ static void ssh_cb(uv_poll_t *h, int status, int events) {
       return;
     }
     rx->have += (size_t)n;
-    uint64_t sunk = rx->sunk;
+    uint64_t sunk = rx->sunk, credited = rx->credited;
     int r = process(rx);
     if (r != 0) {
       do_stop(rx, r < 0 ? -EBADMSG : 0);
       return;
     }
-    rx->idle = rx->sunk != sunk ? 0 : rx->idle + 1;
+    rx->idle = rx->sunk != sunk || rx->credited != credited ? 0 : rx->idle + 1;
+    /* Adjusts taken here reach no JavaScript: now and then it hears that the server
+     * lives (burrow's keepalive counts what arrives). */
+    if (rx->credited - rx->pulsed >= PULSE_CREDITS) {
+      rx->pulsed = rx->credited;
+      if (pulse(rx) < 0 || rx->stop_req) {
+        do_stop(rx, 0);
+        return;
+      }
+    }
     if (rx->idle >= IDLE_READS) {
       do_stop(rx, 0);
       return;
@@ -419,6 +481,7 @@ static void ssh_cb(uv_poll_t *h, int status, int events) {
 }
 
 static void free_rx(Rx *rx) {
+  while (rx->ncredits > 0) drop_credit(rx, rx->ncredits - 1);
   napi_delete_reference(rx->env, rx->on_payload);
   napi_delete_reference(rx->env, rx->on_run);
   napi_delete_reference(rx->env, rx->on_stop);
@@ -606,6 +669,50 @@ static napi_value clear_sink(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* setPump(h, recipient, pump, api): the channel's window adjusts go to its upload pump. */
+static napi_value set_pump(napi_env env, napi_callback_info info) {
+  napi_value argv[4], ok;
+  Rx *rx = args_rx(env, info, 4, argv);
+  uint32_t recipient;
+  void *pump = NULL, *api = NULL;
+  if (rx == NULL || napi_get_value_uint32(env, argv[1], &recipient) != napi_ok ||
+      napi_get_value_external(env, argv[2], &pump) != napi_ok || napi_get_value_external(env, argv[3], &api) != napi_ok ||
+      ((const TxPumpApi *)api)->version != TX_PUMP_API_VERSION) {
+    napi_throw_type_error(env, NULL, "rx-loop: setPump(h, recipient, pump, api)");
+    return NULL;
+  }
+  bool r = false;
+  int i = 0;
+  while (i < rx->ncredits && rx->credits[i].recipient != recipient) i++;
+  if (!rx->stopped && i == rx->ncredits && rx->ncredits < MAX_SINKS) {
+    Credit *c = &rx->credits[rx->ncredits++];
+    c->recipient = recipient;
+    c->pump = pump;
+    c->api = (const TxPumpApi *)api;
+    napi_create_reference(env, argv[2], 1, &c->ref);
+    r = true;
+  }
+  napi_get_boolean(env, r, &ok);
+  return ok;
+}
+
+/* clearPump(h, recipient): the channel's window adjusts go to JavaScript again. */
+static napi_value clear_pump(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  Rx *rx = args_rx(env, info, 2, argv);
+  uint32_t recipient;
+  if (rx == NULL || napi_get_value_uint32(env, argv[1], &recipient) != napi_ok) {
+    napi_throw_type_error(env, NULL, "rx-loop: clearPump(h, recipient)");
+    return NULL;
+  }
+  for (int i = 0; i < rx->ncredits; i++)
+    if (rx->credits[i].recipient == recipient) {
+      drop_credit(rx, i);
+      break;
+    }
+  return NULL;
+}
+
 /* stop(h): stops now, or after the current packet when called from a callback. */
 static napi_value stop(napi_env env, napi_callback_info info) {
   napi_value argv[1];
@@ -623,7 +730,7 @@ NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
     napi_callback fn;
-  } api[] = {{"start", start}, {"setSink", set_sink}, {"clearSink", clear_sink}, {"stop", stop}};
+  } api[] = {{"start", start}, {"setSink", set_sink}, {"clearSink", clear_sink}, {"setPump", set_pump}, {"clearPump", clear_pump}, {"stop", stop}};
   for (size_t i = 0; i < sizeof api / sizeof api[0]; i++) {
     napi_value fn;
     napi_create_function(env, api[i].name, NAPI_AUTO_LENGTH, api[i].fn, NULL, &fn);

@@ -14,7 +14,8 @@
  * packets and sends them with one send(2). What the SSH socket does not take, or all of
  * it while Node holds bytes for that socket, goes to JavaScript (`onQueue`) to be
  * queued after them, and the pump waits until it was written (`pumpResume`). Without
- * window it waits for `pumpCredit`.
+ * window it waits for a credit: from the receive loop in C (`pumpApi`, rx-loop.c), or
+ * `pumpCredit` from JavaScript when the loop does not run.
  *
  * It stops itself, and tells JavaScript (`onStop(errno, data)`), at the local socket's
  * EOF (0) or read error (errno), and when `onRead` declines (a key exchange began:
@@ -27,12 +28,14 @@
  * dropped its handle.
  *
  * pumpStart(localFd, sshFd, cipher, key, iv, recipient, packetSize, window, onRead, onQueue, onStop)
- *   onRead(n) -> -1 (declined) or packetsDone * 2 + (1 if the SSH socket may be written now)
+ *   onRead(n, windowLeft) -> -1 (declined) or packetsDone * 2 + (1 if the SSH socket may be written now)
+ *   onStop(err, data, window)
  * pumpKey(h, cipher, key, iv)   the key and IV that onRead's packetsDone count from now
  *                               (after a key exchange, or ssh2 moved its IV on)
  * pumpCredit(h, n)              the server's window grew by n
  * pumpResume(h)                 what onQueue got was written
  * pumpStop(h)
+ * pumpApi()                     an External of tx-pump-api.h's TxPumpApi, for rx-loop.c
  */
 #include "tx-pump.h"
 #include <uv.h>
@@ -141,13 +144,14 @@ static int call_js(Pump *p, napi_ref fnref, size_t argc, napi_value *argv, napi_
 /* Stops, then tells JavaScript why, handing back `len` bytes read and not sent. */
 static void finish(Pump *p, int err, const unsigned char *data, size_t len) {
   do_stop(p);
-  napi_value argv[2];
+  napi_value argv[3];
   napi_create_int32(p->env, err, &argv[0]);
   if (len == 0 || napi_create_buffer_copy(p->env, len, data, NULL, &argv[1]) != napi_ok) {
     if (len != 0) napi_create_int32(p->env, LOST, &argv[0]);
     napi_get_undefined(p->env, &argv[1]);
   }
-  call_js(p, p->on_stop, 2, argv, NULL, 1);
+  napi_create_double(p->env, (double)p->window, &argv[2]);
+  call_js(p, p->on_stop, 3, argv, NULL, 1);
 }
 
 /* One read: asked for, sealed, sent or queued. */
@@ -165,10 +169,11 @@ static void pump_once(Pump *p) {
     return;
   }
 
-  napi_value arg, res = NULL;
+  napi_value args[2], res = NULL;
   double r = -1;
-  napi_create_double(p->env, (double)n, &arg);
-  if (call_js(p, p->on_read, 1, &arg, &res, 0) != 0 || res == NULL || napi_get_value_double(p->env, res, &r) != napi_ok) r = -1;
+  napi_create_double(p->env, (double)n, &args[0]);
+  napi_create_double(p->env, (double)(p->window - n), &args[1]);
+  if (call_js(p, p->on_read, 2, args, &res, 0) != 0 || res == NULL || napi_get_value_double(p->env, res, &r) != napi_ok) r = -1;
   /* A stop asked for meanwhile waits until these are sent: JavaScript counted them. */
   if (r < 0) {
     finish(p, 0, rbuf, (size_t)n);
@@ -327,6 +332,23 @@ static napi_value pump_credit(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The receive loop's way in (native/rx-loop.c): a window adjust it read for the pump. */
+static void credit_from_loop(void *pump, int64_t n) {
+  Pump *p = (Pump *)pump;
+  p->window += n;
+  if (!p->in_js) update_poll(p);
+}
+
+static const TxPumpApi loop_api = {TX_PUMP_API_VERSION, credit_from_loop};
+
+/* pumpApi(): what the receive loop calls to credit a pump (an External). */
+static napi_value pump_api(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_create_external(env, (void *)&loop_api, NULL, NULL, &r);
+  return r;
+}
+
 static napi_value pump_resume(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   Pump *p = args_pump(env, info, 1, argv);
@@ -355,7 +377,7 @@ void tx_pump_exports(napi_env env, napi_value exports) {
   static const struct {
     const char *name;
     napi_callback fn;
-  } api[] = {{"pumpStart", pump_start}, {"pumpKey", pump_key}, {"pumpCredit", pump_credit}, {"pumpResume", pump_resume}, {"pumpStop", pump_stop}};
+  } api[] = {{"pumpStart", pump_start}, {"pumpKey", pump_key}, {"pumpCredit", pump_credit}, {"pumpResume", pump_resume}, {"pumpStop", pump_stop}, {"pumpApi", pump_api}};
   for (size_t i = 0; i < sizeof api / sizeof api[0]; i++) {
     napi_value fn;
     napi_create_function(env, api[i].name, NAPI_AUTO_LENGTH, api[i].fn, NULL, &fn);

@@ -3,6 +3,8 @@
 #define BURROW_TX_PUMP_H
 #include <node_api.h>
 
-/* Adds pumpStart, pumpKey, pumpCredit, pumpResume and pumpStop to `exports`. */
+#include "tx-pump-api.h"
+
+/* Adds pumpStart, pumpKey, pumpCredit, pumpResume, pumpStop and pumpApi to `exports`. */
 void tx_pump_exports(napi_env env, napi_value exports);
 #endif

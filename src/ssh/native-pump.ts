@@ -9,7 +9,10 @@
  * towards the server, the pump reads the socket instead (Node's reads are held), and
  * per read calls `onRead` here once: the bytes are counted, taken off the Channel's
  * window, and ssh2's cipher moves on past the packets the pump then seals and sends.
- * Window adjusts reach it through ssh2's handler (wrapped once per connection).
+ * The server's window adjusts reach it from the receive loop (native-rx.ts), which
+ * runs during such an upload and credits the pump in C; when the loop is not running,
+ * through ssh2's handler (wrapped once per connection). The pump's count of the window
+ * is then the Channel's (`onRead` and `onStop` say it).
  *
  * It hands the socket back to Node, which reads on, at the socket's EOF (Node then
  * reads it too and ends the channel as ever) and when a key exchange begins (the bytes
@@ -22,13 +25,16 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { getSystemErrorName } from 'node:util';
 import { holdReads } from './hold-reads.js';
-import { socketFd } from './native-rx.js';
+import { nativePumpAttach, nativePumpDetach, socketFd } from './native-rx.js';
 import { sealingCipher, txAddon, type GcmCipher, type Protocol, type TxChannel } from './native-tx.js';
 
 const addon = process.env.BURROW_NO_PUMP ? undefined : txAddon;
 
 /** The addon loaded, and neither BURROW_NO_NATIVE_TX nor BURROW_NO_PUMP is set (`burrow --version -v`). */
 export const pumpAvailable = addon !== undefined;
+
+/** What the receive loop calls to credit a pump (native/tx-pump-api.h). */
+const loopApi = addon?.pumpApi();
 
 /**
  * Pumps started; reads they sent, and bytes; reads of which some went to Node's socket
@@ -92,14 +98,16 @@ class Pump {
     const c = this.#cipher;
     try {
       this.#handle = addon!.pumpStart(localFd, sshFd, c._sslName, c._key, c._iv, id, packetSize, window,
-        (n) => this.#onRead(n),
+        (n, w) => this.#onRead(n, w),
         (rest) => this.#onQueue(rest),
-        (err, data) => this.#onStop(err, data));
+        (err, data, w) => this.#onStop(err, data, w));
     } catch {
       return false;
     }
     holdReads(this.local, true);
     pumps.set(this.channel, this);
+    // While the receive loop runs, the server's window adjusts reach the pump there.
+    nativePumpAttach(this.channel._client, id, this.#handle, loopApi!);
     pumpCounters.started++;
     return true;
   }
@@ -116,8 +124,11 @@ class Pump {
     holdReads(this.local, false, false);
   }
 
-  /** `n` bytes read: -1 to hand back, else ssh2's packets done so far, doubled, +1 to send now. */
-  #onRead(n: number): number {
+  /**
+   * `n` bytes read, `window` left after them (the pump's count, which the receive loop
+   * credits): -1 to hand back, else ssh2's packets done so far, doubled, +1 to send now.
+   */
+  #onRead(n: number, window: number): number {
     const ch = this.channel;
     const c = sealingCipher(ch._client._protocol);
     if (c === undefined || ch.outgoing.state !== 'open' || !this.sock.writable) return -1;
@@ -134,7 +145,7 @@ class Pump {
     }
     const done = c.packetsDone();
     c.sealed(Math.ceil(n / ch.outgoing.packetSize));
-    ch.outgoing.window -= n;
+    ch.outgoing.window = window;
     pumpCounters.reads++;
     pumpCounters.bytes += n;
     this.onChunk(n);
@@ -150,8 +161,9 @@ class Pump {
     });
   }
 
-  #onStop(err: number, data: Buffer | undefined): void {
+  #onStop(err: number, data: Buffer | undefined, window: number): void {
     this.#release();
+    this.channel.outgoing.window = window;
     if (err < 0) {
       // Bytes counted as sent could not be: the connection cannot go on.
       this.sock.destroy(Object.assign(new Error('native send failed: out of memory'), { code: 'ERR_TX_PUMP_LOST' }));
@@ -173,6 +185,7 @@ class Pump {
   }
 
   #release(): void {
+    if (this.#handle !== undefined) nativePumpDetach(this.channel._client, this.channel.outgoing.id, this.#handle);
     this.#handle = undefined;
     pumps.delete(this.channel);
   }

@@ -39,6 +39,8 @@ interface Addon {
   ): Handle;
   setSink(h: Handle, recipient: number, fd: number, window: number): boolean;
   clearSink(h: Handle, recipient: number): void;
+  setPump(h: Handle, recipient: number, pump: object, api: object): boolean;
+  clearPump(h: Handle, recipient: number): void;
   stop(h: Handle): void;
 }
 type Handle = { readonly __rxLoop: unique symbol };
@@ -55,8 +57,11 @@ const addon: Addon | undefined = (() => {
 /** The addon loaded, and BURROW_NO_NATIVE_RX is not set (`burrow --version -v`). */
 export const nativeRxAvailable = addon !== undefined;
 
-/** Loops started, and bytes their sinks took, all connections together (tests, diagnostics). */
-export const nativeRxCounters = { started: 0, bytes: 0 };
+/**
+ * Loops started, bytes their sinks took, and calls that said only that upload pumps got
+ * 16 more window adjusts from the loop; all connections together (tests, diagnostics).
+ */
+export const nativeRxCounters = { started: 0, bytes: 0, pumpPulses: 0 };
 
 /** ssh2's AES-GCM decipher as patched (patches/README.md, `[native rx]`). */
 interface Decipher {
@@ -128,6 +133,8 @@ class Connection {
   #lastPulse = 0;
   #failed = false;
   readonly #entries = new Map<number, Entry>();
+  /** Upload pumps (native-pump.ts) by channel: the loop gives them their window adjusts. */
+  readonly #pumps = new Map<number, { pump: object; api: object }>();
   readonly #report = new Int32Array(REPORT_W * 1024);
 
   constructor(
@@ -137,7 +144,7 @@ class Connection {
   ) {
     // After ssh2's own listener: the read has been parsed.
     socket.on('data', (chunk: Buffer) => {
-      if (chunk.length >= BULK_READ) this.#maybeStart();
+      if (chunk.length >= BULK_READ || (this.#pumps.size > 0 && chunk.length > 0)) this.#maybeStart();
     });
     socket.once('close', () => this.#stop());
   }
@@ -160,8 +167,21 @@ class Connection {
     if (e.inLoop && this.#handle !== undefined) addon!.clearSink(this.#handle, id);
   }
 
+  /** The window adjusts of channel `id` go to its upload pump while the loop runs. */
+  attachPump(id: number, pump: object, api: object): void {
+    this.#pumps.set(id, { pump, api });
+    if (this.#handle !== undefined) addon!.setPump(this.#handle, id, pump, api);
+    else this.#maybeStart();
+  }
+
+  detachPump(id: number, pump: object): void {
+    if (this.#pumps.get(id)?.pump !== pump) return;
+    this.#pumps.delete(id);
+    if (this.#handle !== undefined) addon!.clearPump(this.#handle, id);
+  }
+
   #maybeStart(): void {
-    if (this.#handle !== undefined || this.#entries.size === 0) return;
+    if (this.#handle !== undefined || (this.#entries.size === 0 && this.#pumps.size === 0)) return;
     const dec = this.proto._decipher as Partial<Decipher> | undefined;
     if (dec === undefined || dec === this.#kexDec || typeof dec.atBoundary !== 'function' || !dec.atBoundary()) return;
     // Bytes Node read and ssh2 has not seen (a paused socket without `onread`) come first.
@@ -188,6 +208,7 @@ class Connection {
       this.#report,
     );
     nativeRxCounters.started++;
+    for (const [id, p] of this.#pumps) addon!.setPump(this.#handle, id, p.pump, p.api);
     this.#admit();
   }
 
@@ -213,6 +234,7 @@ class Connection {
       this.#fail(err);
       return true;
     }
+    this.#pulse();
     const type = p[0];
     if (type === KEXINIT) this.#kexDec = dec;
     const stop = ret !== undefined || type === KEXINIT || type === DISCONNECT || this.proto._decipher !== dec;
@@ -221,6 +243,8 @@ class Connection {
   }
 
   #onRun(n: number): void {
+    // n = 0: no sink to report; the loop gave upload pumps 16 more window adjusts.
+    if (n === 0) nativeRxCounters.pumpPulses++;
     try {
       this.#account(n);
     } catch (err) {
@@ -243,10 +267,14 @@ class Connection {
       channel._sink?.native(received, held < 0 ? 0 : held);
       r[row + 3] = Math.max(0, Math.min(channel.incoming.window, 0x7fffffff));
     }
+    this.#pulse();
+  }
+
+  /** burrow's keepalive counts 'data' events as signs of life: the loop's reads are none. */
+  #pulse(): void {
     const now = performance.now();
     if (now - this.#lastPulse >= PULSE_MS) {
       this.#lastPulse = now;
-      // burrow's keepalive counts 'data' events as signs of life.
       this.socket.emit('data', EMPTY);
     }
   }
@@ -330,6 +358,22 @@ export function nativeSinkAttach(channel: RxChannel, socket: Socket, fd: number)
   if (conn === undefined) return false;
   conn.attach(channel, socket, fd);
   return true;
+}
+
+/**
+ * The window adjusts of `channel` go to its upload pump (native-pump.ts) while the loop
+ * runs, without JavaScript; the loop starts for it if it can. False without the loop.
+ */
+export function nativePumpAttach(client: object, id: number, pump: object, api: object): boolean {
+  if (addon === undefined) return false;
+  const conn = connectionOf(client);
+  if (conn === undefined) return false;
+  conn.attachPump(id, pump, api);
+  return true;
+}
+
+export function nativePumpDetach(client: object, id: number, pump: object): void {
+  if (addon !== undefined) connectionOf(client)?.detachPump(id, pump);
 }
 
 export function nativeSinkDetach(channel: RxChannel): void {

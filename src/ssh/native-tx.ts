@@ -36,14 +36,15 @@ export interface TxAddon {
     recipient: number,
     packetSize: number,
     window: number,
-    onRead: (n: number) => number,
+    onRead: (n: number, window: number) => number,
     onQueue: (rest: Buffer) => void,
-    onStop: (err: number, data: Buffer | undefined) => void,
+    onStop: (err: number, data: Buffer | undefined, window: number) => void,
   ): object;
   pumpKey(h: object, cipher: string, key: Buffer, iv: Buffer): void;
   pumpCredit(h: object, n: number): void;
   pumpResume(h: object): void;
   pumpStop(h: object): void;
+  pumpApi(): object;
 }
 
 /** ssh2's AES-GCM cipher as patched (`[native tx]`). */

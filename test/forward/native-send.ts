@@ -21,6 +21,7 @@ import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { Session } from '../../src/ssh/session.js';
 import { nativeTxCounters } from '../../src/ssh/native-tx.js';
 import { pumpCounters } from '../../src/ssh/native-pump.js';
+import { nativeRxCounters } from '../../src/ssh/native-rx.js';
 import { sshdConfig } from '../helpers/config.js';
 import { until } from '../helpers/wait.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
@@ -67,6 +68,7 @@ export function nativeSendTests(path: SendPath): void {
     const log = sshd.log().length;
     const before = { ...nativeTxCounters };
     const pumped = { ...pumpCounters };
+    const pulses = nativeRxCounters.pumpPulses;
     const ups = Array.from({ length: 4 }, () => random(16 * MiB));
     const sockets = await Promise.all(ups.map(() => connect({ host: '127.0.0.1', port })));
     const replies = await Promise.all(sockets.map((s, i) => exchange(s, ups[i] as Buffer)));
@@ -86,6 +88,8 @@ export function nativeSendTests(path: SendPath): void {
       assert.ok(nativeTxCounters.direct > before.direct, 'no write went straight to the socket');
     } else {
       assert.ok(pumpCounters.started - pumped.started >= 4, 'every upload was pumped');
+      // The receive loop ran during the uploads and gave the pumps sshd's window adjusts.
+      assert.ok(nativeRxCounters.pumpPulses > pulses, 'no window adjust reached a pump from the receive loop');
     }
     assert.ok(kexes(log) >= 2, `only ${kexes(log)} key exchanges`);
     assert.doesNotMatch(sshd.log().slice(log), /Bad packet length|Corrupted|message authentication code incorrect/);
