@@ -25,8 +25,9 @@
  * arrives), and such reads count as busy ones.
  *
  * It stops (and hands back the undecrypted rest) on EOF or an error of the SSH
- * socket, on a bad packet, after IDLE_READS reads without sink data (an upload: its
- * window adjusts cost less in ssh2's parse than a call into JavaScript each), or when
+ * socket, on a bad packet, after IDLE_READS reads without sink data or pump credits (an
+ * upload without a pump: its window adjusts cost less in ssh2's parse than a call into
+ * JavaScript each), or when
  * JavaScript asks (key exchange, see native-rx.ts);
  * what the sinks hold is evicted first. A stopped loop frees itself once libuv has
  * closed its handles.
