@@ -45,6 +45,8 @@ export const pumpCounters = { started: 0, reads: 0, bytes: 0, queued: 0, decline
 
 /** An ssh2 Channel, as the pump reads and moves it. */
 interface PumpChannel extends TxChannel {
+  /** Our number for the channel: the one the server's messages for it name. */
+  incoming: { id: number };
   outgoing: { id: number; packetSize: number; window: number; state: string };
   _waitWindow?: boolean;
   writableLength: number;
@@ -107,7 +109,7 @@ class Pump {
     holdReads(this.local, true);
     pumps.set(this.channel, this);
     // While the receive loop runs, the server's window adjusts reach the pump there.
-    nativePumpAttach(this.channel._client, id, this.#handle, loopApi!);
+    nativePumpAttach(this.channel._client, this.channel.incoming.id, this.#handle, loopApi!);
     pumpCounters.started++;
     return true;
   }
@@ -185,7 +187,7 @@ class Pump {
   }
 
   #release(): void {
-    if (this.#handle !== undefined) nativePumpDetach(this.channel._client, this.channel.outgoing.id, this.#handle);
+    if (this.#handle !== undefined) nativePumpDetach(this.channel._client, this.channel.incoming.id, this.#handle);
     this.#handle = undefined;
     pumps.delete(this.channel);
   }
