@@ -297,6 +297,13 @@ static int evict(Rx *rx, Sink *s) {
   return r;
 }
 
+/* The index of channel `recipient`'s pump in rx->credits, or -1. */
+static int find_credit(const Rx *rx, uint32_t recipient) {
+  for (int i = 0; i < rx->ncredits; i++)
+    if (rx->credits[i].recipient == recipient) return i;
+  return -1;
+}
+
 static void drop_credit(Rx *rx, int i) {
   napi_delete_reference(rx->env, rx->credits[i].ref);
   rx->credits[i] = rx->credits[--rx->ncredits];
@@ -365,10 +372,8 @@ static int process(Rx *rx) {
     }
     /* A window adjust for a pumped channel goes to its pump, without JavaScript. */
     if (payload[0] == 93 && plen >= 9 && rx->ncredits > 0) {
-      uint32_t to = be32(payload + 1);
-      int i = 0;
-      while (i < rx->ncredits && rx->credits[i].recipient != to) i++;
-      if (i < rx->ncredits) {
+      int i = find_credit(rx, be32(payload + 1));
+      if (i >= 0) {
         rx->credits[i].api->credit(rx->credits[i].pump, (int64_t)be32(payload + 5));
         rx->credited++;
         continue;
@@ -380,12 +385,10 @@ static int process(Rx *rx) {
       ret = 1;
       break;
     }
-    if (payload[0] == 97 && plen >= 5)
-      for (int i = 0; i < rx->ncredits; i++)
-        if (rx->credits[i].recipient == be32(payload + 1)) {
-          drop_credit(rx, i); /* its number may soon name a new channel */
-          break;
-        }
+    if (payload[0] == 97 && plen >= 5) {
+      int i = find_credit(rx, be32(payload + 1));
+      if (i >= 0) drop_credit(rx, i); /* its number may soon name a new channel */
+    }
     if (for_channel(payload, plen) && payload[0] != 93) {
       /* What the channel's sink holds must reach its socket before this message acts.
          After a CLOSE no data comes for the channel, and its number may soon name a new
@@ -683,9 +686,7 @@ static napi_value set_pump(napi_env env, napi_callback_info info) {
     return NULL;
   }
   bool r = false;
-  int i = 0;
-  while (i < rx->ncredits && rx->credits[i].recipient != recipient) i++;
-  if (!rx->stopped && i == rx->ncredits && rx->ncredits < MAX_SINKS) {
+  if (!rx->stopped && find_credit(rx, recipient) < 0 && rx->ncredits < MAX_SINKS) {
     Credit *c = &rx->credits[rx->ncredits++];
     c->recipient = recipient;
     c->pump = pump;
@@ -706,11 +707,8 @@ static napi_value clear_pump(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "rx-loop: clearPump(h, recipient)");
     return NULL;
   }
-  for (int i = 0; i < rx->ncredits; i++)
-    if (rx->credits[i].recipient == recipient) {
-      drop_credit(rx, i);
-      break;
-    }
+  int i = find_credit(rx, recipient);
+  if (i >= 0) drop_credit(rx, i);
   return NULL;
 }
 
