@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "call-js.h"
 #include "gcm-iv.h"
 #include "tx-pump-api.h"
 
@@ -131,26 +132,7 @@ static inline uint32_t be32(const unsigned char *p) {
 
 /* Returns 0, or -1 if the callback threw (reported as an uncaught exception). */
 static int call_js(Rx *rx, napi_ref fnref, size_t argc, napi_value *argv, napi_value *result) {
-  napi_env env = rx->env;
-  napi_value fn, recv, res;
-  napi_get_reference_value(env, fnref, &fn);
-  napi_get_global(env, &recv);
-  rx->in_js++;
-  napi_status st = napi_make_callback(env, NULL, recv, fn, argc, argv, &res);
-  rx->in_js--;
-  if (result) *result = NULL;
-  if (st != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
-    return -1;
-  }
-  if (result) *result = res;
-  return 0;
+  return call_js_ref(rx->env, fnref, &rx->in_js, argc, argv, result, true);
 }
 
 /* Sends each sink's batch; what the kernel does not take is copied to its hold. */

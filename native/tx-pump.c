@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "call-js.h"
 #include "tx-packets.h"
 
 #define PUMP_READ (256 * 1024)
@@ -120,25 +121,7 @@ static void update_poll(Pump *p) {
  * written before them.
  */
 static int call_js(Pump *p, napi_ref fnref, size_t argc, napi_value *argv, napi_value *result, int ticks) {
-  napi_env env = p->env;
-  napi_value fn, recv, res;
-  napi_get_reference_value(env, fnref, &fn);
-  napi_get_global(env, &recv);
-  p->in_js++;
-  napi_status st = ticks ? napi_make_callback(env, NULL, recv, fn, argc, argv, &res) : napi_call_function(env, recv, fn, argc, argv, &res);
-  p->in_js--;
-  if (st != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value err;
-      napi_get_and_clear_last_exception(env, &err);
-      napi_fatal_exception(env, err);
-    }
-    return -1;
-  }
-  if (result) *result = res;
-  return 0;
+  return call_js_ref(p->env, fnref, &p->in_js, argc, argv, result, ticks);
 }
 
 /* Stops, then tells JavaScript why, handing back `len` bytes read and not sent. */
