@@ -8,8 +8,13 @@
  * wakeup, decrypts every whole packet in place (the same OpenSSL calls as ssh2's
  * binding), sends the CHANNEL_DATA of registered sinks straight to their sockets (one
  * sendmsg per sink per read), and hands every other payload to JavaScript, in order,
- * as a copy. Once per read JavaScript is told what each sink received and still holds,
- * and answers with each sink's window (src/ssh/native-rx.ts).
+ * as a copy. JavaScript is told what each sink received and still holds, and answers
+ * with each sink's window (src/ssh/native-rx.ts) and how many bytes it may receive
+ * before JavaScript's window logic must hear again (its quiet: until a window adjust
+ * is due, or the tuner's probe completes). A report is due when that many came, when
+ * what the sink holds changed, before JavaScript gets any other message, at a stop, and
+ * at most REPORT_MS after a sink's last: at a download's rates, one call into
+ * JavaScript every several reads instead of one per read (bench/HISTORY.md, session 34).
  *
  * What a sink's socket does not take is held, in order, and written as the socket
  * takes it; the channel's window bounds it, and the other channels go on. Before any
@@ -51,7 +56,9 @@
 #define BUF_CAP (READ_MAX + MAX_PKT + 64)
 #define MAX_SINKS 1024
 #define MAX_IOV 64
-#define REPORT_W 4
+#define REPORT_W 5
+/* A sink's bytes go unreported no longer than this (ms), whatever JavaScript's quiet. */
+#define REPORT_MS 100
 /* Reads in a row without sink data after which the loop hands back. */
 #define IDLE_READS 16
 /* Window adjusts given to pumps between two calls that tell JavaScript the server lives. */
@@ -77,7 +84,9 @@ typedef struct {
   int niov;
   size_t batch;
   uint64_t received; /* since the last report */
-  int changed;
+  int64_t quiet;     /* received bytes JavaScript need not hear of yet (0: each read) */
+  uint64_t reported_at; /* the loop's time (ms) of the last report */
+  int urgent;        /* what it holds changed, or its socket failed: report now */
   unsigned char *hold;
   size_t hold_len, hold_off;
   uv_poll_t wpoll;
@@ -86,6 +95,7 @@ typedef struct {
 
 struct Rx {
   napi_env env;
+  uv_loop_t *loop;
   uv_poll_t poll;
   int fd; /* a dup of the SSH socket's descriptor */
   int polling, stopped, in_js, stop_req, handles, idle;
@@ -183,44 +193,63 @@ static void flush_sinks(Rx *rx) {
       }
     }
     if (s->dead) drop_hold(s);
+    if (sent < (ssize_t)s->batch) s->urgent = 1;
     s->niov = 0;
     s->batch = 0;
-    s->changed = 1;
   }
 }
 
 /*
- * Tells JavaScript each changed sink's received bytes and what it holds (-1: its
- * socket failed); JavaScript writes back each one's window. Returns -1 if it threw.
+ * Whether JavaScript must hear of the sink now: what it holds changed, or (`force`:
+ * before JavaScript acts on anything else) it received bytes, or more than JavaScript's
+ * window logic asked to hear of (the sink's quiet), or its last report is REPORT_MS old.
  */
-static int report(Rx *rx) {
-  size_t n = 0;
-  for (int i = 0; i < rx->nsinks && n < rx->report_cap; i++) {
-    Sink *s = rx->sinks[i];
-    if (!s->changed) continue;
-    int32_t *row = rx->report + n * REPORT_W;
-    row[0] = (int32_t)s->recipient;
-    row[1] = (int32_t)s->received;
-    row[2] = s->dead ? -1 : (int32_t)held_of(s);
-    row[3] = -1;
-    s->received = 0;
-    s->changed = 0;
-    n++;
+static int report_due(const Rx *rx, const Sink *s, int force) {
+  if (s->urgent) return 1;
+  if (s->received == 0) return 0;
+  return force || (int64_t)s->received >= s->quiet || uv_now(rx->loop) - s->reported_at >= REPORT_MS;
+}
+
+/*
+ * Tells JavaScript the received bytes and what it holds (-1: its socket failed) of each
+ * sink whose report is due, in calls of at most report_cap rows; JavaScript writes back
+ * each one's window, and how many bytes it may receive before the next report is due.
+ * Returns -1 if it threw.
+ */
+static int report(Rx *rx, int force) {
+  for (;;) {
+    size_t n = 0;
+    for (int i = 0; i < rx->nsinks && n < rx->report_cap; i++) {
+      Sink *s = rx->sinks[i];
+      if (!report_due(rx, s, force)) continue;
+      int32_t *row = rx->report + n * REPORT_W;
+      row[0] = (int32_t)s->recipient;
+      row[1] = (int32_t)s->received;
+      row[2] = s->dead ? -1 : (int32_t)held_of(s);
+      row[3] = -1;
+      row[4] = -1;
+      s->received = 0;
+      s->urgent = 0;
+      s->reported_at = uv_now(rx->loop);
+      n++;
+    }
+    if (n == 0) return 0;
+    napi_handle_scope scope;
+    napi_open_handle_scope(rx->env, &scope);
+    napi_value argv[1];
+    napi_create_uint32(rx->env, (uint32_t)n, &argv[0]);
+    int r = call_js(rx, rx->on_run, 1, argv, NULL);
+    napi_close_handle_scope(rx->env, scope);
+    if (r < 0) return -1;
+    for (size_t k = 0; k < n; k++) {
+      int32_t *row = rx->report + k * REPORT_W;
+      Sink *s = find_sink(rx, (uint32_t)row[0]);
+      if (s != NULL && row[3] >= 0) s->window = row[3];
+      if (s != NULL && row[4] >= 0) s->quiet = row[4];
+    }
+    /* a full call: more may be due (those reported are not, until they receive again) */
+    if (n < rx->report_cap) return 0;
   }
-  if (n == 0) return 0;
-  napi_handle_scope scope;
-  napi_open_handle_scope(rx->env, &scope);
-  napi_value argv[1];
-  napi_create_uint32(rx->env, (uint32_t)n, &argv[0]);
-  int r = call_js(rx, rx->on_run, 1, argv, NULL);
-  napi_close_handle_scope(rx->env, scope);
-  if (r < 0) return -1;
-  for (size_t k = 0; k < n; k++) {
-    int32_t *row = rx->report + k * REPORT_W;
-    Sink *s = find_sink(rx, (uint32_t)row[0]);
-    if (s != NULL && row[3] >= 0) s->window = row[3];
-  }
-  return 0;
 }
 
 /* onRun(0): no sink to report, but the server spoke. Returns -1 if JavaScript threw. */
@@ -347,7 +376,6 @@ static int process(Rx *rx) {
         s->batch += dlen;
         s->received += dlen;
         s->window -= dlen;
-        s->changed = 1;
         rx->sunk += dlen;
         continue;
       }
@@ -363,7 +391,7 @@ static int process(Rx *rx) {
     }
     /* Any other packet: the data before it leaves first, then JavaScript gets a copy. */
     flush_sinks(rx);
-    if (report(rx) < 0) {
+    if (report(rx, 1) < 0) {
       ret = 1;
       break;
     }
@@ -387,7 +415,7 @@ static int process(Rx *rx) {
     }
   }
   flush_sinks(rx);
-  if (report(rx) < 0 && ret == 0) ret = 1;
+  if (report(rx, 0) < 0 && ret == 0) ret = 1;
   if (off > 0) {
     memmove(rx->buf, rx->buf + off, rx->have - off);
     rx->have -= off;
@@ -415,8 +443,8 @@ static void sink_cb(uv_poll_t *h, int status, int events) {
     uv_poll_stop(&s->wpoll);
     s->wpolling = 0;
   }
-  s->changed = 1;
-  if (report(rx) < 0 || rx->stop_req) do_stop(rx, 0);
+  s->urgent = 1;
+  if (report(rx, 0) < 0 || rx->stop_req) do_stop(rx, 0);
 }
 
 static void ssh_cb(uv_poll_t *h, int status, int events) {
@@ -503,7 +531,8 @@ static void do_stop(Rx *rx, int err) {
   rx->polling = 0;
   uv_handle_set_data((uv_handle_t *)&rx->poll, rx);
   uv_close((uv_handle_t *)&rx->poll, handle_closed);
-  /* what the sinks hold goes on through Node */
+  /* what the sinks received and JavaScript has not heard of, then what they hold, goes on through Node */
+  report(rx, 1);
   while (rx->nsinks > 0) evict(rx, rx->sinks[rx->nsinks - 1]);
   napi_handle_scope scope;
   napi_open_handle_scope(rx->env, &scope);
@@ -593,9 +622,8 @@ static napi_value start(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[7], 1, &rx->on_stop);
   napi_create_reference(env, argv[8], 1, &rx->on_evict);
   napi_create_reference(env, argv[9], 1, &rx->report_ref);
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  uv_poll_init(loop, &rx->poll, rx->fd);
+  napi_get_uv_event_loop(env, &rx->loop);
+  uv_poll_init(rx->loop, &rx->poll, rx->fd);
   rx->poll.data = rx;
   rx->handles = 1;
   uv_poll_start(&rx->poll, UV_READABLE, ssh_cb);
@@ -641,9 +669,12 @@ static napi_value set_sink(napi_env env, napi_callback_info info) {
   return ok;
 }
 
-/* clearSink(h, recipient): the channel is done; whatever its sink still holds is dropped. */
+/*
+ * clearSink(h, recipient): the channel is done; whatever its sink still holds is dropped.
+ * Returns the bytes it received that no report told JavaScript of.
+ */
 static napi_value clear_sink(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
+  napi_value argv[2], r;
   Rx *rx = args_rx(env, info, 2, argv);
   uint32_t recipient;
   if (rx == NULL || napi_get_value_uint32(env, argv[1], &recipient) != napi_ok) {
@@ -651,8 +682,10 @@ static napi_value clear_sink(napi_env env, napi_callback_info info) {
     return NULL;
   }
   Sink *s = find_sink(rx, recipient);
+  double unreported = s != NULL ? (double)s->received : 0;
   if (s != NULL) remove_sink(rx, s);
-  return NULL;
+  napi_create_double(env, unreported, &r);
+  return r;
 }
 
 /* setPump(h, recipient, pump, api): the channel's window adjusts go to its upload pump. */

@@ -179,6 +179,9 @@ static int nclosing;
 int uv_poll_init(uv_loop_t *l, uv_poll_t *h, int fd) { (void)l; (void)fd; h->flags = 0; return 0; }
 int uv_poll_start(uv_poll_t *h, int ev, uv_poll_cb cb) { (void)h; (void)ev; (void)cb; return 0; }
 int uv_poll_stop(uv_poll_t *h) { (void)h; return 0; }
+/* The loop's clock: 9 ms later at each look, so that REPORT_MS runs out now and then. */
+static uint64_t fake_now;
+uint64_t uv_now(const uv_loop_t *l) { (void)l; return fake_now += 9; }
 void uv_handle_set_data(uv_handle_t *h, void *d) { h->data = d; }
 void *uv_handle_get_data(const uv_handle_t *h) { return h->data; }
 void uv_close(uv_handle_t *h, uv_close_cb cb) {
@@ -257,7 +260,7 @@ static struct {
 } S;
 
 /* Totals over a run, for the summary line. */
-static uint64_t T_inputs, T_packets, T_sink, T_evict, T_js, T_restart, T_bad, T_hold;
+static uint64_t T_inputs, T_packets, T_sink, T_evict, T_js, T_restart, T_bad, T_hold, T_unreported;
 
 static int slot_of(uint32_t rec) {
   for (int i = 0; i < NREC; i++)
@@ -346,8 +349,19 @@ static void skip_native(int upto) {
   }
 }
 
+/* Every byte the sink received was reported: due before JavaScript acts on anything else. */
+static void check_reported(Chan *c, size_t held) {
+  TRACE("  reported? rec %u recv_sum %llu entered %llu at_add %llu held %zu\n", c->rec, (unsigned long long)c->recv_sum,
+        (unsigned long long)(c->configured ? entered(c) : 0), (unsigned long long)c->at_add, held);
+  if (!c->unchecked && c->configured) CHECK(c->recv_sum == entered(c) - c->at_add + held);
+}
+
 static bool on_payload(const unsigned char *p, size_t n) {
   T_js++;
+  for (int i = 0; i < NREC && S.rx != NULL; i++) {
+    Sink *s = S.ch[i].inloop ? find_sink(S.rx, S.ch[i].rec) : NULL;
+    if (s != NULL) check_reported(&S.ch[i], held_of(s));
+  }
   TRACE("js payload type %u len %zu (next %d, elig %x)\n", p[0], n, S.jsnext, S.elig);
   CHECK(!S.in_stop && S.running);
   /* find the packet: the first one that could not have gone to a sink, or this one */
@@ -406,6 +420,8 @@ static bool on_payload(const unsigned char *p, size_t n) {
   return stop;
 }
 
+static uint64_t mix(uint64_t x);
+
 static void on_run(uint32_t nrows) {
   CHECK(nrows >= 1 && (int)nrows <= S.report_rows);
   for (uint32_t i = 0; i < nrows; i++) {
@@ -425,6 +441,9 @@ static void on_run(uint32_t nrows) {
     c->win -= row[1];
     c->given = clampw(c->win);
     row[3] = (int32_t)c->given;
+    /* the quiet: bytes the loop may take before it reports again (0 often: every read) */
+    uint64_t m = mix(c->recv_sum ^ (uint64_t)c->rec << 40);
+    row[4] = m % 3 == 0 ? 0 : (int32_t)(m % (uint64_t)(c->given + 1));
   }
 }
 
@@ -434,6 +453,7 @@ static void on_evict(uint32_t rec, const unsigned char *held, size_t n) {
   CHECK(sl >= 0);
   Chan *c = &S.ch[sl];
   CHECK(c->inloop);
+  check_reported(c, n);
   gap(c, held, n);
   c->evicted = n;
   c->inloop = 0;
@@ -771,9 +791,13 @@ static void run_input(const uint8_t *data, size_t size) {
         CHECK(s != NULL);
         skip_native((int)(S.base + S.rx->packets)); /* those went to sinks as they stood */
         if (held_of(s) > 0) ch->unchecked = 1; /* dropped, as documented */
+        /* it returns what the sink received since its last report */
+        uint64_t unreported = entered(ch) - ch->at_add + held_of(s) - ch->recv_sum;
         size_t mark = nvals;
         napi_value argv[2] = {S.h, num(ch->rec)};
-        call(clear_sink, 2, argv);
+        napi_value r = call(clear_sink, 2, argv);
+        CHECK(r != NULL && r->t == V_NUM && r->num == (double)unreported);
+        if (unreported > 0) T_unreported++;
         popv(mark);
         run_closes();
         ch->inloop = 0;
@@ -913,10 +937,10 @@ int main(int argc, char **argv) {
     }
     LLVMFuzzerTestOneInput(buf, len);
   }
-  printf("rx-loop-fuzz: %llu inputs, %llu packets, %llu sink bytes, %llu evictions, %llu js payloads, %llu holds, %llu restarts, %llu bad packets\n",
+  printf("rx-loop-fuzz: %llu inputs, %llu packets, %llu sink bytes, %llu evictions, %llu js payloads, %llu holds, %llu restarts, %llu bad packets, %llu sinks cleared with bytes unreported\n",
          (unsigned long long)T_inputs, (unsigned long long)T_packets, (unsigned long long)T_sink,
          (unsigned long long)T_evict, (unsigned long long)T_js, (unsigned long long)T_hold,
-         (unsigned long long)T_restart, (unsigned long long)T_bad);
+         (unsigned long long)T_restart, (unsigned long long)T_bad, (unsigned long long)T_unreported);
   return 0;
 }
 #endif

@@ -38,7 +38,8 @@ interface Addon {
     report: Int32Array,
   ): Handle;
   setSink(h: Handle, recipient: number, fd: number, window: number): boolean;
-  clearSink(h: Handle, recipient: number): void;
+  /** Returns the bytes the sink received that no report told of. */
+  clearSink(h: Handle, recipient: number): number;
   setPump(h: Handle, recipient: number, pump: object, api: object): boolean;
   clearPump(h: Handle, recipient: number): void;
   stop(h: Handle): void;
@@ -58,10 +59,11 @@ const addon: Addon | undefined = (() => {
 export const nativeRxAvailable = addon !== undefined;
 
 /**
- * Loops started, bytes their sinks took, and calls that said only that upload pumps got
- * 16 more window adjusts from the loop; all connections together (tests, diagnostics).
+ * Loops started, bytes their sinks took, reports of those bytes (each a call into
+ * JavaScript), and calls that said only that upload pumps got 16 more window adjusts
+ * from the loop; all connections together (tests, diagnostics).
  */
-export const nativeRxCounters = { started: 0, bytes: 0, pumpPulses: 0 };
+export const nativeRxCounters = { started: 0, bytes: 0, reports: 0, pumpPulses: 0 };
 
 /** ssh2's AES-GCM decipher as patched (patches/README.md, `[native rx]`). */
 interface Decipher {
@@ -87,6 +89,8 @@ export interface RxChannel {
   incoming: { id: number; window: number };
   readableLength: number;
   _sink?: NativeSink;
+  /** Bytes the loop may take before the window logic must hear of them (ssh2 patch `[native rx]`). */
+  sinkQuiet(): number;
 }
 
 /** A channel's sink, as the loop reports to it. */
@@ -112,7 +116,7 @@ interface Entry {
   inLoop: boolean;
 }
 
-const REPORT_W = 4;
+const REPORT_W = 5;
 const KEXINIT = 20;
 const DISCONNECT = 1;
 const EMPTY = Buffer.alloc(0);
@@ -154,7 +158,7 @@ class Connection {
     // A closed channel whose number this one now has (the loop drops a sink at CLOSE;
     // this is in case JavaScript heard of it first).
     const stale = this.#entries.get(id);
-    if (stale?.inLoop && this.#handle !== undefined) addon!.clearSink(this.#handle, id);
+    if (stale?.inLoop && this.#handle !== undefined) this.#clear(stale.channel, id);
     this.#entries.set(id, { channel, socket, fd, inLoop: false });
     if (this.#handle !== undefined) this.#admit();
   }
@@ -164,7 +168,17 @@ class Connection {
     const e = this.#entries.get(id);
     if (e === undefined || e.channel !== channel) return;
     this.#entries.delete(id);
-    if (e.inLoop && this.#handle !== undefined) addon!.clearSink(this.#handle, id);
+    if (e.inLoop && this.#handle !== undefined) this.#clear(channel, id);
+  }
+
+  /** Takes the channel's sink out of the loop, with what it received unreported. */
+  #clear(channel: RxChannel, id: number): void {
+    const unreported = addon!.clearSink(this.#handle!, id);
+    const sink = channel._sink;
+    if (unreported > 0 && sink !== undefined) {
+      nativeRxCounters.bytes += unreported;
+      sink.native(unreported, sink.held);
+    }
   }
 
   /** The window adjusts of channel `id` go to its upload pump while the loop runs. */
@@ -245,6 +259,7 @@ class Connection {
   #onRun(n: number): void {
     // n = 0: no sink to report; the loop gave upload pumps 16 more window adjusts.
     if (n === 0) nativeRxCounters.pumpPulses++;
+    else nativeRxCounters.reports++;
     try {
       this.#account(n);
     } catch (err) {
@@ -266,6 +281,7 @@ class Connection {
       nativeRxCounters.bytes += received;
       channel._sink?.native(received, held < 0 ? 0 : held);
       r[row + 3] = Math.max(0, Math.min(channel.incoming.window, 0x7fffffff));
+      r[row + 4] = Math.max(0, Math.min(channel.sinkQuiet(), 0x7fffffff));
     }
     this.#pulse();
   }
