@@ -13,7 +13,8 @@
  * before JavaScript's window logic must hear again (its quiet: until a window adjust
  * is due, or the tuner's probe completes). A report is due when that many came, when
  * what the sink holds changed, before JavaScript gets any other message, at a stop, and
- * at most REPORT_MS after a sink's last: at a download's rates, one call into
+ * REPORT_MS after bytes were left unreported (a timer: burrow's counters and keepalive
+ * hear of them even if nothing else comes). At a download's rates that is one call into
  * JavaScript every several reads instead of one per read (bench/HISTORY.md, session 34).
  *
  * What a sink's socket does not take is held, in order, and written as the socket
@@ -85,7 +86,6 @@ typedef struct {
   size_t batch;
   uint64_t received; /* since the last report */
   int64_t quiet;     /* received bytes JavaScript need not hear of yet (0: each read) */
-  uint64_t reported_at; /* the loop's time (ms) of the last report */
   int urgent;        /* what it holds changed, or its socket failed: report now */
   unsigned char *hold;
   size_t hold_len, hold_off;
@@ -96,6 +96,8 @@ typedef struct {
 struct Rx {
   napi_env env;
   uv_loop_t *loop;
+  uv_timer_t timer; /* REPORT_MS after bytes were left unreported */
+  int timing;
   uv_poll_t poll;
   int fd; /* a dup of the SSH socket's descriptor */
   int polling, stopped, in_js, stop_req, handles, idle;
@@ -200,14 +202,13 @@ static void flush_sinks(Rx *rx) {
 }
 
 /*
- * Whether JavaScript must hear of the sink now: what it holds changed, or (`force`:
- * before JavaScript acts on anything else) it received bytes, or more than JavaScript's
- * window logic asked to hear of (the sink's quiet), or its last report is REPORT_MS old.
+ * Whether JavaScript must hear of the sink now: what it holds changed, or it received
+ * bytes and either `force` (before JavaScript acts on anything else, or the timer) or
+ * more than JavaScript's window logic asked to hear of (the sink's quiet).
  */
-static int report_due(const Rx *rx, const Sink *s, int force) {
+static int report_due(const Sink *s, int force) {
   if (s->urgent) return 1;
-  if (s->received == 0) return 0;
-  return force || (int64_t)s->received >= s->quiet || uv_now(rx->loop) - s->reported_at >= REPORT_MS;
+  return s->received > 0 && (force || (int64_t)s->received >= s->quiet);
 }
 
 /*
@@ -221,7 +222,7 @@ static int report(Rx *rx, int force) {
     size_t n = 0;
     for (int i = 0; i < rx->nsinks && n < rx->report_cap; i++) {
       Sink *s = rx->sinks[i];
-      if (!report_due(rx, s, force)) continue;
+      if (!report_due(s, force)) continue;
       int32_t *row = rx->report + n * REPORT_W;
       row[0] = (int32_t)s->recipient;
       row[1] = (int32_t)s->received;
@@ -230,7 +231,6 @@ static int report(Rx *rx, int force) {
       row[4] = -1;
       s->received = 0;
       s->urgent = 0;
-      s->reported_at = uv_now(rx->loop);
       n++;
     }
     if (n == 0) return 0;
@@ -325,6 +325,24 @@ static int for_channel(const unsigned char *payload, uint32_t plen) {
   return plen >= 5 && payload[0] >= 91 && payload[0] <= 100;
 }
 
+static void timer_cb(uv_timer_t *t) {
+  Rx *rx = (Rx *)t->data;
+  rx->timing = 0;
+  if (rx->stopped) return;
+  if (report(rx, 1) < 0 || rx->stop_req) do_stop(rx, 0);
+}
+
+/* Bytes left unreported are reported REPORT_MS later at the latest. */
+static void arm_timer(Rx *rx) {
+  if (rx->timing || rx->stopped) return;
+  for (int i = 0; i < rx->nsinks; i++) {
+    if (rx->sinks[i]->received == 0) continue;
+    uv_timer_start(&rx->timer, timer_cb, REPORT_MS, 0);
+    rx->timing = 1;
+    return;
+  }
+}
+
 /* Decrypts and delivers the whole packets in the buffer. -1: a bad packet; 1: stop. */
 static int process(Rx *rx) {
   size_t off = 0;
@@ -416,6 +434,7 @@ static int process(Rx *rx) {
   }
   flush_sinks(rx);
   if (report(rx, 0) < 0 && ret == 0) ret = 1;
+  if (ret == 0) arm_timer(rx);
   if (off > 0) {
     memmove(rx->buf, rx->buf + off, rx->have - off);
     rx->have -= off;
@@ -508,7 +527,9 @@ static void free_rx(Rx *rx) {
 
 static void handle_closed(uv_handle_t *h) {
   Rx *rx = (Rx *)uv_handle_get_data(h);
-  if (h != (uv_handle_t *)&rx->poll) {
+  if (h == (uv_handle_t *)&rx->timer) {
+    /* nothing of its own */
+  } else if (h != (uv_handle_t *)&rx->poll) {
     Sink *s = (Sink *)((char *)h - offsetof(Sink, wpoll));
     close(s->fd);
     free(s->hold);
@@ -531,6 +552,9 @@ static void do_stop(Rx *rx, int err) {
   rx->polling = 0;
   uv_handle_set_data((uv_handle_t *)&rx->poll, rx);
   uv_close((uv_handle_t *)&rx->poll, handle_closed);
+  uv_handle_set_data((uv_handle_t *)&rx->timer, rx);
+  uv_close((uv_handle_t *)&rx->timer, handle_closed);
+  rx->timing = 0;
   /* what the sinks received and JavaScript has not heard of, then what they hold, goes on through Node */
   report(rx, 1);
   while (rx->nsinks > 0) evict(rx, rx->sinks[rx->nsinks - 1]);
@@ -625,7 +649,10 @@ static napi_value start(napi_env env, napi_callback_info info) {
   napi_get_uv_event_loop(env, &rx->loop);
   uv_poll_init(rx->loop, &rx->poll, rx->fd);
   rx->poll.data = rx;
-  rx->handles = 1;
+  uv_timer_init(rx->loop, &rx->timer);
+  uv_unref((uv_handle_t *)&rx->timer);
+  rx->timer.data = rx;
+  rx->handles = 2;
   uv_poll_start(&rx->poll, UV_READABLE, ssh_cb);
   rx->polling = 1;
   napi_create_external(env, rx, NULL, NULL, &r);

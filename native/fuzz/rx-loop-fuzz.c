@@ -179,12 +179,22 @@ static int nclosing;
 int uv_poll_init(uv_loop_t *l, uv_poll_t *h, int fd) { (void)l; (void)fd; h->flags = 0; return 0; }
 int uv_poll_start(uv_poll_t *h, int ev, uv_poll_cb cb) { (void)h; (void)ev; (void)cb; return 0; }
 int uv_poll_stop(uv_poll_t *h) { (void)h; return 0; }
-/* The loop's clock: 9 ms later at each look, so that REPORT_MS runs out now and then. */
-static uint64_t fake_now;
-uint64_t uv_now(const uv_loop_t *l) { (void)l; return fake_now += 9; }
+/* The loop's one timer: armed until it fires (sinks_turn) or is closed. */
+static uv_timer_t *armed;
+static uv_timer_cb armed_cb;
+int uv_timer_init(uv_loop_t *l, uv_timer_t *t) { (void)l; (void)t; return 0; }
+int uv_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout, uint64_t repeat) {
+  (void)timeout;
+  CHECK(repeat == 0 && armed == NULL); /* one shot, armed once at a time */
+  armed = t;
+  armed_cb = cb;
+  return 0;
+}
+void uv_unref(uv_handle_t *h) { (void)h; }
 void uv_handle_set_data(uv_handle_t *h, void *d) { h->data = d; }
 void *uv_handle_get_data(const uv_handle_t *h) { return h->data; }
 void uv_close(uv_handle_t *h, uv_close_cb cb) {
+  if (h == (uv_handle_t *)armed) armed = NULL;
   for (int i = 0; i < nclosing; i++) CHECK(closing[i] != h); /* closed twice */
   CHECK(nclosing < MAX_SINKS + 8);
   closing[nclosing] = h;
@@ -260,7 +270,7 @@ static struct {
 } S;
 
 /* Totals over a run, for the summary line. */
-static uint64_t T_inputs, T_packets, T_sink, T_evict, T_js, T_restart, T_bad, T_hold, T_unreported;
+static uint64_t T_inputs, T_packets, T_sink, T_evict, T_js, T_restart, T_bad, T_hold, T_unreported, T_timer;
 
 static int slot_of(uint32_t rec) {
   for (int i = 0; i < NREC; i++)
@@ -563,11 +573,24 @@ static void readers(void) {
 }
 
 /* Sink sockets drained and written: one "event loop iteration". */
-static void sinks_turn(void) {
+/* A turn of Node's loop: the sinks' sockets, and (`fire`) the loop's timer if armed. */
+static void sinks_turn(int fire) {
   readers();
   for (int i = 0; S.running && i < S.rx->nsinks; i++) {
     Sink *s = S.rx->sinks[i];
     if (s->wpolling) sink_cb(&s->wpoll, 0, UV_WRITABLE);
+  }
+  /* bytes left unreported wait for the timer */
+  for (int i = 0; S.running && i < S.rx->nsinks; i++) CHECK(S.rx->sinks[i]->received == 0 || armed != NULL);
+  if (armed != NULL && S.running && fire) { /* REPORT_MS later: every byte the sinks took is reported */
+    uv_timer_t *t = armed;
+    armed = NULL;
+    armed_cb(t);
+    for (int i = 0; i < NREC && S.running; i++) {
+      Sink *s = S.ch[i].inloop ? find_sink(S.rx, S.ch[i].rec) : NULL;
+      if (s != NULL) check_reported(&S.ch[i], held_of(s));
+    }
+    T_timer++;
   }
   run_closes();
 }
@@ -599,7 +622,7 @@ static void feed(size_t chunk) {
     end_ssh_socket();
     return;
   }
-  sinks_turn();
+  sinks_turn(0);
 }
 
 static void ct_reserve(size_t n) {
@@ -708,6 +731,7 @@ static void run_input(const uint8_t *data, size_t size) {
   int pk_cap = S.pk_cap;
   for (int i = 0; i < NREC; i++) exp[i] = S.ch[i].exp, exp_cap[i] = S.ch[i].exp_cap;
   memset(&S, 0, sizeof S);
+  armed = NULL;
   S.ct = ct, S.ct_cap = ct_cap, S.pk = pk, S.pk_cap = pk_cap;
   for (int i = 0; i < NREC; i++) S.ch[i].exp = exp[i], S.ch[i].exp_cap = exp_cap[i];
   nvals = 0;
@@ -805,7 +829,7 @@ static void run_input(const uint8_t *data, size_t size) {
         TRACE("clearSink %u\n", ch->rec);
         S.elig &= ~(1u << sl);
       } else if ((v & 3) == 3 && S.running) {
-        sinks_turn();
+        sinks_turn(v >> 2 & 1);
       }
       continue;
     } else { /* a spoiled packet, last */
@@ -937,10 +961,10 @@ int main(int argc, char **argv) {
     }
     LLVMFuzzerTestOneInput(buf, len);
   }
-  printf("rx-loop-fuzz: %llu inputs, %llu packets, %llu sink bytes, %llu evictions, %llu js payloads, %llu holds, %llu restarts, %llu bad packets, %llu sinks cleared with bytes unreported\n",
+  printf("rx-loop-fuzz: %llu inputs, %llu packets, %llu sink bytes, %llu evictions, %llu js payloads, %llu holds, %llu restarts, %llu bad packets, %llu sinks cleared with bytes unreported, %llu timers\n",
          (unsigned long long)T_inputs, (unsigned long long)T_packets, (unsigned long long)T_sink,
          (unsigned long long)T_evict, (unsigned long long)T_js, (unsigned long long)T_hold,
-         (unsigned long long)T_restart, (unsigned long long)T_bad, (unsigned long long)T_unreported);
+         (unsigned long long)T_restart, (unsigned long long)T_bad, (unsigned long long)T_unreported, (unsigned long long)T_timer);
   return 0;
 }
 #endif
