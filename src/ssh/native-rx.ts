@@ -14,7 +14,9 @@
  *
  * A channel's data goes to its sink in the addon only from a moment when nothing of
  * the channel waits in JavaScript (its stream, the sink's queue, Node's writes to
- * the socket); until then ssh2's handler gets it, as before.
+ * the socket); until then ssh2's handler gets it, as before. What the sinks took is
+ * reported (`onRun`) when ssh2's window logic needs to hear of it (`sinkQuiet`: an
+ * adjust due, or the tuner's probe), before any other payload, and within 100 ms.
  *
  * Off with BURROW_NO_NATIVE_RX=1, and without the addon (no compiler at install):
  * ssh2 reads as before.
