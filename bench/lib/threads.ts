@@ -29,9 +29,9 @@ export function sampleThreads(pid: number | undefined): ProcessSample {
 }
 
 /**
- * e.g. `main 1.76 CPU-s/GiB 20560 cs/GiB, other threads 0.40 CPU-s/GiB 880 cs/GiB (V8 WorkerThread
- * 0.36, libuv-worker 0.04), 320 minor faults/GiB, RSS 97 MiB`: the other threads by name where
- * they spent anything.
+ * e.g. `main 1.76 CPU-s/GiB 20560 cs/GiB, other threads 0.40 CPU-s/GiB 880 cs/GiB (node 0.40),
+ * 320 minor faults/GiB, RSS 97 MiB`: the other threads by name (`comm`; Node 20 names V8's
+ * workers `node`) where they spent anything.
  */
 export function describeThreads(pid: number | undefined, before: ProcessSample, after: ProcessSample, bytes: number): string {
   if (pid === undefined || after.size === 0) return '';
