@@ -15,7 +15,10 @@
  *  - JavaScript gets every other message, in order, and CHANNEL_DATA of a sink only
  *    past its window; reports match the bytes sent and held, within the window;
  *  - a stop hands back the undecrypted rest from a packet boundary; a bad packet
- *    stops the loop with -EBADMSG, after all the packets before it and none after.
+ *    stops the loop with -EBADMSG, after all the packets before it and none after;
+ *  - with the random quiets JavaScript hands back, every byte a sink took has been
+ *    reported before JavaScript gets another message, an eviction or the timer's
+ *    turn, the timer is armed while bytes wait, and clearSink returns the rest.
  *
  * Build and run: native/fuzz/run.sh check (gcc, ASan+UBSan, a fixed-seed run of
  * 6,000 inputs and the fixed cases) or native/fuzz/run.sh fuzz SECONDS (libFuzzer).
