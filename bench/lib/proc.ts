@@ -224,16 +224,21 @@ function statFields(dir: string): string[] {
  * the same transfer could differ by a step. Where schedstat is missing, utime+stime.
  */
 export function cpuSeconds(pid: number): number {
-  let ns = 0;
+  let sum = 0;
   try {
-    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    for (const tid of readdirSync(`/proc/${pid}/task`)) sum += runSeconds(`/proc/${pid}/task/${tid}`);
   } catch {
-    ns = Number.NaN;
+    sum = Number.NaN;
   }
-  if (Number.isFinite(ns)) return ns / 1e9;
+  if (Number.isFinite(sum)) return sum;
   // utime and stime are fields 14 and 15.
   const fields = statFields(`/proc/${pid}`);
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+/** Seconds one thread (DIR: /proc/PID/task/TID) has run: the scheduler's count, `schedstat`. Throws if it is gone. */
+export function runSeconds(dir: string): number {
+  return Number(readFileSync(`${dir}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
 }
 
 /**

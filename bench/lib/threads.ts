@@ -1,12 +1,15 @@
 /**
  * Where a process's CPU, wakeups and page faults went over an interval, per thread
  * (`/proc/PID/task/*`): the main thread (the event loop) apart from V8's helpers (GC,
- * compilers), plus minor faults and RSS. Linux only; an ended process reads as empty.
+ * compilers), plus minor faults and RSS. CPU is the scheduler's count (`schedstat`), as
+ * in the bench's per-transfer figures (`cpuSeconds`). Linux only; an ended process reads
+ * as empty.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { procCounters, rssMB, type ProcCounters } from './proc.js';
+import { procCounters, rssMB, runSeconds, type ProcCounters } from './proc.js';
 
-export type ProcessSample = Map<string, ProcCounters & { name: string }>;
+/** Per thread: its counters, the seconds it has run, and its name. */
+export type ProcessSample = Map<string, ProcCounters & { run: number; name: string }>;
 
 export function sampleThreads(pid: number | undefined): ProcessSample {
   const out: ProcessSample = new Map();
@@ -20,7 +23,7 @@ export function sampleThreads(pid: number | undefined): ProcessSample {
   for (const tid of tids) {
     try {
       const dir = `/proc/${pid}/task/${tid}`;
-      out.set(tid, { ...procCounters(dir), name: readFileSync(`${dir}/comm`, 'utf8').trim() });
+      out.set(tid, { ...procCounters(dir), run: runSeconds(dir), name: readFileSync(`${dir}/comm`, 'utf8').trim() });
     } catch {
       // the thread ended
     }
@@ -40,11 +43,12 @@ export function describeThreads(pid: number | undefined, before: ProcessSample, 
   let faults = 0;
   const byName = new Map<string, number>();
   for (const [tid, a] of after) {
-    const b = before.get(tid) ?? { user: 0, sys: 0, switches: 0, minorFaults: 0 };
+    const b = before.get(tid) ?? { run: 0, switches: 0, minorFaults: 0 };
     const into = tid === String(pid) ? sum.main : sum.other;
-    into.cpu += a.user + a.sys - b.user - b.sys;
+    const cpu = a.run - b.run;
+    into.cpu += cpu;
     into.switches += a.switches - b.switches;
-    if (into === sum.other) byName.set(a.name, (byName.get(a.name) ?? 0) + a.user + a.sys - b.user - b.sys);
+    if (into === sum.other) byName.set(a.name, (byName.get(a.name) ?? 0) + cpu);
     faults += a.minorFaults - b.minorFaults;
   }
   const part = (name: string, s: { cpu: number; switches: number }): string =>
