@@ -12,7 +12,8 @@
  * WANPROBE_DIR=put measures uploads instead of downloads, WANPROBE_DIR=get,get,put a sequence.
  * WANPROBE_WINDOWS=auto,3145728,... adds burrow runs with fixed channel windows (bytes),
  * WANPROBE_ALT='node /path/bin/burrow.js' a run of another build (an A/B in one run),
- * WANPROBE_PERF=1 a system-wide `perf record` per run, WANPROBE_RECONNECT=1 (with
+ * WANPROBE_PERF=1 a system-wide `perf record` per run, WANPROBE_PCAP=1 a `tcpdump` of the
+ * SSH connection's headers in the server namespace per run (`TAG.pcap`), WANPROBE_RECONNECT=1 (with
  * WANPROBE_TRANSFERS) a new SSH connection before each later download of burrow, WANPROBE_JUMP=1
  * the forwarders through `-J` (the bench's sshd as both hops, as in `run.ts`). Each line also
  * gives the forwarder's CPU per thread, wakeups, minor faults and RSS over the download
@@ -102,6 +103,8 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
   const running = await peer.start(env, PLAN);
   const sampler = process.env.WANPROBE_NOSAMPLE ? undefined : await sampleSockets(join(dir, `${tag}.ss.txt`), raw ? 27001 : 2222);
   const perf = process.env.WANPROBE_PERF ? await startDaemon('perf', ['record', '-q', '-F', '499', '-a', '-o', join(dir, `${tag}.perf.data`)]) : undefined;
+  const pcapArgs = ['-i', 'any', '-s', '128', '-B', '32768', '-U', '-n', '-w', join(dir, `${tag}.r${rep}.pcap`), 'tcp', 'port', String(raw ? 27001 : 2222)];
+  const pcap = process.env.WANPROBE_PCAP ? await startDaemon(pair.inServer[0] as string, [...pair.inServer.slice(1), 'tcpdump', ...pcapArgs], { ready: /listening on/ }) : undefined;
   try {
     // WANPROBE_TRANSFERS=N: N downloads in a row through the same process (the first pays
     // V8's warm-up, the later ones show a tunnel that has been up for a while).
@@ -129,6 +132,11 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
     }
   } finally {
     await stopPerf(perf);
+    if (pcap) {
+      await sleep(1000); // tcpdump loses what its ring still holds when stopped
+      await pcap.stop();
+      console.log(`tcpdump: ${pcap.stderr().trim().split('\n').slice(-3).join('; ')}`);
+    }
     await sampler?.stop();
     await running.stop();
   }
