@@ -42,6 +42,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "call-js.h"
@@ -302,6 +304,24 @@ static napi_value pump_key(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * The server's window grew by n. A pump that had none left first has the kernel
+ * acknowledge the adjust at once (TCP_QUICKACK). sshd leaves Nagle on for a forwarded
+ * channel's connection: the adjusts it makes while one of its small segments is
+ * unacknowledged wait for that acknowledgment, one batch a round trip, and an
+ * acknowledgment riding on the bytes this credit lets go leaves after their read and
+ * seal. Each round trip of a window-bound upload was that much longer (bench/HISTORY.md,
+ * session 35).
+ */
+static void credit(Pump *p, int64_t n) {
+  if (p->window <= 0) {
+    int one = 1;
+    setsockopt(p->sfd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+  }
+  p->window += n;
+  if (!p->in_js) update_poll(p);
+}
+
 static napi_value pump_credit(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   double n;
@@ -310,16 +330,13 @@ static napi_value pump_credit(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "tx-pump: pumpCredit(h, n)");
     return NULL;
   }
-  p->window += (int64_t)n;
-  if (!p->in_js) update_poll(p);
+  credit(p, (int64_t)n);
   return NULL;
 }
 
 /* The receive loop's way in (native/rx-loop.c): a window adjust it read for the pump. */
 static void credit_from_loop(void *pump, int64_t n) {
-  Pump *p = (Pump *)pump;
-  p->window += n;
-  if (!p->in_js) update_poll(p);
+  credit((Pump *)pump, n);
 }
 
 static const TxPumpApi loop_api = {TX_PUMP_API_VERSION, credit_from_loop};
