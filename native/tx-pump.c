@@ -314,7 +314,7 @@ static napi_value pump_key(napi_env env, napi_callback_info info) {
  * session 35).
  */
 static void credit(Pump *p, int64_t n) {
-  if (p->window <= 0) {
+  if (p->window <= 0 && !p->stopped) { /* a stopped pump's descriptors may be closed */
     int one = 1;
     setsockopt(p->sfd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
   }
