@@ -13,7 +13,8 @@
  * WANPROBE_WINDOWS=auto,3145728,... adds burrow runs with fixed channel windows (bytes),
  * WANPROBE_ALT='node /path/bin/burrow.js' a run of another build (an A/B in one run),
  * WANPROBE_PERF=1 a system-wide `perf record` per run, WANPROBE_PCAP=1 a `tcpdump` of the
- * SSH connection's headers in the server namespace per run (`TAG.pcap`), WANPROBE_RECONNECT=1 (with
+ * SSH connection's headers (raw TCP's for `raw`) in the server namespace per run
+ * (`TAG.rREP.pcap`), WANPROBE_RECONNECT=1 (with
  * WANPROBE_TRANSFERS) a new SSH connection before each later download of burrow, WANPROBE_JUMP=1
  * the forwarders through `-J` (the bench's sshd as both hops, as in `run.ts`). Each line also
  * gives the forwarder's CPU per thread, wakeups, minor faults and RSS over the download

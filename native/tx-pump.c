@@ -15,7 +15,8 @@
  * it while Node holds bytes for that socket, goes to JavaScript (`onQueue`) to be
  * queued after them, and the pump waits until it was written (`pumpResume`). Without
  * window it waits for a credit: from the receive loop in C (`pumpApi`, rx-loop.c), or
- * `pumpCredit` from JavaScript when the loop does not run.
+ * `pumpCredit` from JavaScript when the loop does not run; the adjust that ends such a
+ * wait is acknowledged at once (`credit`).
  *
  * It stops itself, and tells JavaScript (`onStop(errno, data)`), at the local socket's
  * EOF (0) or read error (errno), and when `onRead` declines (a key exchange began:
