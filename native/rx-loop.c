@@ -95,7 +95,6 @@ typedef struct {
 
 struct Rx {
   napi_env env;
-  uv_loop_t *loop;
   uv_timer_t timer; /* REPORT_MS after bytes were left unreported */
   int timing;
   uv_poll_t poll;
@@ -646,10 +645,11 @@ static napi_value start(napi_env env, napi_callback_info info) {
   napi_create_reference(env, argv[7], 1, &rx->on_stop);
   napi_create_reference(env, argv[8], 1, &rx->on_evict);
   napi_create_reference(env, argv[9], 1, &rx->report_ref);
-  napi_get_uv_event_loop(env, &rx->loop);
-  uv_poll_init(rx->loop, &rx->poll, rx->fd);
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &rx->poll, rx->fd);
   rx->poll.data = rx;
-  uv_timer_init(rx->loop, &rx->timer);
+  uv_timer_init(loop, &rx->timer);
   uv_unref((uv_handle_t *)&rx->timer);
   rx->timer.data = rx;
   rx->handles = 2;
