@@ -2,9 +2,9 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rget,rr,ssf,conc,rconc] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rget,rr,ssf,conc,rconc,idle] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`; `idle` waits 30 s and gives the RSS before and after. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
  * (the medians pool them: read the per-rep lines).
  * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { cleanupAll, commCpuSeconds, installSignalHandlers, onCleanup, onExitSync, procCounters, startDaemon } from './lib/proc.js';
+import { cleanupAll, commCpuSeconds, installSignalHandlers, onCleanup, onExitSync, procCounters, rssMB, sleep, startDaemon } from './lib/proc.js';
 import { auditCiphers } from './lib/cipher-audit.js';
 import { checkCpus, describeCpus } from './lib/cpu-check.js';
 import { freePort } from './lib/ports.js';
@@ -163,6 +163,14 @@ try {
             add(`${c.label} ${k} failed`, m.errors as number);
             add(`${c.label} ${k} MB`, m.rss as number);
             line.push(`${k} ${fmt(m.wall)} s ${fmt(m.errors)} failed ${fmt(m.rss)} MB`);
+          } else if (k === 'idle') {
+            // Nothing for 30 s: the forwarder's RSS at the start and the end (what a quiet
+            // process gives back after the cases before, e.g. after `conc`).
+            const before = rssMB(running.pid as number);
+            await sleep(30_000);
+            const after = rssMB(running.pid as number);
+            add(`${c.label} idle MB`, after);
+            line.push(`idle ${fmt(before)} -> ${fmt(after)} MB`);
           } else if (k === 'ssf') {
             const m = await connLatency(tools.tcpbench, { ...t, port: lSsf }, 'ssf', 10);
             add(`${c.label} ssf ms`, m.latency as number);
