@@ -1,4 +1,4 @@
-/* CHANNEL_DATA packets sealed in one pass: see tx-packets.h. */
+/* SSH packets sealed in one pass: see tx-packets.h. */
 #include "tx-packets.h"
 #include <openssl/rand.h>
 #include <errno.h>
@@ -27,11 +27,15 @@ int tx_set_key(EVP_CIPHER_CTX **ctx, const EVP_CIPHER *c, const unsigned char *k
   return 1;
 }
 
-static size_t packet_len(size_t dlen) {
-  size_t body = 1 + HDR + dlen; /* padding length byte, payload */
+size_t tx_message_len(size_t plen) {
+  size_t body = 1 + plen; /* padding length byte, payload */
   size_t pad = 16 - (body & 15);
   if (pad < 4) pad += 16;
   return 4 + body + pad + TX_TAG;
+}
+
+static size_t packet_len(size_t dlen) {
+  return tx_message_len(HDR + dlen);
 }
 
 size_t tx_sealed_len(size_t dlen, uint32_t psize) {
@@ -89,6 +93,25 @@ int tx_seal_packets(EVP_CIPHER_CTX *ctx, const unsigned char *iv, uint64_t done,
     p += plen;
   }
   return 1;
+}
+
+int tx_seal_message(EVP_CIPHER_CTX *ctx, const unsigned char *iv, uint64_t done, const unsigned char *msg, size_t plen,
+                    unsigned char *dst) {
+  unsigned char ivn[12], lastiv[1];
+  int outl;
+  size_t mlen = tx_message_len(plen);
+  size_t body = mlen - 4 - TX_TAG;
+  size_t pad = body - 1 - plen;
+  uint32_t l32 = (uint32_t)body;
+  dst[0] = l32 >> 24, dst[1] = l32 >> 16, dst[2] = l32 >> 8, dst[3] = l32;
+  dst[4] = (unsigned char)pad;
+  memcpy(dst + 5, msg, plen);
+  memcpy(dst + 5 + plen, padding(pad), pad);
+  gcm_iv_after(ivn, iv, done);
+  return EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, ivn) == 1 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IV_FIXED, -1, ivn) &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv) && EVP_EncryptUpdate(ctx, NULL, &outl, dst, 4) == 1 &&
+         EVP_EncryptUpdate(ctx, dst + 4, &outl, dst + 4, (int)body) == 1 && EVP_EncryptFinal_ex(ctx, dst + 4 + body, &outl) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TX_TAG, dst + 4 + body);
 }
 
 static unsigned char *out;

@@ -1,8 +1,9 @@
 /*
  * CHANNEL_DATA packets of an AES-GCM SSH connection, framed, padded and sealed
  * (RFC 4253 section 6, RFC 5647): what ssh2's cipher would make of a channel's data,
- * made in one pass. Shared by tx-seal.c (one write of a channel) and tx-pump.c (a
- * local socket read and sent in native code). Main thread only: no locks.
+ * made in one pass; and single packets of other messages (window adjusts). Shared by
+ * tx-seal.c (one write of a channel, one message) and tx-pump.c (a local socket read
+ * and sent in native code). Main thread only: no locks.
  */
 #ifndef BURROW_TX_PACKETS_H
 #define BURROW_TX_PACKETS_H
@@ -28,6 +29,17 @@ size_t tx_sealed_len(size_t dlen, uint32_t psize);
  */
 int tx_seal_packets(EVP_CIPHER_CTX *ctx, const unsigned char *iv, uint64_t done, uint32_t recipient,
                     const unsigned char *src, size_t dlen, uint32_t psize, unsigned char *dst);
+
+/* Bytes of the one packet that carries a `plen`-byte message (its payload). */
+size_t tx_message_len(size_t plen);
+
+/*
+ * Seals one packet whose payload is the `plen` bytes at `msg` (a message other than
+ * channel data: a window adjust) into `dst` (tx_message_len bytes); `iv` and `done` as
+ * for tx_seal_packets. Returns 0 when OpenSSL failed (the context is then unset).
+ */
+int tx_seal_message(EVP_CIPHER_CTX *ctx, const unsigned char *iv, uint64_t done, const unsigned char *msg, size_t plen,
+                    unsigned char *dst);
 
 /*
  * Sends what the socket `fd` takes of `len` bytes now, without blocking; returns how

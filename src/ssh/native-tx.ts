@@ -15,6 +15,10 @@
  * as before. Off with BURROW_NO_NATIVE_TX=1, and without the addon (no compiler at
  * install).
  *
+ * A channel's window adjusts are sealed here too (`message`), and sent the same way:
+ * a download makes thousands a second, and ssh2's packet, encryption call and corked
+ * write, uncorked on the next tick, were most of the JavaScript it ran.
+ *
  * Once a connection carries bulk data towards the server, its local socket is mostly
  * read by native code instead (native-pump.ts): what comes here is each upload's first
  * bulk read, what follows a key exchange until the pump starts again, and small writes.
@@ -27,6 +31,7 @@ import { socketFd } from './native-rx.js';
 /** The addon: `seal` here, the `pump*` functions for native-pump.ts (native/tx-pump.c). */
 export interface TxAddon {
   seal(fd: number, cipher: string, key: Buffer, iv: Buffer, packetsDone: number, recipient: number, data: Uint8Array, packetSize: number): Buffer | undefined;
+  message(fd: number, cipher: string, key: Buffer, iv: Buffer, packetsDone: number, payload: Uint8Array): Buffer | undefined;
   pumpStart(
     localFd: number,
     sshFd: number,
@@ -84,8 +89,11 @@ export const txAddon: TxAddon | undefined = (() => {
 /** The addon loaded, and BURROW_NO_NATIVE_TX is not set (`burrow --version -v`). */
 export const nativeTxAvailable = txAddon !== undefined;
 
-/** Writes sealed here, their bytes of data, and those sent whole to the descriptor (tests, diagnostics). */
-export const nativeTxCounters = { writes: 0, bytes: 0, direct: 0 };
+/**
+ * Writes sealed here, their bytes of data, and those sent whole to the descriptor;
+ * window adjusts sealed here, and those sent to the descriptor (tests, diagnostics).
+ */
+export const nativeTxCounters = { writes: 0, bytes: 0, direct: 0, adjusts: 0, adjustsDirect: 0 };
 
 /** ssh2's packet writer without compression leaves 5 bytes for the length and padding length. */
 const PLAIN_ALLOC_START = 5;
@@ -107,32 +115,73 @@ export function sealingCipher(proto: Protocol | undefined): GcmCipher | undefine
   return typeof cipher?.sealed === 'function' && !cipher._dead ? (cipher as GcmCipher) : undefined;
 }
 
+/**
+ * The SSH socket's descriptor when a write may go straight to it: nothing of this
+ * connection waits in Node (corked packets of this tick included), or the bytes would
+ * overtake it. Else -1: the sealed packets are handed back to be queued there.
+ */
+function directFd(sock: Duplex | undefined): number {
+  return sock !== undefined && sock.writableLength === 0 && sock.writable ? socketFd(sock as Socket) : -1;
+}
+
+/**
+ * Seals with the connection's cipher (`seal` or `message` of the addon, which uses
+ * `packets` packets) and hands what the socket did not take to ssh2's writer. Undefined
+ * when nothing was sent (ssh2 makes the packets itself), else whether the socket took
+ * them all.
+ */
+function sealed(channel: TxChannel, c: GcmCipher, packets: number, make: (done: number) => Buffer | undefined): boolean | undefined {
+  let rest: Buffer | undefined;
+  try {
+    rest = make(c.packetsDone());
+  } catch (err) {
+    // Nothing was sent, unless part of it left and the rest could not be kept: then the
+    // stream is cut, and so is the connection.
+    if ((err as { code?: unknown }).code !== 'ERR_TX_SEAL_PARTIAL') return undefined;
+    channel._client._sock?.destroy(err as Error);
+    return false;
+  }
+  c.sealed(packets);
+  if (rest === undefined) return true;
+  channel._client._protocol!._onWrite(rest);
+  return false;
+}
+
 function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
   // A Writable decodes strings to Buffers before `_write`; anything else is left to ssh2.
   if (!(data instanceof Uint8Array)) return false;
-  const proto = channel._client._protocol;
-  const c = sealingCipher(proto);
+  const c = sealingCipher(channel._client._protocol);
   if (c === undefined) return false;
-  const sock = channel._client._sock;
-  // Straight to the descriptor only when nothing of this connection waits in Node
-  // (corked packets of this tick included), or the bytes would overtake it.
-  const fd = n >= MIN_DIRECT && sock !== undefined && sock.writableLength === 0 && sock.writable ? socketFd(sock as Socket) : -1;
+  const fd = n >= MIN_DIRECT ? directFd(channel._client._sock) : -1;
   const { id, packetSize } = channel.outgoing;
-  let rest: Buffer | undefined;
-  try {
-    rest = txAddon!.seal(fd, c._sslName, c._key, c._iv, c.packetsDone(), id, n === data.length ? data : data.subarray(0, n), packetSize);
-  } catch (err) {
-    // Nothing was sent (ssh2 makes the packets itself), unless part of them left and the
-    // rest could not be kept: then the stream is cut, and so is the connection.
-    if ((err as { code?: unknown }).code !== 'ERR_TX_SEAL_PARTIAL') return false;
-    sock?.destroy(err as Error);
-    return true;
-  }
-  c.sealed(Math.ceil(n / packetSize));
+  const body = n === data.length ? data : data.subarray(0, n);
+  const direct = sealed(channel, c, Math.ceil(n / packetSize), (done) => txAddon!.seal(fd, c._sslName, c._key, c._iv, done, id, body, packetSize));
+  if (direct === undefined) return false;
   nativeTxCounters.writes++;
   nativeTxCounters.bytes += n;
-  if (rest === undefined) nativeTxCounters.direct++;
-  else proto!._onWrite(rest);
+  if (direct) nativeTxCounters.direct++;
+  return true;
+}
+
+/** CHANNEL_WINDOW_ADJUST's payload: type, recipient, bytes to add. */
+const ADJUST = Buffer.alloc(9);
+const CHANNEL_WINDOW_ADJUST = 93;
+
+/**
+ * A channel's window adjust, sealed here: a download's thousands a second skip ssh2's
+ * packet, its call to encrypt and Node's corked write (uncorked on the next tick).
+ */
+function sendAdjust(channel: TxChannel, amount: number): boolean {
+  const c = sealingCipher(channel._client._protocol);
+  if (c === undefined) return false;
+  const fd = directFd(channel._client._sock);
+  ADJUST[0] = CHANNEL_WINDOW_ADJUST;
+  ADJUST.writeUInt32BE(channel.outgoing.id, 1);
+  ADJUST.writeUInt32BE(amount, 5);
+  const direct = sealed(channel, c, 1, (done) => txAddon!.message(fd, c._sslName, c._key, c._iv, done, ADJUST));
+  if (direct === undefined) return false;
+  nativeTxCounters.adjusts++;
+  if (direct) nativeTxCounters.adjustsDirect++;
   return true;
 }
 
@@ -143,9 +192,13 @@ export function installNativeTx(): boolean {
   if (txAddon === undefined) return false;
   if (!installed) {
     // An ssh2 without the patch has no hook: its channels make their packets as ever.
-    const { setBulkSender } = require('ssh2/lib/Channel.js') as { setBulkSender?: (fn: typeof send) => void };
-    if (typeof setBulkSender !== 'function') return false;
+    const { setBulkSender, setAdjustSender } = require('ssh2/lib/Channel.js') as {
+      setBulkSender?: (fn: typeof send) => void;
+      setAdjustSender?: (fn: typeof sendAdjust) => void;
+    };
+    if (typeof setBulkSender !== 'function' || typeof setAdjustSender !== 'function') return false;
     setBulkSender(send);
+    setAdjustSender(sendAdjust);
     installed = true;
   }
   return true;

@@ -3,11 +3,14 @@
  * that renegotiates keys every MiB: the loop hands back at each KEXINIT and starts again
  * on the new keys; a reader that stops makes the loop hold a channel's bytes, and an EOF
  * behind them makes it let go of the sink; a stalled reader holds up only its own channel.
- * Whatever the path, every byte arrives intact and in order.
+ * Whatever the path, every byte arrives intact and in order. The window adjusts are sealed
+ * natively (src/ssh/native-tx.ts): sshd checks each one's tag, and ends the connection at
+ * one sealed with the wrong key or IV, or sent during a key exchange.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { nativeRxCounters } from '../../src/ssh/native-rx.js';
+import { installNativeTx, nativeTxCounters } from '../../src/ssh/native-tx.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { connectOpener, type Ssh2Opener } from './ssh2-opener.js';
 import { MiB, connect, forwardToTarget, random, receive, receiveStopping, sha256 } from './util.js';
@@ -19,6 +22,7 @@ const downHash = sha256(down);
 
 before(async () => {
   sshd = await startSshd({ extraConfig: ['RekeyLimit 1M', 'Ciphers aes128-gcm@openssh.com'] });
+  assert.ok(installNativeTx(), 'the native send addon is built');
   opener = await connectOpener(sshd);
 });
 after(async () => {
@@ -29,6 +33,7 @@ after(async () => {
 test('-L downloads through the native loop while sshd rekeys every MiB: fast and stopping readers, intact', async (t) => {
   const { fwd, port } = await forwardToTarget(t, opener, down);
   const { started, bytes, reports } = nativeRxCounters;
+  const { adjusts, adjustsDirect } = nativeTxCounters;
   const [fast, slow1, slow2] = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port })));
   for (const s of [fast!, slow1!, slow2!]) s.end();
   const results = await Promise.all([receive(fast!), receiveStopping(slow1!, 256 * 1024), receiveStopping(slow2!, 256 * 1024)]);
@@ -37,10 +42,14 @@ test('-L downloads through the native loop while sshd rekeys every MiB: fast and
     assert.equal(got.hash, downHash);
   }
   assert.equal(fwd.stats.bytesIn, 3 * down.length);
-  t.diagnostic(`loop started ${nativeRxCounters.started - started} times, carried ${nativeRxCounters.bytes - bytes} of ${3 * down.length} bytes in ${nativeRxCounters.reports - reports} reports`);
+  t.diagnostic(`loop started ${nativeRxCounters.started - started} times, carried ${nativeRxCounters.bytes - bytes} of ${3 * down.length} bytes in ${nativeRxCounters.reports - reports} reports; ${nativeTxCounters.adjusts - adjusts} window adjusts sealed natively, ${nativeTxCounters.adjustsDirect - adjustsDirect} sent straight to the socket`);
   // 72 MiB at a key exchange per MiB: the loop let go at each and took over again.
   assert.ok(nativeRxCounters.started - started > 10, `the loop started ${nativeRxCounters.started - started} times`);
   assert.ok(nativeRxCounters.bytes - bytes > down.length, `the loop carried ${nativeRxCounters.bytes - bytes} bytes`);
+  // 72 MiB through 2 MiB windows or more takes at least 36 adjusts: all but those made
+  // during a key exchange (ssh2 queues them) were sealed here, under some 70 keys.
+  assert.ok(nativeTxCounters.adjusts - adjusts > 36, `${nativeTxCounters.adjusts - adjusts} window adjusts sealed natively`);
+  assert.ok(nativeTxCounters.adjustsDirect > adjustsDirect, 'no window adjust went straight to the socket');
 });
 
 test('a reader that stopped holds up its own channel only: another download on the connection completes', async (t) => {
