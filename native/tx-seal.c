@@ -95,9 +95,9 @@ static int prepare(napi_env env, napi_value *argv, const char *usage, int32_t *f
     return 0;
   }
   const EVP_CIPHER *c = tx_gcm_cipher(name, klen);
-  if (c == NULL) return fail(env, "tx-seal: not an AES-GCM cipher"), 0;
-  if (!set_key(c, key, klen)) return fail(env, "tx-seal: cipher setup failed"), 0;
-  return 1;
+  const char *err = c == NULL ? "tx-seal: not an AES-GCM cipher" : !set_key(c, key, klen) ? "tx-seal: cipher setup failed" : NULL;
+  if (err != NULL) fail(env, err);
+  return err == NULL;
 }
 
 /* The Uint8Array at `v`, at least 1 byte: its bytes and length, or 0. */

@@ -130,7 +130,7 @@ function directFd(sock: Duplex | undefined): number {
  * when nothing was sent (ssh2 makes the packets itself), else whether the socket took
  * them all.
  */
-function sealed(channel: TxChannel, c: GcmCipher, packets: number, make: (done: number) => Buffer | undefined): boolean | undefined {
+function sendSealed(channel: TxChannel, c: GcmCipher, packets: number, make: (done: number) => Buffer | undefined): boolean | undefined {
   let rest: Buffer | undefined;
   try {
     rest = make(c.packetsDone());
@@ -155,7 +155,7 @@ function send(channel: TxChannel, data: Uint8Array, n: number): boolean {
   const fd = n >= MIN_DIRECT ? directFd(channel._client._sock) : -1;
   const { id, packetSize } = channel.outgoing;
   const body = n === data.length ? data : data.subarray(0, n);
-  const direct = sealed(channel, c, Math.ceil(n / packetSize), (done) => txAddon!.seal(fd, c._sslName, c._key, c._iv, done, id, body, packetSize));
+  const direct = sendSealed(channel, c, Math.ceil(n / packetSize), (done) => txAddon!.seal(fd, c._sslName, c._key, c._iv, done, id, body, packetSize));
   if (direct === undefined) return false;
   nativeTxCounters.writes++;
   nativeTxCounters.bytes += n;
@@ -178,7 +178,7 @@ function sendAdjust(channel: TxChannel, amount: number): boolean {
   ADJUST[0] = CHANNEL_WINDOW_ADJUST;
   ADJUST.writeUInt32BE(channel.outgoing.id, 1);
   ADJUST.writeUInt32BE(amount, 5);
-  const direct = sealed(channel, c, 1, (done) => txAddon!.message(fd, c._sslName, c._key, c._iv, done, ADJUST));
+  const direct = sendSealed(channel, c, 1, (done) => txAddon!.message(fd, c._sslName, c._key, c._iv, done, ADJUST));
   if (direct === undefined) return false;
   nativeTxCounters.adjusts++;
   if (direct) nativeTxCounters.adjustsDirect++;
