@@ -1,7 +1,24 @@
 import net from 'node:net';
 
-/** A TCP port that is free on 127.0.0.1 right now (the kernel picks it). */
-export function freePort(): Promise<number> {
+/** Ports this process was given: the kernel may hand a freed port straight back. */
+const given = new Set<number>();
+
+/**
+ * A TCP port that is free on 127.0.0.1 right now (the kernel picks it), and not one this
+ * process was given before: a run asks for several in a row (a forwarder's `-L`, `-R`
+ * and `-D` ports), and once two of them came out the same, every forwarder of the group
+ * failed to listen.
+ */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await kernelPort();
+    if (given.has(port)) continue;
+    given.add(port);
+    return port;
+  }
+}
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
