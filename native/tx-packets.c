@@ -56,62 +56,73 @@ static const unsigned char *padding(size_t n) {
   return pads + padpos - n;
 }
 
-int tx_seal_packets(EVP_CIPHER_CTX *ctx, const unsigned char *iv, uint64_t done, uint32_t recipient,
-                    const unsigned char *src, size_t dlen, uint32_t psize, unsigned char *dst) {
-  /* The IV's invocation counter (its last 8 bytes) counts the key's packets. */
+/* The context set to the IV after `done` packets of the key whose first IV is `iv`: the
+ * IV's invocation counter (its last 8 bytes) counts the key's packets. */
+static int start_at(EVP_CIPHER_CTX *ctx, const unsigned char *iv, uint64_t done) {
   unsigned char ivn[12];
   gcm_iv_after(ivn, iv, done);
-  if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, ivn) != 1 || !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IV_FIXED, -1, ivn))
-    return 0;
+  return EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, ivn) == 1 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IV_FIXED, -1, ivn);
+}
+
+/* Frames the packet at `p` for a `plen`-byte payload (left for the caller to write at
+ * p + 5): its length, padding length and random padding. Returns its body's length
+ * (padding length byte, payload, padding): what is encrypted. */
+static size_t frame(unsigned char *p, size_t plen) {
+  size_t body = tx_message_len(plen) - 4 - TX_TAG;
+  size_t pad = body - 1 - plen;
+  uint32_t l32 = (uint32_t)body;
+  p[0] = l32 >> 24, p[1] = l32 >> 16, p[2] = l32 >> 8, p[3] = l32;
+  p[4] = (unsigned char)pad;
+  memcpy(p + 5 + plen, padding(pad), pad);
+  return body;
+}
+
+/* The next packet's IV, and its length (at `p`) as additional data. */
+static int open_packet(EVP_CIPHER_CTX *ctx, const unsigned char *p) {
+  unsigned char lastiv[1];
+  int outl;
+  return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv) && EVP_EncryptUpdate(ctx, NULL, &outl, p, 4) == 1;
+}
+
+/* The packet at `p`, its body encrypted, gets its tag. */
+static int close_packet(EVP_CIPHER_CTX *ctx, unsigned char *p, size_t body) {
+  int outl;
+  return EVP_EncryptFinal_ex(ctx, p + 4 + body, &outl) == 1 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TX_TAG, p + 4 + body);
+}
+
+int tx_seal_packets(EVP_CIPHER_CTX *ctx, const unsigned char *iv, uint64_t done, uint32_t recipient,
+                    const unsigned char *src, size_t dlen, uint32_t psize, unsigned char *dst) {
+  if (!start_at(ctx, iv, done)) return 0;
   size_t n = (dlen + psize - 1) / psize;
   size_t last = dlen - (n - 1) * (size_t)psize;
   unsigned char *p = dst;
   for (size_t k = 0; k < n; k++) {
     size_t len = k + 1 < n ? psize : last;
-    size_t plen = packet_len(len);
-    size_t body = plen - 4 - TX_TAG;
+    size_t body = frame(p, HDR + len);
     size_t pad = body - 1 - HDR - len;
-    uint32_t l32 = (uint32_t)body;
-    p[0] = l32 >> 24, p[1] = l32 >> 16, p[2] = l32 >> 8, p[3] = l32;
-    p[4] = (unsigned char)pad;
     p[5] = 94; /* SSH_MSG_CHANNEL_DATA */
     p[6] = recipient >> 24, p[7] = recipient >> 16, p[8] = recipient >> 8, p[9] = recipient;
     uint32_t d32 = (uint32_t)len;
     p[10] = d32 >> 24, p[11] = d32 >> 16, p[12] = d32 >> 8, p[13] = d32;
-    memcpy(p + 14 + len, padding(pad), pad);
-    unsigned char lastiv[1];
     int outl;
     /* The data is encrypted from where it lies into the packet: no copy of it first. */
-    if (!EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv) || !EVP_EncryptUpdate(ctx, NULL, &outl, p, 4) ||
-        EVP_EncryptUpdate(ctx, p + 4, &outl, p + 4, 1 + HDR) != 1 ||
+    if (!open_packet(ctx, p) || EVP_EncryptUpdate(ctx, p + 4, &outl, p + 4, 1 + HDR) != 1 ||
         EVP_EncryptUpdate(ctx, p + 14, &outl, src, (int)len) != 1 ||
-        EVP_EncryptUpdate(ctx, p + 14 + len, &outl, p + 14 + len, (int)pad) != 1 ||
-        EVP_EncryptFinal_ex(ctx, p + 4 + body, &outl) != 1 ||
-        !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TX_TAG, p + 4 + body))
+        EVP_EncryptUpdate(ctx, p + 14 + len, &outl, p + 14 + len, (int)pad) != 1 || !close_packet(ctx, p, body))
       return 0;
     src += len;
-    p += plen;
+    p += 4 + body + TX_TAG;
   }
   return 1;
 }
 
 int tx_seal_message(EVP_CIPHER_CTX *ctx, const unsigned char *iv, uint64_t done, const unsigned char *msg, size_t plen,
                     unsigned char *dst) {
-  unsigned char ivn[12], lastiv[1];
-  int outl;
-  size_t mlen = tx_message_len(plen);
-  size_t body = mlen - 4 - TX_TAG;
-  size_t pad = body - 1 - plen;
-  uint32_t l32 = (uint32_t)body;
-  dst[0] = l32 >> 24, dst[1] = l32 >> 16, dst[2] = l32 >> 8, dst[3] = l32;
-  dst[4] = (unsigned char)pad;
+  size_t body = frame(dst, plen);
   memcpy(dst + 5, msg, plen);
-  memcpy(dst + 5 + plen, padding(pad), pad);
-  gcm_iv_after(ivn, iv, done);
-  return EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, ivn) == 1 && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IV_FIXED, -1, ivn) &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_IV_GEN, 1, lastiv) && EVP_EncryptUpdate(ctx, NULL, &outl, dst, 4) == 1 &&
-         EVP_EncryptUpdate(ctx, dst + 4, &outl, dst + 4, (int)body) == 1 && EVP_EncryptFinal_ex(ctx, dst + 4 + body, &outl) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TX_TAG, dst + 4 + body);
+  int outl;
+  return start_at(ctx, iv, done) && open_packet(ctx, dst) && EVP_EncryptUpdate(ctx, dst + 4, &outl, dst + 4, (int)body) == 1 &&
+         close_packet(ctx, dst, body);
 }
 
 static unsigned char *out;
