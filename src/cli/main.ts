@@ -6,10 +6,14 @@ import { isBurrowError, toBurrowError } from '../errors.js';
 import { parseSshArgs } from './ssh-args.js';
 import { HELP } from './help.js';
 import { exitCodeFor, EXIT_USAGE } from './exit-codes.js';
+import { collectWhenIdle } from '../runtime/idle-gc.js';
 
 const SUBCOMMANDS = new Set(['demo']);
 
 export async function main(argv: string[]): Promise<void> {
+  // Before the modules a command loads: V8 schedules its memory reducer at the first
+  // full collection, while they load.
+  collectWhenIdle();
   try {
     process.exitCode = await dispatch(argv);
   } catch (e) {

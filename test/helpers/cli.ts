@@ -17,8 +17,9 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-export function runBurrow(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+/** `nodeArgs`: node's own options before the script (e.g. `--trace-gc`). */
+export function runBurrow(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; nodeArgs?: string[] } = {}): Running {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
