@@ -25,9 +25,6 @@ const GROWN = 4 * 1024 * 1024;
 /** V8's reducer starts this long after a full collection: never, in practice (~24 days). */
 const NEVER_MS = 2 ** 31 - 1;
 
-/** Collections made here (tests, diagnostics). */
-export const idleGcCounters = { collections: 0 };
-
 /** One interval's decision: idle (CPU below the share) and the heap grown past the baseline. */
 export function shouldCollect(cpuMs: number, intervalMs: number, heapBytes: number, baseline: number): boolean {
   return cpuMs < intervalMs * IDLE_SHARE && heapBytes > baseline + GROWN;
@@ -57,7 +54,7 @@ let started = false;
  * reducer's delay when a collection schedules it). The check's timer does not keep the
  * process alive.
  */
-export function collectWhenIdle(intervalMs = INTERVAL_MS): void {
+export function collectWhenIdle(): void {
   if (started) return;
   started = true;
   v8.setFlagsFromString(`--gc-memory-reducer-start-delay-ms=${NEVER_MS}`);
@@ -65,16 +62,16 @@ export function collectWhenIdle(intervalMs = INTERVAL_MS): void {
   let baseline = 0;
   let last = process.cpuUsage();
   const timer = setInterval(() => {
-    const used = process.cpuUsage(last);
-    last = process.cpuUsage();
-    if (!shouldCollect((used.user + used.system) / 1000, intervalMs, v8.getHeapStatistics().total_heap_size, baseline)) return;
+    const now = process.cpuUsage();
+    const cpuMs = (now.user - last.user + now.system - last.system) / 1000;
+    last = now;
+    if (!shouldCollect(cpuMs, INTERVAL_MS, v8.getHeapStatistics().total_heap_size, baseline)) return;
     if (gc === null) gc = gcFunction();
     if (gc === undefined) return;
     gc();
-    idleGcCounters.collections++;
     baseline = v8.getHeapStatistics().total_heap_size;
     // The collection's own CPU is not the next interval's traffic.
     last = process.cpuUsage();
-  }, intervalMs);
+  }, INTERVAL_MS);
   timer.unref();
 }
