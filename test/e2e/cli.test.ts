@@ -212,7 +212,7 @@ test('a remote command does not reconnect: losing the server exits 255', async (
 // The CLI collects garbage when it is idle, not on V8's memory reducer's clock
 // (src/runtime/idle-gc.ts): read from `node --trace-gc`, where V8 names the collections
 // `gc()` makes "testing" and the reducer's "Mark-Compact (reduce)".
-test('after a transfer, an idle forwarder collects its garbage itself; V8's memory reducer does not run', { timeout: 60_000 }, async () => {
+test("after a transfer, an idle forwarder collects its garbage itself; V8's memory reducer does not run", { timeout: 60_000 }, async () => {
   const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd'], { nodeArgs: ['--trace-gc'] });
   try {
     const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → 127\.0\.0\.1:\d+ via test-sshd/));
