@@ -21,6 +21,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import net from 'node:net';
+import { Conn, connSupport, type Handle } from './conn.js';
 
 /** What `newServer` asks of every accepted socket. */
 export interface AcceptOptions {
@@ -37,8 +38,13 @@ interface ServerInternals {
 
 const serverSocket = channel('net.server.socket');
 
-/** Installs the accept path on a listening `server`; false (nothing changed) where it cannot. */
-export function acceptWithSharedMaps(server: net.Server, opts: AcceptOptions): boolean {
+/**
+ * Installs the accept path on a listening `server`; false (nothing changed) where it
+ * cannot. With `onConn`, connections are handed over as `Conn`s (conn.ts) instead of
+ * sockets where this Node allows it; they are not counted as the server's connections
+ * (their owner closes them).
+ */
+export function acceptWithSharedMaps(server: net.Server, opts: AcceptOptions, onConn?: (c: Conn) => void): boolean {
   const s = server as net.Server & ServerInternals;
   const handle = s._handle;
   const nodes = handle?.onconnection;
@@ -46,6 +52,13 @@ export function acceptWithSharedMaps(server: net.Server, opts: AcceptOptions): b
   handle.onconnection = function onconnection(this: unknown, err: number, clientHandle?: unknown): void {
     if (err || clientHandle === undefined || s.maxConnections) {
       nodes.call(this, err, clientHandle);
+      return;
+    }
+    if (onConn !== undefined && connSupport(clientHandle)) {
+      const h = clientHandle as Handle & { setNoDelay?: (on: boolean) => number };
+      const tcp = typeof h.setNoDelay === 'function';
+      if (tcp && opts.noDelay) h.setNoDelay?.(true);
+      onConn(new Conn(h, tcp));
       return;
     }
     const socket = new net.Socket({

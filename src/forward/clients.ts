@@ -10,6 +10,8 @@ import { toBurrowError, type ErrorCode } from '../errors.js';
 import type { EventBus, ErrorInfo } from '../events.js';
 import { Admission } from './admission.js';
 import { Link } from '../ssh/link.js';
+import { Conn } from './conn.js';
+import { joinConn } from './conn-join.js';
 import { joinLink } from './link-join.js';
 import { joinStreams, type Join, type JoinOptions } from './pipe.js';
 import type { ForwardStats } from './types.js';
@@ -19,10 +21,10 @@ function info(err: unknown, code: ErrorCode): ErrorInfo {
   return { code: e.code, message: e.message };
 }
 
-/** One accepted connection, from accept to close. */
+/** One accepted connection, from accept to close: a stream, or a Conn (conn.ts). */
 export class Client {
   readonly n: number;
-  readonly local: Duplex;
+  readonly local: Duplex | Conn;
   readonly from: string;
   #to: string | undefined;
   #remote: Duplex | undefined;
@@ -33,17 +35,22 @@ export class Client {
   #lastActive = 0;
   readonly #table: Clients;
 
-  constructor(table: Clients, n: number, local: Duplex, from: string) {
+  constructor(table: Clients, n: number, local: Duplex | Conn, from: string) {
     this.#table = table;
     this.n = n;
     this.local = local;
     this.from = from;
-    local.on('error', () => {}); // a reset before the join must not crash the process
     // Gone before it was joined (SOCKS client hung up mid-handshake, client gave up
     // while the channel opened): free the slot; a channel that opens later is dropped.
-    local.once('close', () => {
+    const gone = (): void => {
       if (!this.#join) this.#finish(undefined, 'DISCONNECTED');
-    });
+    };
+    if (local instanceof Conn) {
+      local.onClose = gone;
+      return;
+    }
+    local.on('error', () => {}); // a reset before the join must not crash the process
+    local.once('close', gone);
   }
 
   /** True once the connection is over (or the forward was destroyed). */
@@ -103,11 +110,15 @@ export class Client {
         this.#lastActive = Date.now();
       },
     };
-    if (remote instanceof Link) {
-      this.#join = joinLink(this.local as Socket, remote, opts);
+    const local = this.local;
+    if (local instanceof Conn) {
+      if (!(remote instanceof Link)) throw new TypeError('an accepted connection joins a link');
+      this.#join = joinConn(local, remote, opts);
+    } else if (remote instanceof Link) {
+      this.#join = joinLink(local as Socket, remote, opts);
     } else {
       this.#remote = remote;
-      this.#join = joinStreams(this.local, remote, opts);
+      this.#join = joinStreams(local, remote, opts);
     }
     void this.#join.done.then((r) => this.#finish(r.error, 'DISCONNECTED'));
   }
@@ -119,7 +130,9 @@ export class Client {
   fail(err: unknown, reply?: Buffer): void {
     if (this.#ended) return;
     this.#table.stats.failed++;
-    if (reply && !this.local.destroyed) {
+    if (this.local instanceof Conn) {
+      this.local.destroy();
+    } else if (reply && !this.local.destroyed) {
       this.local.end(reply);
       // A client that never closes its half must not hold the slot forever.
       setTimeout(() => this.local.destroy(), 5000).unref();
@@ -196,7 +209,7 @@ export class Clients {
   }
 
   /** Takes ownership of an accepted local stream. */
-  add(local: Duplex, from: string): Client {
+  add(local: Duplex | Conn, from: string): Client {
     const c = new Client(this, ++this.#next, local, from);
     this.#live.add(c);
     this.stats.active++;

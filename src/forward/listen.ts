@@ -8,6 +8,7 @@ import { BurrowError } from '../errors.js';
 import { portInUseError } from '../config/ports.js';
 import { SOCKET_HIGH_WATER_MARK } from './pipe.js';
 import { acceptWithSharedMaps, type AcceptOptions } from './accept.js';
+import type { Conn } from './conn.js';
 
 export type BindChoice = { type: 'loopback' } | { type: 'all' } | { type: 'address'; address: string };
 
@@ -26,6 +27,8 @@ export function bindChoice(bind: string | undefined, gatewayPorts: boolean): Bin
 export interface ListenOptions {
   backlog: number;
   onConnection: (s: net.Socket) => void;
+  /** Takes accepted connections as `Conn`s where this Node allows (conn.ts); `onConnection` gets the rest. */
+  onConn?: (c: Conn) => void;
 }
 
 const NO_FAMILY = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EPROTONOSUPPORT']);
@@ -35,11 +38,11 @@ const NO_FAMILY = new Set(['EADDRNOTAVAIL', 'EAFNOSUPPORT', 'EPROTONOSUPPORT']);
 // handle (a no-op on unix sockets) before any JavaScript sees the socket.
 const ACCEPT: AcceptOptions = { allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER_MARK };
 
-function newServer(onConnection: (s: net.Socket) => void): net.Server {
-  const s = net.createServer({ ...ACCEPT, pauseOnConnect: false }, onConnection);
+function newServer(o: ListenOptions): net.Server {
+  const s = net.createServer({ ...ACCEPT, pauseOnConnect: false }, o.onConnection);
   s.on('error', () => {}); // errors after listen (EMFILE on accept) must not crash us
   // Once the handle exists, before the first accept (accept.ts).
-  s.once('listening', () => acceptWithSharedMaps(s, ACCEPT));
+  s.once('listening', () => acceptWithSharedMaps(s, ACCEPT, o.onConn));
   return s;
 }
 
@@ -78,14 +81,14 @@ async function bindError(e: unknown, port: number, bind: string | undefined): Pr
 /** Listens on 127.0.0.1 and ::1 on the same port (the OS's pick when 0). */
 async function listenLoopback(port: number, o: ListenOptions): Promise<net.Server[]> {
   for (let attempt = 0; ; attempt++) {
-    const v4 = newServer(o.onConnection);
+    const v4 = newServer(o);
     try {
       await listenOn(v4, { host: '127.0.0.1', port, backlog: o.backlog });
     } catch (e) {
       throw await bindError(e, port, undefined);
     }
     const chosen = (v4.address() as net.AddressInfo).port;
-    const v6 = newServer(o.onConnection);
+    const v6 = newServer(o);
     try {
       await listenOn(v6, { host: '::1', port: chosen, backlog: o.backlog, ipv6Only: true });
       return [v4, v6];
@@ -101,14 +104,14 @@ async function listenLoopback(port: number, o: ListenOptions): Promise<net.Serve
 }
 
 async function listenAll(port: number, o: ListenOptions): Promise<net.Server[]> {
-  const s = newServer(o.onConnection);
+  const s = newServer(o);
   try {
     await listenOn(s, { host: '::', port, backlog: o.backlog, ipv6Only: false });
     return [s];
   } catch (e) {
     if (!NO_FAMILY.has((e as NodeJS.ErrnoException).code ?? '')) throw await bindError(e, port, '*');
   }
-  const s4 = newServer(o.onConnection);
+  const s4 = newServer(o);
   try {
     await listenOn(s4, { host: '0.0.0.0', port, backlog: o.backlog });
   } catch (e) {
@@ -121,7 +124,7 @@ async function listenAll(port: number, o: ListenOptions): Promise<net.Server[]> 
 export async function listenTcp(bind: BindChoice, port: number, o: ListenOptions): Promise<net.Server[]> {
   if (bind.type === 'loopback') return listenLoopback(port, o);
   if (bind.type === 'all') return listenAll(port, o);
-  const s = newServer(o.onConnection);
+  const s = newServer(o);
   try {
     await listenOn(s, { host: bind.address, port, backlog: o.backlog });
   } catch (e) {
@@ -155,7 +158,7 @@ export async function listenUnix(path: string, o: ListenOptions): Promise<net.Se
     if (await socketAlive(path)) throw fail('another program is listening on it');
     await unlink(path).catch(() => {});
   }
-  const s = newServer(o.onConnection);
+  const s = newServer(o);
   const ready = new Promise<void>((resolve, reject) => {
     s.once('error', reject);
     s.once('listening', () => {

@@ -10,6 +10,7 @@ import type { ChannelOpener } from '../ssh/channels.js';
 import { ForwardBase } from './base.js';
 import { bindChoice, closeServer, listenTcp, listenUnix, type BindChoice } from './listen.js';
 import type { Client } from './clients.js';
+import type { Conn } from './conn.js';
 import type { ForwardAddress, ForwardOptions } from './types.js';
 
 const DEFAULT_BACKLOG = 4096;
@@ -34,6 +35,12 @@ export abstract class LocalListenerForward extends ForwardBase {
   /** Handles one accepted, already owned connection. */
   protected abstract handle(c: Client, socket: net.Socket): void;
 
+  /**
+   * Handles one accepted connection that came as a Conn (conn.ts): a forward that
+   * defines this gets its connections that way where Node allows, `handle` the rest.
+   */
+  protected handleConn?(c: Client, conn: Conn): void;
+
   protected override listenLabel(): string {
     const l = this.spec.listen;
     if (l.type === 'unix') return l.path;
@@ -42,7 +49,11 @@ export abstract class LocalListenerForward extends ForwardBase {
 
   protected override async listen(): Promise<void> {
     const l = this.spec.listen;
-    const o = { backlog: this.opts.backlog ?? DEFAULT_BACKLOG, onConnection: (s: net.Socket) => this.#accept(s) };
+    const o = {
+      backlog: this.opts.backlog ?? DEFAULT_BACKLOG,
+      onConnection: (s: net.Socket) => this.#accept(s),
+      onConn: this.handleConn ? (c: Conn) => this.#acceptConn(c) : undefined,
+    };
     if (l.type === 'unix') {
       this.#servers = [await listenUnix(l.path, o)];
       return;
@@ -82,6 +93,17 @@ export abstract class LocalListenerForward extends ForwardBase {
     const from = peer ? formatEndpoint({ type: 'tcp', host: peer, port: socket.remotePort ?? 0 }) : 'local';
     this.handle(this.clients.add(socket, from), socket);
   }
+
+  #acceptConn(conn: Conn): void {
+    const peer = conn.remoteAddress;
+    // Not listening any more, or reset by its client while it waited in the queue (as #accept).
+    if (!this.listening || (peer === undefined && this.spec.listen.type === 'tcp')) {
+      conn.destroy();
+      return;
+    }
+    const from = peer ? formatEndpoint({ type: 'tcp', host: peer, port: conn.remotePort ?? 0 }) : 'local';
+    (this.handleConn as (c: Client, conn: Conn) => void)(this.clients.add(conn, from), conn);
+  }
 }
 
 /**
@@ -107,7 +129,12 @@ export class LocalForward extends LocalListenerForward {
     c.admit(() => void this.#connect(c, socket));
   }
 
-  async #connect(c: Client, socket: net.Socket): Promise<void> {
+  protected override handleConn(c: Client, conn: Conn): void {
+    c.open(this.targetLabel());
+    c.admit(() => void this.#connect(c, conn));
+  }
+
+  async #connect(c: Client, socket: net.Socket | Conn): Promise<void> {
     const t = this.#target;
     const signal = this.clients.signal;
     const origin = { host: socket.remoteAddress ?? '127.0.0.1', port: socket.remotePort ?? 0 };

@@ -42,6 +42,16 @@ const sendv: Sendv | undefined = (() => {
 })();
 
 /**
+ * Sends `data` to descriptor `fd` now: the bytes the kernel took, or -1 (no addon, no
+ * descriptor, an error: the caller's socket write takes it all and reports the error).
+ */
+export function sendDirect(fd: number, data: Uint8Array): number {
+  if (sendv === undefined || fd < 0) return -1;
+  const sent = sendv(fd, [data]);
+  return sent < 0 ? -1 : sent;
+}
+
+/**
  * Bytes sinks sent straight to the kernel, and bytes they handed to Node's socket
  * write instead (the kernel's buffer was full, or Node still held bytes). For tests
  * and diagnostics: both paths must carry data intact and in order.
@@ -209,11 +219,8 @@ class SocketSink implements ChannelSink, NativeSink {
  * writes the rest through the socket, as a copy if `data` is a view of reused memory.
  */
 export function sendNow(socket: Socket, data: Uint8Array): number {
-  if (sendv === undefined || socket.destroyed || socket.writableLength !== 0 || socket.writableEnded) return -1;
-  const fd = socketFd(socket);
-  if (fd < 0) return -1;
-  const sent = sendv(fd, [data]);
-  return sent < 0 ? -1 : sent;
+  if (socket.destroyed || socket.writableLength !== 0 || socket.writableEnded) return -1;
+  return sendDirect(socketFd(socket), data);
 }
 
 /**

@@ -1,0 +1,126 @@
+/**
+ * Joins an accepted {@link Conn} and a {@link Link}: the contract of `joinLink` (half-close
+ * each way, a reset when either side breaks off, every error caught) with neither a
+ * socket nor a Channel. Once the connection moves more than `LINK_BYTES` either way, or
+ * anything would have to wait, the Conn becomes a `net.Socket`, the link a Channel, and
+ * `joinStreams` goes on from there.
+ */
+import type { Link } from '../ssh/link.js';
+import type { Conn } from './conn.js';
+import { LINK_BYTES } from './link-join.js';
+import { SOCKET_HIGH_WATER_MARK, joinStreams, prematureClose, type Join, type JoinOptions, type JoinResult } from './pipe.js';
+
+export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
+  let settled = false;
+  let inner: Join | undefined;
+  let localEnded = false;
+  let remoteEnded = false;
+  let upgradeDue = false;
+  let resolve!: (r: JoinResult) => void;
+  const done = new Promise<JoinResult>((r) => (resolve = r));
+  // Plain fields, as in joinStreams: a literal with getters is made in dictionary mode.
+  const join = {
+    bytesIn: 0,
+    bytesOut: 0,
+    done,
+    destroy(err?: Error): void {
+      if (inner) {
+        inner.destroy(err);
+        return;
+      }
+      settle(err ?? prematureClose());
+    },
+  };
+  const counts = (): JoinResult => ({ bytesIn: join.bytesIn, bytesOut: join.bytesOut });
+  const onIn = (n: number): void => {
+    join.bytesIn += n;
+    opts.onIn?.(n);
+  };
+  const onOut = (n: number): void => {
+    join.bytesOut += n;
+    opts.onOut?.(n);
+  };
+
+  function settle(err?: Error): void {
+    if (settled) return;
+    settled = true;
+    link.close();
+    // Both directions done: close. Broken off: reset, so the client does not take what it got for all.
+    conn.destroy(err !== undefined);
+    resolve(err ? { ...counts(), error: err } : counts());
+  }
+  const check = (): void => {
+    if (localEnded && remoteEnded && conn.writableFinished) settle();
+  };
+
+  /** The Conn becomes a socket, the link a Channel, and the streams' join goes on. */
+  const upgrade = (unread?: Buffer): void => {
+    const socket = conn.toSocket({ highWaterMark: SOCKET_HIGH_WATER_MARK }, unread);
+    const j = joinStreams(socket, link.upgrade(), { onIn, onOut });
+    inner = j;
+    void j.done.then((r) => {
+      settled = true;
+      resolve(r.error ? { ...counts(), error: r.error } : counts());
+    });
+  };
+
+  conn.onClose = () => {
+    // Closed under us (a read or write error is reported first, through `error`).
+    if (!settled && inner === undefined) settle(prematureClose());
+  };
+  link.attach({
+    data(data) {
+      if (settled || inner !== undefined) return; // a closing link drains into nothing
+      // Not here: this runs inside the parse of the SSH connection's read (or of the
+      // native receive loop's callback), and a sink the Channel hands to that loop now
+      // could be written to ahead of this packet. The Conn takes it; the change follows.
+      if (!upgradeDue && (join.bytesIn + data.length > LINK_BYTES || conn.writableLength > 0)) {
+        upgradeDue = true;
+        queueMicrotask(() => {
+          if (!settled && inner === undefined && link.incoming.state !== 'closed') upgrade();
+        });
+      }
+      onIn(data.length);
+      conn.write(data);
+    },
+    eof() {
+      remoteEnded = true;
+      if (!settled && inner === undefined) conn.end();
+    },
+    close() {
+      // Closed before its EOF, or while the local side may still send: cut, as joinStreams does.
+      if (inner !== undefined) return;
+      if (!(remoteEnded && localEnded)) settle(prematureClose());
+      else check();
+    },
+    error: (err) => {
+      if (inner === undefined) settle(err);
+    },
+  });
+  if (settled) return join;
+  conn.start({
+    data(chunk) {
+      if (settled || inner !== undefined) return;
+      if (join.bytesOut + chunk.length <= LINK_BYTES && link.send(chunk)) {
+        onOut(chunk.length);
+        return;
+      }
+      // The Channel takes it, first.
+      conn.pause();
+      upgrade(chunk);
+    },
+    end() {
+      localEnded = true;
+      if (settled || inner !== undefined) return;
+      link.eof();
+      check();
+    },
+    finish() {
+      if (!settled && inner === undefined) check();
+    },
+    error(err) {
+      if (inner === undefined) settle(err);
+    },
+  });
+  return join;
+}
