@@ -18,6 +18,9 @@
  * waits on, and which the socket's destroy takes back), no-delay as the server was
  * asked, the diagnostics channel, then 'connection'. An error, a `maxConnections` limit,
  * or a Node without these internals goes to Node's own code.
+ *
+ * A listener that takes `Conn`s (`-L`) gets no socket at all: the handle becomes a Conn
+ * (conn.ts), which makes a socket only if the connection grows.
  */
 import { channel } from 'node:diagnostics_channel';
 import net from 'node:net';
