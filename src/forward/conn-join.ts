@@ -7,8 +7,8 @@
  */
 import type { Link } from '../ssh/link.js';
 import type { Conn } from './conn.js';
-import { LINK_BYTES } from './link-join.js';
-import { SOCKET_HIGH_WATER_MARK, joinStreams, prematureClose, type Join, type JoinOptions, type JoinResult } from './pipe.js';
+import { LINK_BYTES, joinRecord } from './link-join.js';
+import { SOCKET_HIGH_WATER_MARK, joinStreams, prematureClose, type Join, type JoinOptions } from './pipe.js';
 
 export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
   let settled = false;
@@ -16,30 +16,11 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
   let localEnded = false;
   let remoteEnded = false;
   let upgradeDue = false;
-  let resolve!: (r: JoinResult) => void;
-  const done = new Promise<JoinResult>((r) => (resolve = r));
-  // Plain fields, as in joinStreams: a literal with getters is made in dictionary mode.
-  const join = {
-    bytesIn: 0,
-    bytesOut: 0,
-    done,
-    destroy(err?: Error): void {
-      if (inner) {
-        inner.destroy(err);
-        return;
-      }
-      settle(err ?? prematureClose());
-    },
-  };
-  const counts = (): JoinResult => ({ bytesIn: join.bytesIn, bytesOut: join.bytesOut });
-  const onIn = (n: number): void => {
-    join.bytesIn += n;
-    opts.onIn?.(n);
-  };
-  const onOut = (n: number): void => {
-    join.bytesOut += n;
-    opts.onOut?.(n);
-  };
+  const rec = joinRecord(opts, (err) => {
+    if (inner) inner.destroy(err);
+    else settle(err ?? prematureClose());
+  });
+  const { join, onIn, onOut } = rec;
 
   function settle(err?: Error): void {
     if (settled) return;
@@ -47,7 +28,7 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
     link.close();
     // Both directions done: close. Broken off: reset, so the client does not take what it got for all.
     conn.destroy(err !== undefined);
-    resolve(err ? { ...counts(), error: err } : counts());
+    rec.finish(err);
   }
   const check = (): void => {
     if (localEnded && remoteEnded && conn.writableFinished) settle();
@@ -60,7 +41,7 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
     inner = j;
     void j.done.then((r) => {
       settled = true;
-      resolve(r.error ? { ...counts(), error: r.error } : counts());
+      rec.finish(r.error);
     });
   };
 

@@ -17,6 +17,37 @@ import { sendNow } from './sink.js';
  */
 export const LINK_BYTES = 64 * 1024;
 
+/** A join's counters and promise, kept alike by `joinLink` and `joinConn`. */
+export interface JoinRecord {
+  /** The join handed to the caller: plain fields (a literal with getters is made in dictionary mode). */
+  join: Join & { bytesIn: number; bytesOut: number };
+  onIn(n: number): void;
+  onOut(n: number): void;
+  /** Settles `join.done` with the counts so far, and `error` if the join broke. */
+  finish(error?: Error): void;
+}
+
+export function joinRecord(opts: JoinOptions, destroy: (err?: Error) => void): JoinRecord {
+  let resolve!: (r: JoinResult) => void;
+  const done = new Promise<JoinResult>((r) => (resolve = r));
+  const join = { bytesIn: 0, bytesOut: 0, done, destroy };
+  return {
+    join,
+    onIn(n) {
+      join.bytesIn += n;
+      opts.onIn?.(n);
+    },
+    onOut(n) {
+      join.bytesOut += n;
+      opts.onOut?.(n);
+    },
+    finish(error) {
+      const { bytesIn, bytesOut } = join;
+      resolve(error ? { bytesIn, bytesOut, error } : { bytesIn, bytesOut });
+    },
+  };
+}
+
 export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Join {
   let settled = false;
   let inner: Join | undefined;
@@ -24,34 +55,18 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   let remoteEnded = false;
   let localFinished = local.writableFinished;
   let upgradeDue = false;
-  let resolve!: (r: JoinResult) => void;
-  const done = new Promise<JoinResult>((r) => (resolve = r));
-  // Plain fields, as in joinStreams: a literal with getters is made in dictionary mode.
-  const join = {
-    bytesIn: 0,
-    bytesOut: 0,
-    done,
-    destroy(err?: Error): void {
-      if (inner) {
-        inner.destroy(err);
-        return;
-      }
-      if (!local.destroyed) {
-        if (err) resetSocket(local, err);
-        else local.destroy();
-      }
-      settle(err ?? prematureClose());
-    },
-  };
-  const counts = (): JoinResult => ({ bytesIn: join.bytesIn, bytesOut: join.bytesOut });
-  const onIn = (n: number): void => {
-    join.bytesIn += n;
-    opts.onIn?.(n);
-  };
-  const onOut = (n: number): void => {
-    join.bytesOut += n;
-    opts.onOut?.(n);
-  };
+  const rec = joinRecord(opts, (err) => {
+    if (inner) {
+      inner.destroy(err);
+      return;
+    }
+    if (!local.destroyed) {
+      if (err) resetSocket(local, err);
+      else local.destroy();
+    }
+    settle(err ?? prematureClose());
+  });
+  const { join, onIn, onOut } = rec;
 
   const detach = (): void => {
     local.off('data', onData);
@@ -71,7 +86,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
       if (err) resetSocket(local, err);
       else local.destroy();
     }
-    resolve(err ? { ...counts(), error: err } : counts());
+    rec.finish(err);
   }
   const check = (): void => {
     if (localEnded && remoteEnded && localFinished) settle();
@@ -84,7 +99,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
     inner = j;
     void j.done.then((r) => {
       settled = true;
-      resolve(r.error ? { ...counts(), error: r.error } : counts());
+      rec.finish(r.error);
     });
   };
 
