@@ -38,6 +38,17 @@ test('-N -L forwards bytes intact, prints the forward, and Ctrl-C frees the port
   assert.equal(await portFree(port), true);
 });
 
+test('-L where Node offers no accepted handles (BURROW_NO_CONN): connections take sockets, small and large exchanges intact', { timeout: 60_000 }, async () => {
+  const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '-L', `0:127.0.0.1:${echo.port}`, 'test-sshd'], { env: { BURROW_NO_CONN: '1' } });
+  const port = listenPort(await r.waitFor(/127\.0\.0\.1:\d+ → 127\.0\.0\.1:\d+ via test-sshd/));
+  for (const size of [1000, 4 << 20]) {
+    const payload = randomBytes(size);
+    assert.equal(sha256(await roundTrip(net.connect(port, '127.0.0.1'), payload)), sha256(payload), `${size} bytes`);
+  }
+  r.child.kill('SIGINT');
+  assert.equal((await r.exited).code, 0);
+});
+
 test('--json prints one event per line, with the listening forward', async () => {
   const r = runBurrow(['-F', sshd.sshConfigFile, '-N', '--json', '-D', '0', 'test-sshd']);
   await r.waitFor('"state":"connected"');
