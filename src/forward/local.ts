@@ -102,7 +102,7 @@ export abstract class LocalListenerForward extends ForwardBase {
       return;
     }
     const from = peer ? formatEndpoint({ type: 'tcp', host: peer, port: conn.remotePort ?? 0 }) : 'local';
-    (this.handleConn as (c: Client, conn: Conn) => void)(this.clients.add(conn, from), conn);
+    this.handleConn?.(this.clients.add(conn, from), conn);
   }
 }
 
