@@ -129,7 +129,7 @@ export class Conn {
   #closed = false;
   #handedOver = false;
   #peer: { address?: string; port?: number } | undefined;
-  /** Called once the Conn is closed (by us, by an error, or handed to a socket: not then). */
+  /** Called once the Conn is closed (by `destroy`, or after an error); not when it is handed to a socket. */
   onClose: (() => void) | undefined;
 
   constructor(handle: Handle, tcp: boolean) {
