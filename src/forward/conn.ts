@@ -21,9 +21,9 @@ import { sendDirect } from './sink.js';
 
 const UV_EOF = -4095;
 const UV_ECANCELED = -125;
+const UV_ENOTCONN = -107;
 /** A closed handle's read callback (Node checks that there is a function). */
 const noop = (): void => {};
-const UV_ENOTCONN = -107;
 
 interface Req {
   handle: Handle;
@@ -118,7 +118,6 @@ export class Conn {
   #user: ConnUser | undefined;
   #early: Buffer[] | undefined;
   #earlyBytes = 0;
-  #earlyEnd = false;
   #earlyError: Error | undefined;
   #reading = false;
   /** Bytes handed to the handle and not yet written by it. */
@@ -127,7 +126,6 @@ export class Conn {
   #ending = false;
   #finished = false;
   #closed = false;
-  #handedOver = false;
   #peer: { address?: string; port?: number } | undefined;
   /** Called once the Conn is closed (by `destroy`, or after an error); not when it is handed to a socket. */
   onClose: (() => void) | undefined;
@@ -150,14 +148,6 @@ export class Conn {
 
   get closed(): boolean {
     return this.#closed;
-  }
-
-  get readEnded(): boolean {
-    return this.#readEnded;
-  }
-
-  get writableEnded(): boolean {
-    return this.#ending;
   }
 
   get writableFinished(): boolean {
@@ -186,7 +176,7 @@ export class Conn {
     if (this.#user !== user) return;
     this.#early = undefined;
     if (this.#earlyError) user.error(this.#earlyError);
-    else if (this.#earlyEnd) user.end();
+    else if (this.#readEnded) user.end(); // read before start
     else if (!this.#closed && !this.#reading) this.#startReading();
   }
 
@@ -232,8 +222,7 @@ export class Conn {
     this.#reading = false;
     this.#handle.reading = false;
     this.#handle.readStop();
-    if (this.#user) this.#user.end();
-    else this.#earlyEnd = true;
+    this.#user?.end(); // else `start` tells it
   }
 
   /**
@@ -329,8 +318,7 @@ export class Conn {
    * is done with; `unread` (bytes read, not yet taken) is read first from the socket.
    */
   toSocket(opts: { highWaterMark: number }, unread?: Buffer): net.Socket {
-    if (this.#closed || this.#handedOver) throw new Error('connection is closed');
-    this.#handedOver = true;
+    if (this.#closed) throw new Error('connection is closed');
     this.#closed = true;
     this.#user = undefined;
     this.onClose = undefined;
