@@ -144,9 +144,11 @@ try {
           } else if (k === 'rr') {
             const attach = await startAttached(process.env.AB_ATTACH_RR, running.pid, `${c.label}-${k}${i + 1}`);
             const st0 = userSys(running.pid);
+            const sshd0 = commCpuSeconds('sshd');
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
             const m = await connLatency(tools.tcpbench, t, 'rr', rrCount);
             const st1 = userSys(running.pid);
+            const sshd1 = commCpuSeconds('sshd');
             if (threads) console.log(`  ${c.label} rr: ${describeThreads(running.pid, threads, sampleThreads(running.pid), (rrCount * 1024 * MiB) / 1000)} (read "per GiB" as per 1000 connections: CPU-s/GiB = ms per connection)`);
             await attach?.stop();
             add(`${c.label} rr ms`, m.latency as number);
@@ -154,6 +156,8 @@ try {
             const cpuMs = ((st1[0] - st0[0] + st1[1] - st0[1]) * 1000) / rrCount;
             add(`${c.label} rr cpu ms/conn`, cpuMs);
             add(`${c.label} rr sys ms/conn`, ((st1[1] - st0[1]) * 1000) / rrCount);
+            // sshd's side (daemon and session): the packets a forwarder sends cost it wakeups.
+            add(`${c.label} rr sshd cpu ms/conn`, ((sshd1 - sshd0) * 1000) / rrCount);
             line.push(`rr ${fmt(m.latency)} ms cpu ${fmt(cpuMs)} ms/conn`);
           } else if (k === 'conc' || k === 'rconc') {
             // 1000 concurrent 1 MiB downloads: wall, failures, the forwarder's peak RSS
