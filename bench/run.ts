@@ -63,6 +63,7 @@ const UNITS: Record<string, { unit: string; better: 'higher' | 'lower' }> = {
   throughput: { unit: 'MiB/s', better: 'higher' },
   cpu: { unit: 'CPU s/GiB', better: 'lower' },
   latency: { unit: 'ms each', better: 'lower' },
+  cpuConn: { unit: 'CPU ms/conn', better: 'lower' },
   wall: { unit: 's wall', better: 'lower' },
   errors: { unit: 'failed', better: 'lower' },
   rss: { unit: 'MB peak RSS', better: 'lower' },
@@ -217,17 +218,17 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     firstTransfer(tools, 'get', bytes / 4),
     firstTransfer(tools, 'put', bytes / 4),
     ...bulkCases(tools, { down: bytes, up: bytes }, { R: aesOnly, D: aesOnly }, true),
-    { label: `new conn, request/reply ×${rrCount}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', rrCount) },
+    { label: `new conn, request/reply ×${rrCount}`, run: (_p, pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', rrCount, pid) },
     // The same once the process has served thousands (a long-lived tunnel): burrow's
     // per-connection code is optimized by V8 only over its first ~4000 (README).
     {
       label: `new conn, request/reply ×${rrCount} after ${rrWarm} more`,
-      run: async (_p, _pid, t) => {
+      run: async (_p, pid, t) => {
         await connLatency(tools.tcpbench, t('L'), 'rr', rrWarm);
-        return connLatency(tools.tcpbench, t('L'), 'rr', rrCount);
+        return connLatency(tools.tcpbench, t('L'), 'rr', rrCount, pid);
       },
     },
-    { label: `new conn, server first ×${ssfCount}`, peers: aesOnly, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('ssf'), 'ssf', ssfCount) },
+    { label: `new conn, server first ×${ssfCount}`, peers: aesOnly, run: (_p, pid, t) => connLatency(tools.tcpbench, t('ssf'), 'ssf', ssfCount, pid) },
     { label: `${concN} concurrent × 1 MiB`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('L'), concN, MiB, pid) },
     // The same sent towards the server (-R: the target's bytes go out through the
     // channels): what a forwarder queues when every channel may send its whole window.
@@ -318,7 +319,7 @@ function finish(): void {
     for (const [id, p] of Object.entries(s.peers)) {
       if (!(id.startsWith('burrow') || id === 'node-relay') || p.median === undefined) continue;
       const ossh = s.peers[id === 'node-relay' ? 'openssh-aes' : id.replace('burrow', 'openssh')]?.median;
-      const raw = s.metric === 'cpu' ? undefined : s.peers.raw?.median;
+      const raw = s.metric === 'cpu' || s.metric === 'cpuConn' ? undefined : s.peers.raw?.median;
       s.ratios[id] = {
         ...(ossh ? { vsOpenssh: p.median / ossh } : {}),
         ...(raw ? { vsRaw: p.median / raw } : {}),

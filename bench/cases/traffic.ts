@@ -58,11 +58,19 @@ export async function bulk(tool: string, t: Target, dir: 'get' | 'put', bytes: n
   return m;
 }
 
-/** Sequential new connections: connect, request, 1-byte answer (or server speaks first), close. */
-export async function connLatency(tool: string, t: Target, mode: 'rr' | 'ssf', count: number): Promise<Metrics> {
+/**
+ * Sequential new connections: connect, request, 1-byte answer (or server speaks first),
+ * close. With `pid`, also the forwarder's CPU per connection in ms (every thread, its
+ * children too): on two shared cores that CPU is a good part of the latency.
+ */
+export async function connLatency(tool: string, t: Target, mode: 'rr' | 'ssf', count: number, pid?: number): Promise<Metrics> {
+  const cpu0 = pid === undefined ? 0 : treeCpuSeconds(pid);
   const r = await tcpbench(tool, t, [mode, String(count)], 300_000);
+  const cpu1 = pid === undefined ? 0 : treeCpuSeconds(pid);
   if (r.fails !== 0) throw new Error(`${mode}: ${String(r.fails)} of ${count} connections failed`);
-  return { latency: Number(r.median_ms) };
+  const m: Metrics = { latency: Number(r.median_ms) };
+  if (pid !== undefined) m.cpuConn = ((cpu1 - cpu0) * 1000) / count;
+  return m;
 }
 
 /**
