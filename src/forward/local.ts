@@ -78,31 +78,35 @@ export abstract class LocalListenerForward extends ForwardBase {
   }
 
   #accept(socket: net.Socket): void {
-    if (!this.listening) {
+    const from = this.#fromOrDrop(socket);
+    if (from === undefined) {
       socket.destroy();
       return;
     }
-    const peer = socket.remoteAddress;
-    if (peer === undefined && this.spec.listen.type === 'tcp') {
-      // No peer: the connection is closed already, reset by its client while it waited in
-      // the listener's queue (this process busy or stopped). What it sent may still be
-      // readable, then an end that looks like a half-close: open no channel for it.
-      socket.destroy();
-      return;
-    }
-    const from = peer ? formatEndpoint({ type: 'tcp', host: peer, port: socket.remotePort ?? 0 }) : 'local';
     this.handle(this.clients.add(socket, from), socket);
   }
 
   #acceptConn(conn: Conn): void {
-    const peer = conn.remoteAddress;
-    // Not listening any more, or reset by its client while it waited in the queue (as #accept).
-    if (!this.listening || (peer === undefined && this.spec.listen.type === 'tcp')) {
+    const from = this.#fromOrDrop(conn);
+    if (from === undefined) {
       conn.destroy();
       return;
     }
-    const from = peer ? formatEndpoint({ type: 'tcp', host: peer, port: conn.remotePort ?? 0 }) : 'local';
     this.handleConn?.(this.clients.add(conn, from), conn);
+  }
+
+  /**
+   * Where an accepted connection comes from (`host:port`, `local` on a unix socket), or
+   * undefined when it is to be dropped: the forward no longer listens, or a TCP connection
+   * has no peer. That one is closed already, reset by its client while it waited in the
+   * listener's queue (this process busy or stopped). What it sent may still be readable,
+   * then an end that looks like a half-close: open no channel for it.
+   */
+  #fromOrDrop(local: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined }): string | undefined {
+    if (!this.listening) return undefined;
+    const peer = local.remoteAddress;
+    if (peer === undefined && this.spec.listen.type === 'tcp') return undefined;
+    return peer ? formatEndpoint({ type: 'tcp', host: peer, port: local.remotePort ?? 0 }) : 'local';
   }
 }
 
