@@ -24,22 +24,12 @@
  * Without the addon (no compiler at install) or without a descriptor (not a TCP or
  * unix socket of this process), `attachSink` does nothing and streams carry the data.
  */
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { nativeSinkAttach, nativeSinkDetach, socketFd, type NativeSink, type RxChannel } from '../ssh/native-rx.js';
+import { sendv as sendvAddon } from '../ssh/sendv.js';
 
-type Sendv = (fd: number, bufs: Uint8Array[]) => number;
-
-const sendv: Sendv | undefined = (() => {
-  if (process.env.BURROW_NO_SINK) return undefined;
-  try {
-    const addon = createRequire(import.meta.url)('../../native/build/Release/sendv.node') as { sendv: Sendv };
-    return addon.sendv;
-  } catch {
-    return undefined;
-  }
-})();
+const sendv = process.env.BURROW_NO_SINK ? undefined : sendvAddon;
 
 /**
  * Sends `data` to descriptor `fd` now: the bytes the kernel took, or -1 (no addon, no

@@ -8,6 +8,8 @@ import { Duplex } from 'node:stream';
 import { BurrowError } from '../errors.js';
 import { ReadArena } from './read-arena.js';
 import { tuneAllocator } from './malloc-tune.js';
+import { socketFd } from './native-rx.js';
+import { sendv } from './sendv.js';
 import type { ResolvedHost } from '../config/types.js';
 
 export interface Transport {
@@ -46,6 +48,7 @@ export async function connectTcp(cfg: ResolvedHost, signal?: AbortSignal): Promi
   // Its writableLength counts each byte until Node is done with the memory: ssh2 may cut
   // outgoing packets from memory it reuses (patches/README.md).
   (socket as net.Socket & { ssh2ReuseWrites?: boolean }).ssh2ReuseWrites = true;
+  directWrites(socket);
   await new Promise<void>((resolve, reject) => {
     const onAbort = () => {
       socket.destroy();
@@ -65,6 +68,46 @@ export async function connectTcp(cfg: ResolvedHost, signal?: AbortSignal): Promi
   socket.on('error', () => {}); // later errors surface through ssh2's own handler
   return { stream: socket, describe: `${host} port ${port}`, dispose: () => socket.destroy() };
 }
+
+/**
+ * Packets that went to the kernel at once (`[direct write]`), their bytes, and those of
+ * them the kernel took only part of (the rest went to Node's write), all connections
+ * together (tests, diagnostics).
+ */
+export const directWriteCounters = { packets: 0, bytes: 0, partial: 0 };
+
+/**
+ * BURROW_DIRECT_WRITE_CAP=n: at most n bytes of a packet go to the kernel at once, the
+ * rest through Node's write, as when the socket's buffer is nearly full (tests).
+ */
+const DIRECT_CAP = Number(process.env.BURROW_DIRECT_WRITE_CAP) || 0;
+
+/**
+ * The first packet ssh2 makes in a tick, when Node holds nothing for the socket, goes to
+ * the kernel at once (the ssh2 patch's `[direct write]`). A new connection's open, its
+ * few bytes, its EOF and CLOSE then skip Node's corked write, the uncork on the next tick
+ * and the write's callbacks: JavaScript that a bulk transfer, sealed natively, leaves
+ * cold (bench/HISTORY.md, session 40).
+ */
+function directWrites(socket: net.Socket): void {
+  if (sendv === undefined || process.env.BURROW_NO_DIRECT_WRITE) return;
+  const send = sendv;
+  const one: Uint8Array[] = [EMPTY];
+  (socket as net.Socket & { ssh2DirectWrite?: (data: Uint8Array) => number }).ssh2DirectWrite = (data) => {
+    const fd = socketFd(socket);
+    if (fd < 0) return -1;
+    one[0] = DIRECT_CAP > 0 && data.length > DIRECT_CAP ? data.subarray(0, DIRECT_CAP) : data;
+    const sent = send(fd, one);
+    one[0] = EMPTY;
+    if (sent > 0) {
+      directWriteCounters.packets++;
+      directWriteCounters.bytes += sent;
+      if (sent < data.length) directWriteCounters.partial++;
+    }
+    return sent;
+  };
+}
+const EMPTY = new Uint8Array(0);
 
 /**
  * ProxyCommand: the child's stdout/stdin are the transport; its stderr goes to ours,

@@ -1,0 +1,20 @@
+/**
+ * One sendmsg(2) for several buffers, straight to a socket's descriptor (native/sendv.c):
+ * non-blocking, no SIGPIPE. Used where the caller has made sure Node holds nothing for
+ * that socket, and hands Node's write whatever the kernel did not take: channel data to
+ * a local socket (forward/sink.ts, forward/conn.ts), and the SSH connection's lone
+ * packets (transport.ts).
+ */
+import { createRequire } from 'node:module';
+
+/** The bytes sent (possibly fewer than given), or -errno when nothing was sent. */
+export type Sendv = (fd: number, bufs: Uint8Array[]) => number;
+
+/** Undefined without the addon (no compiler at install). */
+export const sendv: Sendv | undefined = (() => {
+  try {
+    return (createRequire(import.meta.url)('../../native/build/Release/sendv.node') as { sendv: Sendv }).sendv;
+  } catch {
+    return undefined;
+  }
+})();
