@@ -82,6 +82,10 @@ export const directWriteCounters = { packets: 0, bytes: 0, partial: 0 };
  */
 const DIRECT_CAP = Number(process.env.BURROW_DIRECT_WRITE_CAP) || 0;
 
+const EMPTY = new Uint8Array(0);
+/** The largest packet sent on its own: a control message, a short request or reply. */
+const LONE_PACKET_MAX = 16 * 1024;
+
 /**
  * The first packet ssh2 makes in a tick, when Node holds nothing for the socket, goes to
  * the kernel at once (the ssh2 patch's `[direct write]`). A new connection's open, its
@@ -94,6 +98,9 @@ function directWrites(socket: net.Socket): void {
   const send = sendv;
   const one: Uint8Array[] = [EMPTY];
   (socket as net.Socket & { ssh2DirectWrite?: (data: Uint8Array) => number }).ssh2DirectWrite = (data) => {
+    // A large packet seldom leaves alone (ssh2 makes an upload's two per 64 KiB in one
+    // tick): it waits to go with the others in one writev(2), as before.
+    if (data.length > LONE_PACKET_MAX) return -1;
     const fd = socketFd(socket);
     if (fd < 0) return -1;
     one[0] = DIRECT_CAP > 0 && data.length > DIRECT_CAP ? data.subarray(0, DIRECT_CAP) : data;
@@ -107,7 +114,6 @@ function directWrites(socket: net.Socket): void {
     return sent;
   };
 }
-const EMPTY = new Uint8Array(0);
 
 /**
  * ProxyCommand: the child's stdout/stdin are the transport; its stderr goes to ours,
