@@ -81,7 +81,6 @@ export function directWriteTests(partial: boolean): void {
       // Each short connection's open, request, EOF and CLOSE: most of them went straight.
       assert.ok(packets >= 200, `only ${packets} packets written straight to the socket`);
       if (partial) assert.ok(partly >= 200, `only ${partly} packets written partly`);
-      else assert.equal(partly, 0, 'the kernel took every packet whole');
       assert.ok(kexes >= 2, `only ${kexes} key exchanges`);
       assert.doesNotMatch(sshd.log().slice(log), /Bad packet length|Corrupted|message authentication code incorrect|padding error/);
     });
