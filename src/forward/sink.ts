@@ -27,7 +27,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { nativeSinkAttach, nativeSinkDetach, socketFd, type NativeSink, type RxChannel } from '../ssh/native-rx.js';
-import { sendv as sendvAddon } from '../ssh/sendv.js';
+import { sendOne, sendv as sendvAddon } from '../ssh/sendv.js';
 
 const sendv = process.env.BURROW_NO_SINK ? undefined : sendvAddon;
 
@@ -36,9 +36,7 @@ const sendv = process.env.BURROW_NO_SINK ? undefined : sendvAddon;
  * descriptor, an error: the caller's socket write takes it all and reports the error).
  */
 export function sendDirect(fd: number, data: Uint8Array): number {
-  if (sendv === undefined || fd < 0) return -1;
-  const sent = sendv(fd, [data]);
-  return sent < 0 ? -1 : sent;
+  return sendv === undefined ? -1 : sendOne(fd, data);
 }
 
 /**

@@ -18,3 +18,18 @@ export const sendv: Sendv | undefined = (() => {
     return undefined;
   }
 })();
+
+const one: Uint8Array[] = [];
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Sends `data` to descriptor `fd` now: the bytes the kernel took, or -1 (no addon, no
+ * descriptor, an error: the caller's socket write takes it all and reports the error).
+ */
+export function sendOne(fd: number, data: Uint8Array): number {
+  if (sendv === undefined || fd < 0) return -1;
+  one[0] = data;
+  const sent = sendv(fd, one);
+  one[0] = EMPTY;
+  return sent < 0 ? -1 : sent;
+}

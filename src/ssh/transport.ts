@@ -9,7 +9,7 @@ import { BurrowError } from '../errors.js';
 import { ReadArena } from './read-arena.js';
 import { tuneAllocator } from './malloc-tune.js';
 import { socketFd } from './native-rx.js';
-import { sendv } from './sendv.js';
+import { sendOne, sendv } from './sendv.js';
 import type { ResolvedHost } from '../config/types.js';
 
 export interface Transport {
@@ -82,7 +82,6 @@ export const directWriteCounters = { packets: 0, bytes: 0, partial: 0 };
  */
 const DIRECT_CAP = Number(process.env.BURROW_DIRECT_WRITE_CAP) || 0;
 
-const EMPTY = new Uint8Array(0);
 /** The largest packet sent on its own: a control message, a short request or reply. */
 const LONE_PACKET_MAX = 16 * 1024;
 
@@ -95,17 +94,11 @@ const LONE_PACKET_MAX = 16 * 1024;
  */
 function directWrites(socket: net.Socket): void {
   if (sendv === undefined || process.env.BURROW_NO_DIRECT_WRITE) return;
-  const send = sendv;
-  const one: Uint8Array[] = [EMPTY];
   (socket as net.Socket & { ssh2DirectWrite?: (data: Uint8Array) => number }).ssh2DirectWrite = (data) => {
     // A large packet seldom leaves alone (ssh2 makes an upload's two per 64 KiB in one
     // tick): it waits to go with the others in one writev(2), as before.
     if (data.length > LONE_PACKET_MAX) return -1;
-    const fd = socketFd(socket);
-    if (fd < 0) return -1;
-    one[0] = DIRECT_CAP > 0 && data.length > DIRECT_CAP ? data.subarray(0, DIRECT_CAP) : data;
-    const sent = send(fd, one);
-    one[0] = EMPTY;
+    const sent = sendOne(socketFd(socket), DIRECT_CAP > 0 && data.length > DIRECT_CAP ? data.subarray(0, DIRECT_CAP) : data);
     if (sent > 0) {
       directWriteCounters.packets++;
       directWriteCounters.bytes += sent;
