@@ -2,9 +2,9 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,rget,rr,ssf,conc,rconc,idle] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,dput,rget,rput,rr,ssf,conc,rconc,idle] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target); `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`; `idle` waits 30 s and gives the RSS before and after. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target), `dput` and `rput` the uploads; `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`; `idle` waits 30 s and gives the RSS before and after. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
  * (the medians pool them: read the per-rep lines).
  * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
@@ -118,15 +118,15 @@ try {
             // sending path has code of its own, that a download does not warm).
             await bulk(tools.tcpbench, t, 'get', 64 * MiB, running.pid);
             await bulk(tools.tcpbench, t, 'put', 64 * MiB, running.pid);
-          } else if (k === 'get' || k === 'put' || k === 'dget' || k === 'rget') {
+          } else if (k === 'get' || k === 'put' || k === 'dget' || k === 'dput' || k === 'rget' || k === 'rput') {
             const attach = await startAttached(process.env.AB_ATTACH, running.pid, `${c.label}-${k}${i + 1}`);
             const st0 = userSys(running.pid);
             const sshd0 = commCpuSeconds('sshd');
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
-            // dget: a download through -D (SOCKS5) instead of -L; rget: through -R.
+            // d*: through -D (SOCKS5) instead of -L; r*: through -R.
             const via: Target =
-              k === 'dget' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : k === 'rget' ? { ...t, port: rPort } : t;
-            const m = await bulk(tools.tcpbench, via, k === 'put' ? 'put' : 'get', mib * MiB, running.pid);
+              k[0] === 'd' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : k[0] === 'r' ? { ...t, port: rPort } : t;
+            const m = await bulk(tools.tcpbench, via, k.endsWith('put') ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
             const sshd1 = commCpuSeconds('sshd');
             if (threads) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, threads, sampleThreads(running.pid), mib * MiB)}`);
