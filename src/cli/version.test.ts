@@ -14,3 +14,10 @@ test('--version -v says the native AES-GCM paths are on where built, and off whe
   const noPump = execFileSync(process.execPath, [bin, '--version', '-v'], { env: { ...process.env, BURROW_NO_PUMP: '1' }, encoding: 'utf8' });
   assert.match(noPump, /send \(native\/tx-seal\) on; upload pump \(native\/tx-pump\) off \(BURROW_NO_PUMP=1, or not built\)/);
 });
+
+test('burrow started by its #! line runs V8 without helper threads; node bin/burrow.js with them', () => {
+  const direct = execFileSync(bin, ['--version', '-v'], { encoding: 'utf8' });
+  assert.match(direct, /^V8 helper threads: off \(--single-threaded, from the #! line of bin\/burrow\.js\)$/m);
+  const viaNode = execFileSync(process.execPath, [bin, '--version', '-v'], { encoding: 'utf8' });
+  assert.match(viaNode, /^V8 helper threads: on \(node started without --single-threaded/m);
+});

@@ -1,10 +1,15 @@
 /**
- * Runs the built `burrow` CLI as a user would (node bin/burrow.js), collecting output.
+ * Runs the built `burrow` CLI as a user would (bin/burrow.js, with the node options of
+ * its `#!` line), collecting output.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../bin/burrow.js', import.meta.url));
+
+/** The node options on bin/burrow.js's `#!` line (`#!/usr/bin/env -S node --flag ...`). */
+export const BIN_NODE_OPTIONS: string[] = (readFileSync(BIN, 'utf8').split('\n', 1)[0] ?? '').split(/\s+/).filter((a) => a.startsWith('--'));
 
 export interface Running {
   child: ChildProcess;
@@ -17,9 +22,9 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-/** `nodeArgs`: node's own options before the script (e.g. `--trace-gc`). */
+/** `nodeArgs`: node's own options before the script (e.g. `--trace-gc`), after the `#!` line's. */
 export function runBurrow(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; nodeArgs?: string[] } = {}): Running {
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...BIN_NODE_OPTIONS, ...(opts.nodeArgs ?? []), BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();

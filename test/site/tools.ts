@@ -1,9 +1,10 @@
 // How the site tests spell the burrow CLI inside the laptop node (shared by workflows and
-// faults): `node bin/burrow.js` when dist/ is built and up to date, else the CLI from src/
+// faults): `node bin/burrow.js` (with its #! line's node options) when dist/ is built and up to date, else the CLI from src/
 // through tsx (burrow-cli.ts; force with BURROW_SITE_CLI=src). Paths are the repository as
 // the laptop node sees it (REPO_IN_LAPTOP).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { BIN_NODE_OPTIONS } from '../helpers/cli.js';
 import { REPO_IN_LAPTOP, REPO_ROOT as ROOT } from './site.js';
 
 function newestMtime(dir: string): number {
@@ -20,7 +21,7 @@ export function burrowCommand(): string[] {
   const dist = join(ROOT, 'dist', 'cli', 'main.js');
   const R = REPO_IN_LAPTOP;
   if (process.env.BURROW_SITE_CLI !== 'src' && existsSync(dist) && statSync(dist).mtimeMs >= newestMtime(join(ROOT, 'src'))) {
-    return ['node', join(R, 'bin', 'burrow.js')];
+    return ['node', ...BIN_NODE_OPTIONS, join(R, 'bin', 'burrow.js')];
   }
   return ['node', '--import', `file://${join(R, 'node_modules', 'tsx', 'dist', 'loader.mjs')}`, join(R, 'test', 'site', 'burrow-cli.ts')];
 }
