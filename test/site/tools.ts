@@ -1,7 +1,7 @@
 // How the site tests spell the burrow CLI inside the laptop node (shared by workflows and
-// faults): `node bin/burrow.js` (with its #! line's node options) when dist/ is built and up to date, else the CLI from src/
-// through tsx (burrow-cli.ts; force with BURROW_SITE_CLI=src). Paths are the repository as
-// the laptop node sees it (REPO_IN_LAPTOP).
+// faults): `node bin/burrow.js` with its #! line's node options when dist/ is built and up
+// to date, else the CLI from src/ through tsx (burrow-cli.ts; force with
+// BURROW_SITE_CLI=src). Paths are the repository as the laptop node sees it (REPO_IN_LAPTOP).
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN_NODE_OPTIONS } from '../helpers/cli.js';
