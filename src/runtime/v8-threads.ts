@@ -6,7 +6,8 @@
  * Measured on a 2-core machine shared by the forwarder, the programs at both ends and sshd:
  * a fresh process's first 500 forwarded connections cost ~10 % less CPU each and were
  * answered ~20 % sooner without the helper threads, in each of six interleaved runs, with
- * bulk transfers alike (bench/HISTORY.md, session 41). Likely reason: there, V8's compiler
+ * bulk transfers alike; a run of 1000-connection blocks showed no difference
+ * (bench/HISTORY.md, session 41). Likely reason: there, V8's compiler
  * thread waits for a core that the traffic is using, and code stays in its slower tiers
  * until the optimized version arrives. The flag can only be given when node starts
  * (setting it later crashed V8's collector), and it costs `burrow --help` ~10 ms: node then
