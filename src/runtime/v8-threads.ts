@@ -10,8 +10,8 @@
  * (bench/HISTORY.md, session 41). Likely reason: there, V8's compiler
  * thread waits for a core that the traffic is using, and code stays in its slower tiers
  * until the optimized version arrives. The flag can only be given when node starts
- * (setting it later crashed V8's collector), and it costs `burrow --help` ~10 ms: node then
- * compiles its own WebAssembly (its CommonJS export lexer) on the main thread.
+ * (setting it later crashed V8's collector), and it costs `burrow --help` ~10 ms, which the
+ * WebAssembly flags it implies carry (what node compiles there is not yet known).
  *
  * `node bin/burrow.js` runs without it, as before; `burrow --version -v` says which.
  */
