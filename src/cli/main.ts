@@ -6,14 +6,10 @@ import { isBurrowError, toBurrowError } from '../errors.js';
 import { parseSshArgs } from './ssh-args.js';
 import { HELP } from './help.js';
 import { exitCodeFor, EXIT_USAGE } from './exit-codes.js';
-import { collectWhenIdle } from '../runtime/idle-gc.js';
 
 const SUBCOMMANDS = new Set(['demo']);
 
 export async function main(argv: string[]): Promise<void> {
-  // Before the modules a command loads: V8 schedules its memory reducer at the first
-  // full collection, while they load.
-  collectWhenIdle();
   try {
     process.exitCode = await dispatch(argv);
   } catch (e) {
@@ -31,6 +27,7 @@ export async function main(argv: string[]): Promise<void> {
 async function dispatch(argv: string[]): Promise<number> {
   const first = argv[0];
   if (first && SUBCOMMANDS.has(first)) {
+    await collectWhenIdle();
     const { runSubcommand } = await import('./subcommands.js');
     return runSubcommand(first, argv.slice(1));
   }
@@ -53,6 +50,19 @@ async function dispatch(argv: string[]): Promise<number> {
     process.stderr.write(HELP);
     return EXIT_USAGE;
   }
+  await collectWhenIdle();
   const { runForwardCommand } = await import('./forward-command.js');
   return runForwardCommand(args);
+}
+
+/**
+ * For the commands that run: before the modules they load, since V8 schedules its memory
+ * reducer at the first full collection, which can come while they load. Not for `--help`,
+ * `--version` or a usage error, which end at once: the collector needs `node:v8`, which
+ * brings `node:stream` and costs such a command ~10 ms of its start (bench/HISTORY.md,
+ * session 42).
+ */
+async function collectWhenIdle(): Promise<void> {
+  const idle = await import('../runtime/idle-gc.js');
+  idle.collectWhenIdle();
 }

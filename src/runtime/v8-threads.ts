@@ -10,8 +10,13 @@
  * (bench/HISTORY.md, session 41). Likely reason: there, V8's compiler
  * thread waits for a core that the traffic is using, and code stays in its slower tiers
  * until the optimized version arrives. The flag can only be given when node starts
- * (setting it later crashed V8's collector), and it costs `burrow --help` ~10 ms, which the
- * WebAssembly flags it implies carry (what node compiles there is not yet known).
+ * (setting it later crashed V8's collector). It costs start-up: V8 then rejects the code
+ * cache node carries for its own modules (its flags differ from the ones the cache was made
+ * with: `internalBinding('builtins').getCacheUsage()` counts 30 of 30 of `node:v8`'s modules
+ * compiled without the cache), so each node module loaded after start is compiled from
+ * source. `burrow --help` therefore loads few of them: `bin/burrow.js` is CommonJS and
+ * `require()`s the CLI, and the idle collector (`node:v8`, which brings `node:stream`) starts
+ * only for the commands that run.
  *
  * `node bin/burrow.js` runs without it, as before; `burrow --version -v` says which.
  */

@@ -32,6 +32,6 @@ test('the package holds every file its install builds the native addons from, an
   const files = packed();
   const sources = nativeSources();
   assert.ok(sources.includes('native/tx-pump.c') && sources.includes('native/tx-pump-api.h'), `sources found: ${sources.join(' ')}`);
-  const missing = ['native/binding.gyp', 'bin/burrow.js', 'dist/cli/main.js', ...sources].filter((f) => !files.has(f));
+  const missing = ['native/binding.gyp', 'bin/burrow.js', 'bin/package.json', 'dist/cli/main.js', ...sources].filter((f) => !files.has(f));
   assert.deepEqual(missing, [], 'files the installed package needs but `npm pack` leaves out');
 });
