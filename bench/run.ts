@@ -410,6 +410,8 @@ async function main(): Promise<void> {
   console.log(text);
   if (cold) {
     console.log(`\ncold start (median): burrow --help ${fmt(cold.burrowHelpMs)} ms, node -e '' ${fmt(cold.nodeEmptyMs)} ms, ssh -V ${fmt(cold.sshVersionMs)} ms`);
+    const bare = cold.withoutExtraCaCerts;
+    if (bare) console.log(`  without the environment's NODE_EXTRA_CA_CERTS: burrow --help ${fmt(bare.burrowHelpMs)} ms, node -e '' ${fmt(bare.nodeEmptyMs)} ms`);
   }
   console.log(`\n${cpuStartLine}\n${describeCpus('end', cpuEnd)}`);
   if (failures.length) console.log(`\nFAILURES:\n${failures.map((f) => `- ${f}`).join('\n')}`);

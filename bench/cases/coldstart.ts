@@ -1,13 +1,17 @@
 /**
- * Start-up cost: `burrow --help` against an empty `node -e ''` and `ssh -V`.
+ * Start-up cost: `burrow --help` against an empty `node -e ''` and `ssh -V`, in the
+ * environment the bench was given. If that environment sets `NODE_EXTRA_CA_CERTS`, both
+ * node figures are also taken without it: node reads and parses that file when it
+ * starts, whatever it runs (~40 ms on the machine of session 42), which no user without
+ * the variable pays.
  */
 import { run } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
 import { BURROW_CLI } from '../peers/index.js';
 
-async function timeOnce(cmd: string, args: string[]): Promise<number> {
+async function timeOnce(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const t0 = process.hrtime.bigint();
-  const r = await run(cmd, args, { timeoutMs: 30_000 });
+  const r = await run(cmd, args, { timeoutMs: 30_000, env });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().slice(0, 300)}`);
   return ms;
@@ -17,16 +21,31 @@ export interface ColdStart {
   burrowHelpMs: number;
   nodeEmptyMs: number;
   sshVersionMs: number;
+  /** The same two node figures without the environment's `NODE_EXTRA_CA_CERTS`, if it sets one. */
+  withoutExtraCaCerts?: { burrowHelpMs: number; nodeEmptyMs: number };
 }
 
 export async function coldStart(reps: number): Promise<ColdStart> {
+  const { NODE_EXTRA_CA_CERTS: extraCa, ...bare } = process.env;
   const b: number[] = [];
   const n: number[] = [];
   const s: number[] = [];
+  const bBare: number[] = [];
+  const nBare: number[] = [];
+  const help = (env?: NodeJS.ProcessEnv): Promise<number> =>
+    timeOnce(BURROW_CLI[0] as string, [...BURROW_CLI.slice(1), '--help'], env);
   for (let i = 0; i < reps; i++) {
     n.push(await timeOnce(process.execPath, ['-e', '']));
-    b.push(await timeOnce(BURROW_CLI[0] as string, [...BURROW_CLI.slice(1), '--help']));
+    b.push(await help());
     s.push(await timeOnce('ssh', ['-V']));
+    if (extraCa === undefined) continue;
+    nBare.push(await timeOnce(process.execPath, ['-e', ''], bare));
+    bBare.push(await help(bare));
   }
-  return { burrowHelpMs: median(b), nodeEmptyMs: median(n), sshVersionMs: median(s) };
+  return {
+    burrowHelpMs: median(b),
+    nodeEmptyMs: median(n),
+    sshVersionMs: median(s),
+    ...(extraCa === undefined ? {} : { withoutExtraCaCerts: { burrowHelpMs: median(bBare), nodeEmptyMs: median(nBare) } }),
+  };
 }
