@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'SESSION_CLOSED'
   | 'DISCONNECTED'
   | 'SOCKS_PROTOCOL'
+  | 'OUTPUT_FAILED'
   | 'ABORTED'
   | 'INTERNAL';
 

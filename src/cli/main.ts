@@ -6,6 +6,7 @@ import { isBurrowError, toBurrowError } from '../errors.js';
 import { parseSshArgs } from './ssh-args.js';
 import { HELP } from './help.js';
 import { exitCodeFor, EXIT_USAGE } from './exit-codes.js';
+import { printNow } from './print.js';
 
 const SUBCOMMANDS = new Set(['demo']);
 
@@ -15,10 +16,14 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     const err = toBurrowError(e);
     const verbose = argv.some((a) => /^-v+$/.test(a));
-    process.stderr.write(`burrow: ${err.message}\n`);
-    if (!isBurrowError(e) || err.code === 'INTERNAL' || verbose) {
-      // Unexpected failures keep their stack for a bug report; expected ones never do.
-      if (!isBurrowError(e) && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    try {
+      printNow(2, `burrow: ${err.message}\n`);
+      if (!isBurrowError(e) || err.code === 'INTERNAL' || verbose) {
+        // Unexpected failures keep their stack for a bug report; expected ones never do.
+        if (!isBurrowError(e) && e instanceof Error && e.stack) printNow(2, `${e.stack}\n`);
+      }
+    } catch {
+      // Standard error itself cannot be written: the exit status is all that is left.
     }
     process.exitCode = exitCodeFor(err.code);
   }
@@ -33,12 +38,12 @@ async function dispatch(argv: string[]): Promise<number> {
   }
   const args = parseSshArgs(argv);
   if (args.help) {
-    process.stdout.write(HELP);
+    printNow(1, HELP);
     return 0;
   }
   if (args.version) {
     const { versionText } = await import('./version.js');
-    process.stdout.write(await versionText(args.verbose));
+    printNow(1, await versionText(args.verbose));
     return 0;
   }
   if (!args.destination) {
@@ -47,7 +52,7 @@ async function dispatch(argv: string[]): Promise<number> {
       const { cliSpecs } = await import('./forward-command.js');
       cliSpecs(args);
     }
-    process.stderr.write(HELP);
+    printNow(2, HELP);
     return EXIT_USAGE;
   }
   await collectWhenIdle();
