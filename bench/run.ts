@@ -410,6 +410,9 @@ async function main(): Promise<void> {
   console.log(text);
   if (cold) {
     console.log(`\ncold start (median): burrow --help ${fmt(cold.burrowHelpMs)} ms, node -e '' ${fmt(cold.nodeEmptyMs)} ms, ssh -V ${fmt(cold.sshVersionMs)} ms`);
+    if (cold.quiet.waitedS > 1 || cold.quiet.idleShare < 0.9) {
+      console.log(`  started after ${cold.quiet.waitedS} s of waiting for a quiet machine, at ${(cold.quiet.idleShare * 100).toFixed(0)} % idle`);
+    }
     const bare = cold.withoutExtraCaCerts;
     if (bare) console.log(`  without the environment's NODE_EXTRA_CA_CERTS: burrow --help ${fmt(bare.burrowHelpMs)} ms, node -e '' ${fmt(bare.nodeEmptyMs)} ms`);
   }

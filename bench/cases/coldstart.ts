@@ -3,11 +3,12 @@
  * environment the bench was given. If that environment sets `NODE_EXTRA_CA_CERTS`, both
  * node figures are also taken without it: node reads and parses that file when it
  * starts, whatever it runs (~40 ms on the machine of session 42), which no user without
- * the variable pays.
+ * the variable pays. The timing starts once the machine is quiet (`lib/quiet.ts`).
  */
 import { run } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
 import { BURROW_CLI } from '../peers/index.js';
+import { waitQuiet, type Quiet } from '../lib/quiet.js';
 
 async function timeOnce(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const t0 = process.hrtime.bigint();
@@ -23,6 +24,8 @@ export interface ColdStart {
   sshVersionMs: number;
   /** The same two node figures without the environment's `NODE_EXTRA_CA_CERTS`, if it sets one. */
   withoutExtraCaCerts?: { burrowHelpMs: number; nodeEmptyMs: number };
+  /** How quiet the machine was when the timing started (`lib/quiet.ts`). */
+  quiet: Quiet;
 }
 
 export async function coldStart(reps: number): Promise<ColdStart> {
@@ -32,6 +35,7 @@ export async function coldStart(reps: number): Promise<ColdStart> {
   const s: number[] = [];
   const bBare: number[] = [];
   const nBare: number[] = [];
+  const quiet = await waitQuiet();
   const help = (env?: NodeJS.ProcessEnv): Promise<number> =>
     timeOnce(BURROW_CLI[0] as string, [...BURROW_CLI.slice(1), '--help'], env);
   for (let i = 0; i < reps; i++) {
@@ -46,6 +50,7 @@ export async function coldStart(reps: number): Promise<ColdStart> {
     burrowHelpMs: median(b),
     nodeEmptyMs: median(n),
     sshVersionMs: median(s),
+    quiet,
     ...(extraCa === undefined ? {} : { withoutExtraCaCerts: { burrowHelpMs: median(bBare), nodeEmptyMs: median(nBare) } }),
   };
 }

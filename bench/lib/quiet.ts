@@ -1,0 +1,39 @@
+/**
+ * Waits for the machine to be quiet before a measurement that a busy machine distorts
+ * most (process starts): what ran just before the bench (a test suite's daemons and
+ * namespaces being torn down, say) can take most of a core for a minute. Reads the
+ * CPUs' idle share from `/proc/stat` once a second, until one second is at least
+ * `IDLE_SHARE` idle or `MAX_WAIT_S` have passed; the measurement runs either way, and the
+ * result says what the machine was like.
+ */
+import { readFileSync } from 'node:fs';
+import { sleep } from './proc.js';
+
+const IDLE_SHARE = 0.9;
+const MAX_WAIT_S = 60;
+
+function cpuTimes(): { idle: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  // cpu  user nice system idle iowait irq softirq steal guest guest_nice
+  const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { idle, total: f.reduce((a, b) => a + b, 0) };
+}
+
+export interface Quiet {
+  /** The idle share of the last second looked at. */
+  idleShare: number;
+  /** Seconds waited for it. */
+  waitedS: number;
+}
+
+export async function waitQuiet(): Promise<Quiet> {
+  let before = cpuTimes();
+  for (let s = 1; ; s++) {
+    await sleep(1000);
+    const now = cpuTimes();
+    const idleShare = (now.idle - before.idle) / Math.max(1, now.total - before.total);
+    before = now;
+    if (idleShare >= IDLE_SHARE || s >= MAX_WAIT_S) return { idleShare, waitedS: s };
+  }
+}
