@@ -15,8 +15,8 @@
  * with: `internalBinding('builtins').getCacheUsage()` counts 30 of 30 of `node:v8`'s modules
  * compiled without the cache), so each node module loaded after start is compiled from
  * source. `burrow --help` therefore loads few of them: `bin/burrow.js` is CommonJS and
- * `require()`s the CLI, and the idle collector (`node:v8`, which brings `node:stream`) starts
- * only for the commands that run.
+ * `require()`s the CLI, the idle collector (`node:v8`, which brings `node:stream`) starts
+ * only for the commands that run, and `src/cli/print.ts` writes without `process.stdout`.
  *
  * `node bin/burrow.js` runs without it, as before; `burrow --version -v` says which.
  */
