@@ -1,10 +1,10 @@
 /**
- * Waits for the machine to be quiet before a measurement that a busy machine distorts
- * most (process starts): what ran just before the bench (a test suite's daemons and
- * namespaces being torn down, say) can take most of a core for a minute. Reads the
+ * Waits for the CPUs to be idle before a measurement that a busy machine distorts most
+ * (process starts), in case what ran just before the bench is still at work. Reads the
  * CPUs' idle share from `/proc/stat` once a second, until one second is at least
  * `IDLE_SHARE` idle or `MAX_WAIT_S` have passed; the measurement runs either way, and the
- * result says what the machine was like.
+ * result says what the machine was like. Idle CPUs are not all: in session 42 node started
+ * 25–40 ms slower for a while after `npm test` with the CPUs idle (bench/HISTORY.md).
  */
 import { readFileSync } from 'node:fs';
 import { sleep } from './proc.js';

@@ -64,8 +64,8 @@ async function dispatch(argv: string[]): Promise<number> {
  * For the commands that run: before the modules they load, since V8 schedules its memory
  * reducer at the first full collection, which can come while they load. Not for `--help`,
  * `--version` or a usage error, which end at once: the collector needs `node:v8`, which
- * brings `node:stream` and costs such a command ~10 ms of its start (bench/HISTORY.md,
- * session 42).
+ * brings `node:stream`, ~5 ms of such a command's start under `--single-threaded`
+ * (bench/HISTORY.md, session 42).
  */
 async function collectWhenIdle(): Promise<void> {
   const idle = await import('../runtime/idle-gc.js');
