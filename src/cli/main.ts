@@ -15,13 +15,10 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = await dispatch(argv);
   } catch (e) {
     const err = toBurrowError(e);
-    const verbose = argv.some((a) => /^-v+$/.test(a));
     try {
       printNow(2, `burrow: ${err.message}\n`);
-      if (!isBurrowError(e) || err.code === 'INTERNAL' || verbose) {
-        // Unexpected failures keep their stack for a bug report; expected ones never do.
-        if (!isBurrowError(e) && e instanceof Error && e.stack) printNow(2, `${e.stack}\n`);
-      }
+      // Unexpected failures keep their stack for a bug report; expected ones never do.
+      if (!isBurrowError(e) && e instanceof Error && e.stack) printNow(2, `${e.stack}\n`);
     } catch {
       // Standard error itself cannot be written: the exit status is all that is left.
     }
