@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { cryptoStatus } from '../src/ssh/crypto-status.js';
 import { bulk, concurrent, connLatency, stalled, type Metrics, type Target } from './cases/traffic.js';
 import { coldStart } from './cases/coldstart.js';
+import { IDLE_SHARE } from './lib/quiet.js';
 import { createDelayedPair, hostBuffers, SERVER_ADDR, TUNED_BUFFERS } from './lib/netns.js';
 import { freePort } from './lib/ports.js';
 import { cleanupAll, installSignalHandlers, run, startDaemon } from './lib/proc.js';
@@ -410,7 +411,7 @@ async function main(): Promise<void> {
   console.log(text);
   if (cold) {
     console.log(`\ncold start (median): burrow --help ${fmt(cold.burrowHelpMs)} ms, node -e '' ${fmt(cold.nodeEmptyMs)} ms, ssh -V ${fmt(cold.sshVersionMs)} ms`);
-    if (cold.quiet.waitedS > 1 || cold.quiet.idleShare < 0.9) {
+    if (cold.quiet.waitedS > 1 || cold.quiet.idleShare < IDLE_SHARE) {
       console.log(`  started after ${cold.quiet.waitedS} s of waiting for a quiet machine, at ${(cold.quiet.idleShare * 100).toFixed(0)} % idle`);
     }
     const bare = cold.withoutExtraCaCerts;

@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { sleep } from './proc.js';
 
-const IDLE_SHARE = 0.9;
+/** A second this idle counts as quiet. */
+export const IDLE_SHARE = 0.9;
 const MAX_WAIT_S = 60;
 
 function cpuTimes(): { idle: number; total: number } {
