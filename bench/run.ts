@@ -14,7 +14,7 @@ import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { cryptoStatus } from '../src/ssh/crypto-status.js';
 import { bulk, concurrent, connLatency, stalled, type Metrics, type Target } from './cases/traffic.js';
-import { coldStart } from './cases/coldstart.js';
+import { coldStart, combineWindows, type ColdStart } from './cases/coldstart.js';
 import { IDLE_SHARE } from './lib/quiet.js';
 import { createDelayedPair, hostBuffers, SERVER_ADDR, TUNED_BUFFERS } from './lib/netns.js';
 import { freePort } from './lib/ports.js';
@@ -387,35 +387,49 @@ async function main(): Promise<void> {
   const cpuStartLine = describeCpus('start', cpuStart);
   console.log(cpuStartLine);
   const tools = await buildTools();
-  let cold;
-  try {
-    // First, before any group: a process start is what a busy machine slows most, and
-    // the groups leave work behind them (sshd sessions and namespaces being torn down).
+  // Cold-start windows: one before the groups, and in a full run one between them and one
+  // after them, so that a spell of slow process starts does not decide the figure
+  // (cases/coldstart.ts). Each waits for a quiet machine: the groups leave work behind
+  // them (sshd sessions and namespaces being torn down).
+  const windows: ColdStart[] = [];
+  const coldWindow = async (): Promise<void> => {
     try {
-      cold = await coldStart(opts.quick ? 3 : 10);
+      windows.push(await coldStart(opts.quick ? 3 : 10));
     } catch (err) {
       failures.push(`cold start: ${err instanceof Error ? err.message : String(err)}`);
     }
+  };
+  try {
+    await coldWindow();
     // Each forwarder must run the cipher its column names, or the ratios compare two ciphers.
     await auditCiphers([...new Set([...pickPeers(Object.values(PEERS), opts), ...pickPeers(Object.values(JUMP_PEERS), opts)])]);
     if (opts.only !== 'netns') await loopback(tools, opts);
+    if (!opts.quick) await coldWindow();
     if (opts.only !== 'loopback') {
       for (const rtt of opts.rtts ?? (opts.quick ? [50] : [50, 100])) await delayed(tools, opts, rtt);
     }
   } finally {
     await cleanupAll();
   }
+  if (!opts.quick) await coldWindow();
+  const cold = combineWindows(windows);
   const cpuEnd = await checkCpus(opts.quick ? 1 : 2);
   finish();
   const text = render();
   console.log(text);
   if (cold) {
-    console.log(`\ncold start (median): burrow --help ${fmt(cold.burrowHelpMs)} ms, node -e '' ${fmt(cold.nodeEmptyMs)} ms, ssh -V ${fmt(cold.sshVersionMs)} ms`);
-    if (cold.quiet.waitedS > 1 || cold.quiet.idleShare < IDLE_SHARE) {
-      console.log(`  started after ${cold.quiet.waitedS} s of waiting for a quiet machine, at ${(cold.quiet.idleShare * 100).toFixed(0)} % idle`);
-    }
+    const n = cold.windows.length;
+    console.log(`\ncold start (median${n > 1 ? ` of ${n} windows' medians` : ''}): burrow --help ${fmt(cold.burrowHelpMs)} ms, node -e '' ${fmt(cold.nodeEmptyMs)} ms, ssh -V ${fmt(cold.sshVersionMs)} ms`);
     const bare = cold.withoutExtraCaCerts;
     if (bare) console.log(`  without the environment's NODE_EXTRA_CA_CERTS: burrow --help ${fmt(bare.burrowHelpMs)} ms, node -e '' ${fmt(bare.nodeEmptyMs)} ms`);
+    for (const w of n > 1 || cold.quiet.waitedS > 1 || cold.quiet.idleShare < IDLE_SHARE ? cold.windows : []) {
+      const wb = w.withoutExtraCaCerts;
+      console.log(
+        `  window at ${w.at?.slice(11, 19) ?? '?'}: burrow --help ${fmt(w.burrowHelpMs)} ms, node -e '' ${fmt(w.nodeEmptyMs)} ms` +
+          (wb ? ` (without: ${fmt(wb.burrowHelpMs)}, ${fmt(wb.nodeEmptyMs)})` : '') +
+          `; after ${w.quiet.waitedS} s of waiting, at ${(w.quiet.idleShare * 100).toFixed(0)} % idle`,
+      );
+    }
   }
   console.log(`\n${cpuStartLine}\n${describeCpus('end', cpuEnd)}`);
   if (failures.length) console.log(`\nFAILURES:\n${failures.map((f) => `- ${f}`).join('\n')}`);

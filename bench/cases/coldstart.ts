@@ -4,6 +4,12 @@
  * node figures are also taken without it: node reads and parses that file when it
  * starts, whatever it runs (~40 ms on the machine of session 42), which no user without
  * the variable pays. The timing starts once the machine is quiet (`lib/quiet.ts`).
+ *
+ * A full run takes several windows of interleaved starts, spread over the run, and reports
+ * the median of their medians (`combineWindows`): on the machine of session 43, node's own
+ * start went from ~110 to ~150 ms for 20–30 s at a time with the CPUs 95 % idle and no
+ * steal time reported (bench/HISTORY.md), and a single window that fell into such a spell decided
+ * the figure of a whole run. Each window is kept in the result.
  */
 import { run } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
@@ -19,6 +25,8 @@ async function timeOnce(cmd: string, args: string[], env: NodeJS.ProcessEnv = pr
 }
 
 export interface ColdStart {
+  /** When this window started (ISO time). */
+  at?: string;
   burrowHelpMs: number;
   nodeEmptyMs: number;
   sshVersionMs: number;
@@ -36,6 +44,7 @@ export async function coldStart(reps: number): Promise<ColdStart> {
   const bBare: number[] = [];
   const nBare: number[] = [];
   const quiet = await waitQuiet();
+  const at = new Date().toISOString();
   const help = (env?: NodeJS.ProcessEnv): Promise<number> =>
     timeOnce(BURROW_CLI[0] as string, [...BURROW_CLI.slice(1), '--help'], env);
   for (let i = 0; i < reps; i++) {
@@ -47,10 +56,31 @@ export async function coldStart(reps: number): Promise<ColdStart> {
     bBare.push(await help(bare));
   }
   return {
+    at,
     burrowHelpMs: median(b),
     nodeEmptyMs: median(n),
     sshVersionMs: median(s),
     quiet,
     ...(extraCa === undefined ? {} : { withoutExtraCaCerts: { burrowHelpMs: median(bBare), nodeEmptyMs: median(nBare) } }),
+  };
+}
+
+/** Several windows as one figure: each field the median of the windows' medians. */
+export interface ColdStarts extends ColdStart {
+  windows: ColdStart[];
+}
+
+export function combineWindows(windows: ColdStart[]): ColdStarts | undefined {
+  const first = windows[0];
+  if (!first) return undefined;
+  const of = (f: (w: ColdStart) => number | undefined): number => median(windows.map(f).filter((x): x is number => x !== undefined));
+  const bare = windows.every((w) => w.withoutExtraCaCerts !== undefined);
+  return {
+    burrowHelpMs: of((w) => w.burrowHelpMs),
+    nodeEmptyMs: of((w) => w.nodeEmptyMs),
+    sshVersionMs: of((w) => w.sshVersionMs),
+    quiet: first.quiet,
+    ...(bare ? { withoutExtraCaCerts: { burrowHelpMs: of((w) => w.withoutExtraCaCerts?.burrowHelpMs), nodeEmptyMs: of((w) => w.withoutExtraCaCerts?.nodeEmptyMs) } } : {}),
+    windows,
   };
 }
