@@ -7,9 +7,10 @@
  *
  * A full run takes several windows of interleaved starts, spread over the run, and reports
  * the median of their medians (`combineWindows`): on the machine of session 43, node's own
- * start went from ~110 to ~150 ms for 20–30 s at a time with the CPUs 95 % idle and no
- * steal time reported (bench/HISTORY.md), and a single window that fell into such a spell decided
- * the figure of a whole run. Each window is kept in the result.
+ * start went from ~110 to ~150 ms for 20–30 s at a time, with the CPUs 95 % idle and no
+ * steal time reported (bench/HISTORY.md), and a single window that fell into such a
+ * spell decided the figure of a whole run. Each window is kept in the result; the
+ * combined figure's `quiet` is the first window's.
  */
 import { run } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
