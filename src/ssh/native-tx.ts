@@ -17,7 +17,7 @@
  *
  * A channel's window adjusts are sealed here too (`message`), and sent the same way:
  * a download makes thousands a second, and ssh2's packet, encryption call and corked
- * write, uncorked on the next tick, were most of the JavaScript it ran.
+ * write were most of the JavaScript it ran.
  *
  * Once a connection carries bulk data towards the server, its local socket is mostly
  * read by native code instead (native-pump.ts): what comes here is each upload's first
@@ -169,7 +169,7 @@ const CHANNEL_WINDOW_ADJUST = 93;
 
 /**
  * A channel's window adjust, sealed here: a download's thousands a second skip ssh2's
- * packet, its call to encrypt and Node's corked write (uncorked on the next tick).
+ * packet, its call to encrypt and Node's corked write.
  */
 function sendAdjust(channel: TxChannel, amount: number): boolean {
   const c = sealingCipher(channel._client._protocol);

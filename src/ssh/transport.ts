@@ -86,11 +86,11 @@ const DIRECT_CAP = Number(process.env.BURROW_DIRECT_WRITE_CAP) || 0;
 const LONE_PACKET_MAX = 16 * 1024;
 
 /**
- * The first packet ssh2 makes in a tick, when Node holds nothing for the socket, goes to
- * the kernel at once (the ssh2 patch's `[direct write]`). A new connection's open, its
- * few bytes, its EOF and CLOSE then skip Node's corked write, the uncork on the next tick
- * and the write's callbacks: JavaScript that a bulk transfer, sealed natively, leaves
- * cold (bench/HISTORY.md, session 40).
+ * The first packet ssh2 makes in a turn of the event loop, when Node holds nothing for the
+ * socket, goes to the kernel at once (the ssh2 patch's `[direct write]`). A new
+ * connection's open, its few bytes, its EOF and CLOSE then skip Node's write, its
+ * callbacks and the cork around it: JavaScript that a bulk transfer, sealed natively,
+ * leaves cold (bench/HISTORY.md, sessions 40 and 44).
  */
 function directWrites(socket: net.Socket): void {
   if (sendv === undefined || process.env.BURROW_NO_DIRECT_WRITE) return;
