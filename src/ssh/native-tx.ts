@@ -3,7 +3,7 @@
  * `-L`/`-D`, a download through `-R`, on an AES-GCM connection.
  *
  * ssh2 makes each CHANNEL_DATA packet in JavaScript (frame, copy, one call to encrypt,
- * one corked write), then writes a tick's packets with Node's writev. When ssh2's
+ * one corked write), then writes a turn's packets with Node's writev. When ssh2's
  * Channel writes what the peer's window allows (the patch's `[native tx]`), this sends
  * the same packets in one call instead: framed, padded and encrypted from the IV ssh2
  * would use next, then written to the socket's descriptor with one send(2) when Node has
@@ -99,7 +99,7 @@ export const nativeTxCounters = { writes: 0, bytes: 0, direct: 0, adjusts: 0, ad
 const PLAIN_ALLOC_START = 5;
 
 /**
- * Smaller writes are queued on Node's socket even when it is empty: ssh2 corks a tick's
+ * Smaller writes are queued on Node's socket even when it is empty: ssh2 corks a turn's
  * packets into one writev(2), where each of these would be a send(2) of its own (many
  * channels answering at once, interactive traffic).
  */
@@ -117,7 +117,7 @@ export function sealingCipher(proto: Protocol | undefined): GcmCipher | undefine
 
 /**
  * The SSH socket's descriptor when a write may go straight to it: nothing of this
- * connection waits in Node (corked packets of this tick included), or the bytes would
+ * connection waits in Node (corked packets of this turn included), or the bytes would
  * overtake it. Else -1: the sealed packets are handed back to be queued there.
  */
 function directFd(sock: Duplex | undefined): number {
