@@ -27,6 +27,7 @@ import { bulk, concurrent, connLatency, type Target } from './cases/traffic.js';
 import { AES, CHACHA, namedPeer, type ForwardPlan, type NamedPeer, type PeerEnv } from './peers/index.js';
 import { median, fmt } from './lib/stats.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
+import { takeOption } from './lib/args.js';
 
 const MiB = 1024 * 1024;
 /** utime, stime (s), minor faults and context switches (voluntary + not) of the process. */
@@ -70,13 +71,7 @@ async function startAttached(cmd: string | undefined, pid: number | undefined, l
 }
 
 const argv = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = argv.indexOf(name);
-  if (i < 0) return dflt;
-  const v = argv[i + 1] as string;
-  argv.splice(i, 2);
-  return v;
-};
+const opt = (name: string, dflt: string): string => takeOption(argv, name, dflt);
 const reps = Number(opt('--reps', '3'));
 const mib = Number(opt('--mib', '128'));
 const cipher = opt('--cipher', 'aes') === 'chacha' ? CHACHA : AES;

@@ -16,16 +16,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { takeOption } from './lib/args.js';
 
 interface Coverage {
   result: { url: string; functions: { functionName: string; ranges: { startOffset: number; count: number }[] }[] }[];
 }
 
 const args = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 ? (args.splice(i, 2)[1] ?? dflt) : dflt;
-};
+const opt = (name: string, dflt: string): string => takeOption(args, name, dflt);
 const rr = Number(opt('--rr', '500'));
 const top = Number(opt('--top', '60'));
 const peer = args[0] ?? 'cli';
@@ -77,7 +75,10 @@ for (const [k, v] of two) {
 }
 rows.sort((a, b) => b[0] - a[0]);
 const byFile = new Map<string, number>();
-for (const [d, k] of rows) byFile.set(k.split(' ')[0] as string, (byFile.get(k.split(' ')[0] as string) ?? 0) + d);
+for (const [d, k] of rows) {
+  const file = k.split(' ')[0] as string;
+  byFile.set(file, (byFile.get(file) ?? 0) + d);
+}
 console.log(`${peer}: ${rows.reduce((s, r) => s + r[0], 0).toFixed(1)} JavaScript calls per connection (${rows.length} functions)`);
 for (const [f, d] of [...byFile].sort((a, b) => b[1] - a[1])) if (d >= 0.5) console.log(`${d.toFixed(1).padStart(7)}  ${f}`);
 console.log('');

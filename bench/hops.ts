@@ -24,6 +24,7 @@ import { median } from './lib/stats.js';
 import { buildTools } from './lib/tools.js';
 import { connLatency } from './cases/traffic.js';
 import { AES, CHACHA, namedPeer, type ForwardPlan, type PeerEnv } from './peers/index.js';
+import { takeOption } from './lib/args.js';
 
 interface Packet {
   t: number;
@@ -34,13 +35,7 @@ interface Packet {
 }
 
 const argv = process.argv.slice(2);
-const opt = (name: string, dflt: string): string => {
-  const i = argv.indexOf(name);
-  if (i < 0) return dflt;
-  const v = argv[i + 1] ?? dflt;
-  argv.splice(i, 2);
-  return v;
-};
+const opt = (name: string, dflt: string): string => takeOption(argv, name, dflt);
 const count = Number(opt('--rr', '500'));
 const from = Number(opt('--from', '0.5'));
 const cipher = opt('--cipher', 'aes') === 'chacha' ? CHACHA : AES;
