@@ -24,7 +24,7 @@ import { fmt, median, table } from './lib/stats.js';
 import { buildTools, type Tools } from './lib/tools.js';
 import { auditCiphers } from './lib/cipher-audit.js';
 import { checkCpus, describeCpus } from './lib/cpu-check.js';
-import { BURROW_STANDIN, getBurrowCommand, JUMP_PEERS, PEERS, setBurrowCommand, type ForwardPlan, type Peer, type PeerEnv } from './peers/index.js';
+import { BURROW_STANDIN, getBurrowCommand, JUMP_PEERS, PEERS, setBurrowCommand, type Forward, type ForwardPlan, type Peer, type PeerEnv, type Running } from './peers/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -110,42 +110,56 @@ function recordError(group: string, label: string, peer: string, err: unknown): 
 interface CaseDef {
   label: string;
   peers?: string[];
-  run(peer: Peer, pid: number | undefined, target: (kind: 'L' | 'ssf' | 'R' | 'D') => Target): Promise<Metrics>;
+  run(peer: Peer, pid: number | undefined, target: (kind: TargetKind) => Target): Promise<Metrics>;
 }
 
+type TargetKind = 'L' | 'ssf' | 'R' | 'D';
+
+/**
+ * One group's repetitions. Each repetition starts every peer first (each with ports of
+ * its own, from `planFor`), then runs each case through the peers one after another, so
+ * that two peers' figures for one case are taken seconds apart, not minutes: a spell
+ * in which this VM runs slower (another tenant; one vCPU's AES ~35 % slower for minutes,
+ * see `lib/cpu-check.ts`) then falls on both, not on one peer's whole block of cases.
+ * Odd repetitions go in the given order, even ones in reverse, so that no peer always
+ * runs right after the same other one. The peers not running a case sit idle.
+ */
 async function runGroup(
   group: string,
   peers: Peer[],
   env: PeerEnv,
-  plan: ForwardPlan,
-  target: (peer: Peer, kind: 'L' | 'ssf' | 'R' | 'D') => Target,
+  planFor: () => Promise<ForwardPlan>,
+  target: (peer: Peer, plan: ForwardPlan, kind: TargetKind) => Target,
   cases: CaseDef[],
   reps: number,
 ): Promise<void> {
   console.log(`\n== ${group}`);
   for (let rep = 1; rep <= reps; rep++) {
-    for (const peer of peers) {
-      let running;
-      try {
-        running = await peer.start(env, plan);
-      } catch (err) {
-        recordError(group, 'start', peer.id, err);
-        continue;
+    const order = rep % 2 === 1 ? peers : [...peers].reverse();
+    const live: { peer: Peer; plan: ForwardPlan; running: Running }[] = [];
+    try {
+      for (const peer of order) {
+        const plan = await planFor();
+        try {
+          live.push({ peer, plan, running: await peer.start(env, plan) });
+        } catch (err) {
+          recordError(group, 'start', peer.id, err);
+        }
       }
-      try {
-        for (const c of cases) {
+      for (const c of cases) {
+        for (const { peer, plan, running } of live) {
           if (c.peers && !c.peers.includes(peer.id)) continue;
           try {
-            const m = await c.run(peer, running.pid, (k) => target(peer, k));
+            const m = await c.run(peer, running.pid, (k) => target(peer, plan, k));
             record(group, c.label, peer.id, m);
             console.log(`  rep ${rep} ${peer.id.padEnd(14)} ${c.label.padEnd(22)} ${Object.entries(m).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
           } catch (err) {
             recordError(group, c.label, peer.id, err);
           }
         }
-      } finally {
-        await running.stop();
       }
+    } finally {
+      for (const l of live) await l.running.stop();
     }
   }
 }
@@ -189,23 +203,26 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   const port = await freePort();
   const ssf = await freePort();
   const server = await startDaemon(tools.tcpbench, ['server', '127.0.0.1', String(port), String(ssf)], { ready: /ready/, timeoutMs: 60_000 });
-  const [lMain, lSsf, rMain, dPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const plan: ForwardPlan = {
-    local: [
-      { listen: lMain, host: '127.0.0.1', port },
-      { listen: lSsf, host: '127.0.0.1', port: ssf },
-    ],
-    remote: [{ listen: rMain, host: '127.0.0.1', port }],
-    dynamic: [dPort],
+  // Ports of its own for each peer: the peers of a group run side by side (runGroup).
+  const planFor = async (): Promise<ForwardPlan> => {
+    const [lMain, lSsf, rMain, dPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    return {
+      local: [
+        { listen: lMain, host: '127.0.0.1', port },
+        { listen: lSsf, host: '127.0.0.1', port: ssf },
+      ],
+      remote: [{ listen: rMain, host: '127.0.0.1', port }],
+      dynamic: [dPort],
+    };
   };
   const env: PeerEnv = { prefix: [], config: (c) => sshd.clientConfig(c) };
-  const target = (peer: Peer, k: 'L' | 'ssf' | 'R' | 'D'): Target => {
+  const target = (peer: Peer, plan: ForwardPlan, k: TargetKind): Target => {
     const raw = peer.family === 'raw';
-    if (k === 'ssf') return { prefix: [], host: '127.0.0.1', port: raw ? ssf : lSsf };
+    if (k === 'ssf') return { prefix: [], host: '127.0.0.1', port: raw ? ssf : (plan.local[1] as Forward).listen };
     if (raw) return { prefix: [], host: '127.0.0.1', port };
-    if (k === 'R') return { prefix: [], host: '127.0.0.1', port: rMain };
-    if (k === 'D') return { prefix: [], host: '127.0.0.1', port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } };
-    return { prefix: [], host: '127.0.0.1', port: lMain };
+    if (k === 'R') return { prefix: [], host: '127.0.0.1', port: (plan.remote[0] as Forward).listen };
+    if (k === 'D') return { prefix: [], host: '127.0.0.1', port, env: { TCPBENCH_SOCKS: `127.0.0.1:${String(plan.dynamic[0])}` } };
+    return { prefix: [], host: '127.0.0.1', port: (plan.local[0] as Forward).listen };
   };
   const bytes = opts.quick ? 64 * MiB : 1024 * MiB; // the issue: 1 GiB each direction
   const aesOnly = ['raw', 'openssh-aes', 'burrow-aes'];
@@ -248,11 +265,11 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   ];
   try {
     const peers = pickPeers(Object.values(PEERS), opts);
-    await runGroup('loopback', peers, env, plan, target, pick(cases, opts), opts.reps);
+    await runGroup('loopback', peers, env, planFor, target, pick(cases, opts), opts.reps);
     // The way to a cluster: through its jump host. The bench's sshd is both hops.
     const jumpPeers = pickPeers(Object.values(JUMP_PEERS), opts);
     const jumpCases = pick(bulkCases(tools, { down: bytes, up: bytes }, {}, false), opts);
-    if (jumpCases.length) await runGroup('loopback, through a jump host (-J)', jumpPeers, env, plan, target, jumpCases, opts.reps);
+    if (jumpCases.length) await runGroup('loopback, through a jump host (-J)', jumpPeers, env, planFor, target, jumpCases, opts.reps);
   } finally {
     await server.stop();
     await sshd.stop();
@@ -267,10 +284,16 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
       ready: /ready/,
       timeoutMs: 60_000,
     });
-    const plan: ForwardPlan = { local: [{ listen: 30001, host: SERVER_ADDR, port: 27001 }], remote: [], dynamic: [] };
+    // Each peer its own listening port in the clients' namespace (the peers of a group
+    // run side by side: runGroup); nothing else listens there.
+    let nextListen = 30001;
+    const planFor = (): Promise<ForwardPlan> =>
+      Promise.resolve({ local: [{ listen: nextListen++, host: SERVER_ADDR, port: 27001 }], remote: [], dynamic: [] });
     const env: PeerEnv = { prefix: pair.inClient, config: (c) => sshd.clientConfig(c) };
-    const target = (peer: Peer): Target =>
-      peer.family === 'raw' ? { prefix: pair.inClient, host: SERVER_ADDR, port: 27001 } : { prefix: pair.inClient, host: '127.0.0.1', port: 30001 };
+    const target = (peer: Peer, plan: ForwardPlan): Target =>
+      peer.family === 'raw'
+        ? { prefix: pair.inClient, host: SERVER_ADDR, port: 27001 }
+        : { prefix: pair.inClient, host: '127.0.0.1', port: (plan.local[0] as Forward).listen };
     // Tuned downloads run longer: the window (TCP's and the channel's) needs a
     // few hundred ms to grow, which a 128 MiB transfer would mostly measure.
     const casesFor = (tuned: boolean): CaseDef[] => {
@@ -298,14 +321,14 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
       ] as const) {
         if (opts.buffers && !opts.buffers.includes(key)) continue;
         await pair.setBuffers(buffers);
-        await runGroup(`${rttMs} ms RTT, ${name}`, peers, env, plan, target, casesFor(key === 'tuned'), opts.reps);
+        await runGroup(`${rttMs} ms RTT, ${name}`, peers, env, planFor, target, casesFor(key === 'tuned'), opts.reps);
         await showLine();
         // Through a jump host at the far end of the slow link (the hop to the target is
         // local there, as from a cluster's jump host to its nodes): at 50 ms only.
         if (rttMs === 50 && !opts.quick) {
           const jumpCases = casesFor(key === 'tuned').filter((c) => !c.label.startsWith('new conn'));
           if (jumpCases.length) {
-            await runGroup(`${rttMs} ms RTT, ${name}, through a jump host (-J)`, jumpPeers, env, plan, target, jumpCases, opts.reps);
+            await runGroup(`${rttMs} ms RTT, ${name}, through a jump host (-J)`, jumpPeers, env, planFor, target, jumpCases, opts.reps);
             await showLine();
           }
         }

@@ -164,11 +164,12 @@ export function namedPeer(arg: string): NamedPeer {
   };
 }
 
+/** In the order a group runs them (run.ts `runGroup`): each burrow right after its OpenSSH. */
 export const PEERS = {
   raw: RAW,
   'openssh-aes': opensshPeer(AES, 'openssh-aes'),
-  'openssh-chacha': opensshPeer(CHACHA, 'openssh-chacha'),
   'burrow-aes': burrowPeer(AES, 'burrow-aes'),
+  'openssh-chacha': opensshPeer(CHACHA, 'openssh-chacha'),
   'burrow-chacha': burrowPeer(CHACHA, 'burrow-chacha'),
   'node-relay': NODE_RELAY,
 } as const;
