@@ -17,7 +17,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanupAll, installSignalHandlers, run, startDaemon } from './lib/proc.js';
+import { cleanupAll, installSignalHandlers, run, sleep, startDaemon } from './lib/proc.js';
 import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { median } from './lib/stats.js';
@@ -106,6 +106,9 @@ try {
       const filter = `tcp and (port ${listen} or port ${sshd.port} or port ${target})`;
       const capture = await startDaemon('tcpdump', ['-i', 'lo', '-nn', '-s', '128', '-U', '-w', file, filter], { ready: /listening on/ });
       const m = await connLatency(tools.tcpbench, { prefix: [], host: '127.0.0.1', port: listen }, 'rr', count);
+      // tcpdump loses what its ring still holds when stopped: a short run (`--rr 20`) read
+      // no connection at all (wanprobe.ts waits the same).
+      await sleep(1000);
       await capture.stop();
       const r = await run('tcpdump', ['-r', file, '-tt', '-nn']);
       console.log(`${peer.label}: ${count} connections, median ${Number(m.latency).toFixed(3)} ms each`);
