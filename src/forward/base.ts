@@ -36,9 +36,15 @@ export abstract class ForwardBase implements Forward {
     return this.clients.stats;
   }
 
-  /** True between a successful start and close/destroy. */
-  protected get listening(): boolean {
-    return this.#state === 'listening';
+  /**
+   * True from the start until close/destroy: connections are taken while the forward
+   * is still starting. A listener hands them over as soon as it is bound (the other
+   * loopback family may still be binding), and a server that listens for us may send
+   * its first connections in the same read as its reply (sshd does, under load), before
+   * the start's promise settles; OpenSSH takes those too. A start that fails cuts them.
+   */
+  protected get accepting(): boolean {
+    return this.#state === 'starting' || this.#state === 'listening';
   }
 
   /** Where it listens, as a user reads it (`127.0.0.1:5555`). */
@@ -70,6 +76,7 @@ export abstract class ForwardBase implements Forward {
       }
     } catch (e) {
       this.#state = 'closed';
+      this.clients.destroyAll();
       const err = toBurrowError(e, 'BIND_FAILED', 'forward');
       if (this.opts.reportFailure !== false) this.opts.bus?.emit({ type: 'forward-failed', id: this.id, kind: this.kind, spec: this.spec.text, error: { code: err.code, message: err.message } });
       throw err;

@@ -103,7 +103,7 @@ export abstract class LocalListenerForward extends ForwardBase {
    * then an end that looks like a half-close: open no channel for it.
    */
   #fromOrDrop(local: { readonly remoteAddress?: string | undefined; readonly remotePort?: number | undefined }): string | undefined {
-    if (!this.listening) return undefined;
+    if (!this.accepting) return undefined;
     const peer = local.remoteAddress;
     if (peer === undefined && this.spec.listen.type === 'tcp') return undefined;
     return peer ? formatEndpoint({ type: 'tcp', host: peer, port: local.remotePort ?? 0 }) : 'local';

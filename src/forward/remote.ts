@@ -82,7 +82,7 @@ export class RemoteForward extends ForwardBase {
   }
 
   #incoming(inc: IncomingChannel): void {
-    if (!this.listening) {
+    if (!this.accepting) {
       inc.reject();
       return;
     }

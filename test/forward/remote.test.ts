@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startForward } from '../../src/forward/index.js';
 import { EventBus, type TunnelEvent } from '../../src/events.js';
-import { isBurrowError } from '../../src/errors.js';
+import { BurrowError, isBurrowError } from '../../src/errors.js';
+import type { ChannelOpener } from '../../src/ssh/channels.js';
 import { freePort } from '../helpers/sshd.js';
 import { MiB, canBind, connect, exchange, random, sha256, startEnv, startTarget, type Env } from './util.js';
 
@@ -63,6 +64,72 @@ test('-R with port 0 reports the port the server picked', async () => {
   await target.waitReceived(1);
   assert.equal(target.received[0]?.hash, sha256(up));
   await fwd.close();
+  await target.close();
+});
+
+test('-R takes the connections that reach it before its start has settled', async () => {
+  // Under load sshd sends its reply to `tcpip-forward` and its first CHANNEL_OPENs in one
+  // read: they reach the forward before the start's promise settles. Here the opener
+  // settles only once a first connection has come through to the forward.
+  const target = await startTarget(down);
+  const port = await freePort();
+  // An upload small enough to be taken at once: where the connection is refused, the
+  // exchange ends (with nothing received) instead of waiting to send.
+  const small = random(8 * 1024);
+  let early: Promise<{ hash: string; length: number }> | undefined;
+  const opener: ChannelOpener = {
+    ...env.opener,
+    listenTcp: async (bind, p, onConnection) => {
+      let arrived!: () => void;
+      const seen = new Promise<void>((r) => (arrived = r));
+      const listener = await env.opener.listenTcp(bind, p, (c) => {
+        onConnection(c);
+        arrived();
+      });
+      early = connect({ host: '127.0.0.1', port: p }).then((s) => exchange(s, small));
+      await seen;
+      return listener;
+    },
+  };
+  const fwd = await startForward({ kind: 'remote', text: `${port}:127.0.0.1:${target.port}` }, opener);
+  const got = await early;
+  assert.equal(got?.length, down.length);
+  assert.equal(got?.hash, sha256(down));
+  await target.waitReceived(1);
+  assert.equal(target.received[0]?.hash, sha256(small));
+  assert.equal(fwd.stats.failed, 0);
+  await fwd.close();
+  assert.equal(await canBind(port, '127.0.0.1'), true);
+  await target.close();
+});
+
+test('-R whose start fails cuts the connections it took while starting', async () => {
+  const target = await startTarget(down);
+  const bus = new EventBus();
+  const events: TunnelEvent[] = [];
+  bus.subscribe((e) => events.push(e));
+  let accepted = false;
+  const opener: ChannelOpener = {
+    ...env.opener,
+    listenTcp: (_bind, _port, onConnection) => {
+      onConnection({
+        origin: { host: '127.0.0.1', port: 40000 },
+        accept: () => {
+          accepted = true;
+          throw new Error('accepted after a failed start');
+        },
+        reject: () => {},
+      });
+      return Promise.reject(new BurrowError('FORWARD_REFUSED', 'refused for the test', { phase: 'forward' }));
+    },
+  };
+  await assert.rejects(startForward({ kind: 'remote', text: `0:127.0.0.1:${target.port}` }, opener, { bus }), { code: 'FORWARD_REFUSED' });
+  // The connection was announced and ended with the start, not left to join later.
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['client-open', 'client-close', 'forward-failed'],
+  );
+  assert.equal(accepted, false);
   await target.close();
 });
 
