@@ -232,7 +232,7 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   const rrWarm = opts.quick ? 300 : 3000;
   const ssfCount = opts.quick ? 10 : 40;
   // The 1000 (OpenSSH's listener overflows its accept queue; sshd itself labours).
-  const concN = opts.quick ? 200 : 1000;
+  const concN = opts.quick ? 100 : 1000;
   // Far more than any window or socket buffer, so an unbounded forwarder would show.
   const [stallMiB, stallSecs] = opts.quick ? [64, 1] : [256, 3];
   const cases: CaseDef[] = [
@@ -298,7 +298,8 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
     // few hundred ms to grow, which a 128 MiB transfer would mostly measure.
     const casesFor = (tuned: boolean): CaseDef[] => {
       const down = opts.quick ? 32 * MiB : tuned ? 256 * MiB : 128 * MiB;
-      const up = opts.quick ? 32 * MiB : 128 * MiB;
+      // --quick: uploads at 50 ms run at sshd's window (~16 MiB/s), the slowest cases of the mode.
+      const up = opts.quick ? 16 * MiB : 128 * MiB;
       const count = opts.quick ? 4 : 10;
       const all: CaseDef[] = [
         // As on loopback: a fresh process's first download in a row of its own (burrow pays
