@@ -5,11 +5,13 @@
  *
  *   npm run bench [-- --quick] [--only loopback|netns] [--reps N] [--standin]
  *   latency cases only: [--rtt 50,100] [--buffers default,tuned] [--peers raw,openssh-aes,burrow-aes] [--cases download,upload]
+ *   node --import tsx bench/run.ts --render bench/results/<date>.json   (a run's tables again)
  *
  * Prints a table and writes bench/results/<date>.json (medians of the repetitions,
- * each with its ratio to OpenSSH with the same cipher and to raw TCP).
+ * each with its ratio to OpenSSH with the same cipher and to raw TCP, and the median of
+ * the per-repetition ratios to OpenSSH).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { cryptoStatus } from '../src/ssh/crypto-status.js';
@@ -77,14 +79,20 @@ interface Series {
   metric: string;
   unit: string;
   better: 'higher' | 'lower';
-  peers: Record<string, { samples: number[]; median?: number; error?: string }>;
-  ratios?: Record<string, { vsOpenssh?: number; vsRaw?: number }>;
+  /** `reps`: the repetition each sample came from (1-based), for pairing peers rep by rep. */
+  peers: Record<string, { samples: number[]; reps: number[]; median?: number; error?: string }>;
+  /**
+   * Of the medians; `pairedVsOpenssh`: the median of the per-repetition ratios (each
+   * burrow figure over OpenSSH's from the same repetition, seconds apart: see runGroup),
+   * and `perRep` those ratios.
+   */
+  ratios?: Record<string, { vsOpenssh?: number; vsRaw?: number; pairedVsOpenssh?: number; perRep?: number[] }>;
 }
 
 const series = new Map<string, Series>();
 const failures: string[] = [];
 
-function record(group: string, label: string, peer: string, m: Metrics): void {
+function record(group: string, label: string, peer: string, rep: number, m: Metrics): void {
   for (const [metric, value] of Object.entries(m)) {
     const key = `${group}|${label}|${metric}`;
     let s = series.get(key);
@@ -93,7 +101,9 @@ function record(group: string, label: string, peer: string, m: Metrics): void {
       s = { group, label, metric, unit: u.unit, better: u.better, peers: {} };
       series.set(key, s);
     }
-    (s.peers[peer] ??= { samples: [] }).samples.push(value);
+    const p = (s.peers[peer] ??= { samples: [], reps: [] });
+    p.samples.push(value);
+    p.reps.push(rep);
   }
 }
 
@@ -103,7 +113,7 @@ function recordError(group: string, label: string, peer: string, err: unknown): 
   console.error(`  FAILED ${label} ${peer}: ${msg}`);
   const key = `${group}|${label}|throughput`;
   const s = series.get(key) ?? { group, label, metric: 'error', unit: '', better: 'higher' as const, peers: {} };
-  (s.peers[peer] ??= { samples: [] }).error = msg;
+  (s.peers[peer] ??= { samples: [], reps: [] }).error = msg;
   series.set(key, s);
 }
 
@@ -151,7 +161,7 @@ async function runGroup(
           if (c.peers && !c.peers.includes(peer.id)) continue;
           try {
             const m = await c.run(peer, running.pid, (k) => target(peer, plan, k));
-            record(group, c.label, peer.id, m);
+            record(group, c.label, peer.id, rep, m);
             console.log(`  rep ${rep} ${peer.id.padEnd(14)} ${c.label.padEnd(22)} ${Object.entries(m).map(([k, v]) => `${k}=${fmt(v)}`).join(' ')}`);
           } catch (err) {
             recordError(group, c.label, peer.id, err);
@@ -343,17 +353,32 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
   }
 }
 
+/** `a`'s figure over `b`'s, repetition by repetition, where both have one. */
+function pairedRatios(a: { samples: number[]; reps: number[] }, b: { samples: number[]; reps: number[] }): number[] {
+  const out: number[] = [];
+  a.reps.forEach((rep, i) => {
+    const j = b.reps.indexOf(rep);
+    const x = a.samples[i];
+    const y = j >= 0 ? b.samples[j] : undefined;
+    if (x !== undefined && y) out.push(x / y);
+  });
+  return out;
+}
+
 function finish(): void {
   for (const s of series.values()) {
     for (const p of Object.values(s.peers)) if (p.samples.length) p.median = median(p.samples);
     s.ratios = {};
     for (const [id, p] of Object.entries(s.peers)) {
       if (!(id.startsWith('burrow') || id === 'node-relay') || p.median === undefined) continue;
-      const ossh = s.peers[id === 'node-relay' ? 'openssh-aes' : id.replace('burrow', 'openssh')]?.median;
+      const o = s.peers[id === 'node-relay' ? 'openssh-aes' : id.replace('burrow', 'openssh')];
+      const ossh = o?.median;
       const raw = s.metric === 'cpu' || s.metric === 'cpuConn' ? undefined : s.peers.raw?.median;
+      const perRep = o ? pairedRatios(p, o) : [];
       s.ratios[id] = {
         ...(ossh ? { vsOpenssh: p.median / ossh } : {}),
         ...(raw ? { vsRaw: p.median / raw } : {}),
+        ...(perRep.length > 1 ? { pairedVsOpenssh: median(perRep), perRep } : {}),
       };
     }
   }
@@ -374,7 +399,9 @@ function render(): string {
         };
         const r = (id: string, k: 'vsOpenssh' | 'vsRaw'): string => {
           const x = s.ratios?.[id]?.[k];
-          return x === undefined ? '–' : `${fmt(x)}x`;
+          if (x === undefined) return '–';
+          const paired = k === 'vsOpenssh' ? s.ratios?.[id]?.pairedVsOpenssh : undefined;
+          return paired === undefined ? `${fmt(x)}x` : `${fmt(x)}x (${fmt(paired)}x)`;
         };
         return [s.label, s.unit, v('raw'), v('openssh-aes'), v('burrow-aes'), r('burrow-aes', 'vsOpenssh'), r('burrow-aes', 'vsRaw'), v('openssh-chacha'), v('burrow-chacha'), r('burrow-chacha', 'vsOpenssh'), v('node-relay'), r('node-relay', 'vsOpenssh')];
       });
@@ -397,7 +424,27 @@ async function machine(): Promise<Record<string, unknown>> {
   };
 }
 
+/**
+ * `--render FILE`: prints a results file's tables again, with this code's ratios (the
+ * per-repetition ones too). Files from before session 46 have no `reps`: their samples
+ * are taken as repetitions 1, 2, 3 in order, true where no repetition of the case failed.
+ */
+function renderFile(file: string): void {
+  const data = JSON.parse(readFileSync(file, 'utf8')) as { results: Series[] };
+  for (const s of data.results) {
+    for (const p of Object.values(s.peers)) p.reps ??= p.samples.map((_, i) => i + 1);
+    series.set(`${s.group}|${s.label}|${s.metric}`, s);
+  }
+  finish();
+  console.log(render());
+}
+
 async function main(): Promise<void> {
+  const renderAt = process.argv.indexOf('--render');
+  if (renderAt >= 0) {
+    renderFile(process.argv[renderAt + 1] ?? '');
+    return;
+  }
   installSignalHandlers();
   const opts = parseOptions(process.argv.slice(2));
   if (process.argv.includes('--standin')) setBurrowCommand(BURROW_STANDIN);
@@ -468,7 +515,7 @@ async function main(): Promise<void> {
         seconds: (Date.now() - started.getTime()) / 1000,
         options: opts,
         machine: { ...info, loadavgEnd: loadavg(), cpuSpeedStart: cpuStart, cpuSpeedEnd: cpuEnd },
-        note: 'medians of the repetitions; ratios are burrow ÷ OpenSSH (same cipher) and burrow ÷ raw TCP, of the medians',
+        note: 'medians of the repetitions; ratios are burrow ÷ OpenSSH (same cipher) and burrow ÷ raw TCP, of the medians; in brackets on the terminal and as pairedVsOpenssh here, the median of the per-repetition ratios (the peers of a repetition run side by side)',
         coldStart: cold,
         results: [...series.values()],
         failures,
