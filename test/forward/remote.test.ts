@@ -108,15 +108,14 @@ test('-R whose start fails cuts the connections it took while starting', async (
   const bus = new EventBus();
   const events: TunnelEvent[] = [];
   bus.subscribe((e) => events.push(e));
-  let accepted = false;
   const opener: ChannelOpener = {
     ...env.opener,
     listenTcp: (_bind, _port, onConnection) => {
       onConnection({
         origin: { host: '127.0.0.1', port: 40000 },
+        // A connection left to join once its target answers would call this, and fail the run.
         accept: () => {
-          accepted = true;
-          throw new Error('accepted after a failed start');
+          throw new Error('a channel accepted after its forward failed to start');
         },
         reject: () => {},
       });
@@ -129,7 +128,6 @@ test('-R whose start fails cuts the connections it took while starting', async (
     events.map((e) => e.type),
     ['client-open', 'client-close', 'forward-failed'],
   );
-  assert.equal(accepted, false);
   await target.close();
 });
 
