@@ -24,7 +24,7 @@ import { freePort } from './lib/ports.js';
 import { startSshd } from './lib/sshd.js';
 import { buildTools } from './lib/tools.js';
 import { bulk, concurrent, connLatency, type Target } from './cases/traffic.js';
-import { AES, CHACHA, namedPeer, type ForwardPlan, type NamedPeer, type PeerEnv } from './peers/index.js';
+import { AES, CHACHA, loopbackPlan, namedPeer, type NamedPeer, type PeerEnv } from './peers/index.js';
 import { median, fmt } from './lib/stats.js';
 import { describeThreads, sampleThreads } from './lib/threads.js';
 import { takeOption } from './lib/args.js';
@@ -95,16 +95,11 @@ try {
   for (const c of cmds) if (!c.relay) await auditCiphers([peerFor(c)]);
   for (let rep = 0; rep < reps; rep++) {
     for (const c of cmds) {
-      const [lMain, lSsf, dPort, rPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-      const plan: ForwardPlan = {
-        local: [{ listen: lMain, host: '127.0.0.1', port }, { listen: lSsf, host: '127.0.0.1', port: ssf }],
-        remote: [{ listen: rPort, host: '127.0.0.1', port }],
-        dynamic: [dPort],
-      };
+      const { plan, ports } = await loopbackPlan(port, ssf);
       const env: PeerEnv = { prefix: [], config: (ci) => sshd.clientConfig(ci) };
       const peer = peerFor(c);
       const running = await peer.start(env, plan);
-      const t: Target = { prefix: [], host: '127.0.0.1', port: lMain };
+      const t: Target = { prefix: [], host: '127.0.0.1', port: ports.local };
       try {
         const line: string[] = [];
         for (const [i, k] of cases.entries()) {
@@ -120,7 +115,7 @@ try {
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
             // d*: through -D (SOCKS5) instead of -L; r*: through -R.
             const via: Target =
-              k[0] === 'd' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${dPort}` } } : k[0] === 'r' ? { ...t, port: rPort } : t;
+              k[0] === 'd' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${ports.dynamic}` } } : k[0] === 'r' ? { ...t, port: ports.remote } : t;
             const m = await bulk(tools.tcpbench, via, k.endsWith('put') ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
             const sshd1 = commCpuSeconds('sshd');
@@ -157,7 +152,7 @@ try {
           } else if (k === 'conc' || k === 'rconc') {
             // 1000 concurrent 1 MiB downloads: wall, failures, the forwarder's peak RSS
             // (rconc: through -R, the server's port back to the target).
-            const m = await concurrent(tools.tcpbench, k === 'rconc' ? { ...t, port: rPort } : t, 1000, MiB, running.pid);
+            const m = await concurrent(tools.tcpbench, k === 'rconc' ? { ...t, port: ports.remote } : t, 1000, MiB, running.pid);
             add(`${c.label} ${k} s`, m.wall as number);
             add(`${c.label} ${k} failed`, m.errors as number);
             add(`${c.label} ${k} MB`, m.rss as number);
@@ -171,7 +166,7 @@ try {
             add(`${c.label} idle MB`, after);
             line.push(`idle ${fmt(before)} -> ${fmt(after)} MB`);
           } else if (k === 'ssf') {
-            const m = await connLatency(tools.tcpbench, { ...t, port: lSsf }, 'ssf', 10);
+            const m = await connLatency(tools.tcpbench, { ...t, port: ports.ssf }, 'ssf', 10);
             add(`${c.label} ssf ms`, m.latency as number);
             line.push(`ssf ${fmt(m.latency)} ms`);
           }

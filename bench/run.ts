@@ -26,7 +26,7 @@ import { fmt, median, table } from './lib/stats.js';
 import { buildTools, type Tools } from './lib/tools.js';
 import { auditCiphers } from './lib/cipher-audit.js';
 import { checkCpus, describeCpus } from './lib/cpu-check.js';
-import { BURROW_STANDIN, getBurrowCommand, JUMP_PEERS, PEERS, setBurrowCommand, type Forward, type ForwardPlan, type Peer, type PeerEnv, type Running } from './peers/index.js';
+import { BURROW_STANDIN, getBurrowCommand, JUMP_PEERS, loopbackPlan, PEERS, setBurrowCommand, type Forward, type ForwardPlan, type Peer, type PeerEnv, type Running } from './peers/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -214,17 +214,7 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
   const ssf = await freePort();
   const server = await startDaemon(tools.tcpbench, ['server', '127.0.0.1', String(port), String(ssf)], { ready: /ready/, timeoutMs: 60_000 });
   // Ports of its own for each peer: the peers of a group run side by side (runGroup).
-  const planFor = async (): Promise<ForwardPlan> => {
-    const [lMain, lSsf, rMain, dPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    return {
-      local: [
-        { listen: lMain, host: '127.0.0.1', port },
-        { listen: lSsf, host: '127.0.0.1', port: ssf },
-      ],
-      remote: [{ listen: rMain, host: '127.0.0.1', port }],
-      dynamic: [dPort],
-    };
-  };
+  const planFor = async (): Promise<ForwardPlan> => (await loopbackPlan(port, ssf)).plan;
   const env: PeerEnv = { prefix: [], config: (c) => sshd.clientConfig(c) };
   const target = (peer: Peer, plan: ForwardPlan, k: TargetKind): Target => {
     const raw = peer.family === 'raw';

@@ -5,6 +5,7 @@
 import { resolve } from 'node:path';
 import { run, sleep, startDaemon, type Daemon } from '../lib/proc.js';
 import { BENCH_HOST } from '../lib/sshd.js';
+import { freePort } from '../lib/ports.js';
 
 /**
  * burrow's CLI, run the way a user runs it (`dist/` must be built): the script itself,
@@ -41,6 +42,33 @@ export interface ForwardPlan {
   local: Forward[];
   remote: Forward[];
   dynamic: number[];
+}
+
+/** The listening ports of a {@link loopbackPlan}. */
+export interface LoopbackPorts {
+  local: number;
+  ssf: number;
+  remote: number;
+  dynamic: number;
+}
+
+/**
+ * A loopback forwarder's plan, on free ports of its own: `-L` to the target (`port`) and
+ * to its server-first port (`ssf`), `-R` back to the target, and a `-D` port.
+ */
+export async function loopbackPlan(port: number, ssf: number): Promise<{ plan: ForwardPlan; ports: LoopbackPorts }> {
+  const ports = { local: await freePort(), ssf: await freePort(), remote: await freePort(), dynamic: await freePort() };
+  return {
+    plan: {
+      local: [
+        { listen: ports.local, host: '127.0.0.1', port },
+        { listen: ports.ssf, host: '127.0.0.1', port: ssf },
+      ],
+      remote: [{ listen: ports.remote, host: '127.0.0.1', port }],
+      dynamic: [ports.dynamic],
+    },
+    ports,
+  };
 }
 
 export interface PeerEnv {
