@@ -178,18 +178,23 @@ class WaitingChannel extends Duplex {
   }
 }
 
-test('a local socket stops reading at its first write the channel leaves waiting; let go, every byte arrives', async () => {
+test('a local socket stops reading at its first write the channel leaves waiting; let go, every byte arrives', async (t) => {
   const l = await pair();
   const ch = new WaitingChannel();
   const j = joinStreams(l.near, ch);
+  // A failed assertion must not leave the sockets holding the test process open.
+  t.after(() => {
+    j.destroy();
+    l.far.destroy();
+  });
   const data = randomBytes(8 * 1024 * 1024);
   l.far.end(data);
   await still('the client sending while the write waits', () => l.far.writableLength, 250);
   // One read (Node reads 64 KiB at most), not up to the channel's high-water mark.
   assert.ok(j.bytesOut > 0 && j.bytesOut <= 64 * 1024, `taken while the write waited: ${j.bytesOut}`);
+  // And nothing read ahead behind it: the rest waits in the kernel, not in memory.
+  assert.equal(l.near.readableLength, 0, 'read ahead by the paused socket');
   ch.letGo();
   await until('every byte through the channel once let go', () => ch.length >= data.length);
   assert.equal(ch.hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
-  j.destroy();
-  l.far.destroy();
 });

@@ -48,17 +48,40 @@ export interface Join {
 export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
 
 /**
- * A paused socket goes on reading until this much waits in it. The high-water mark
- * above is meant for the write side, but Node's servers set both sides from one option:
- * read-ahead as large would hold 256 KiB more per connection waiting on the SSH
- * connection (a thousand uploads through a slow link: 256 MB). Node's default, for
- * which a paused socket stops after one read.
+ * A paused socket reads nothing more. Node's servers set the read side's high-water mark
+ * from the same option as the write side's (256 KiB above), and a paused socket goes on
+ * reading until that much waits in it: a thousand uploads waiting on a slow link would
+ * hold 256 MB. At 0, Node does not start reading again by itself after a pause (its
+ * `maybeReadMore` reads while the buffer is under the mark); `pauseNow` stops the read
+ * under way.
  */
-const READ_AHEAD = 16 * 1024;
-
 export function limitReadAhead(socket: Socket): void {
   const state = (socket as unknown as { _readableState?: { highWaterMark?: number } })._readableState;
-  if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > READ_AHEAD) state.highWaterMark = READ_AHEAD;
+  if (state && typeof state.highWaterMark === 'number') state.highWaterMark = 0;
+}
+
+interface ReadState {
+  _handle?: { reading?: boolean; readStop?: () => number } | null;
+  _readableState?: { reading?: boolean };
+}
+
+/**
+ * Pauses `s` and, for a socket, stops its handle at once. Node's `pause()` stops reading
+ * only for sockets with `onread`; any other goes on reading until one more read (64 KiB)
+ * waits in it: per connection waiting on the SSH connection, 64 KiB more in memory
+ * rather than in the kernel's buffer (1000 concurrent downloads through `-R`: peak RSS 259
+ * against 227 MB, bench/HISTORY.md, session 48). What Node's `pause()` does for
+ * `onread` sockets; `_read` starts the handle again on resume. Not while a read is asked
+ * for (`reading`: a resume that emitted buffered data had started one): on resume,
+ * Node would not ask again, and the socket would never read again.
+ */
+function pauseNow(s: Duplex): void {
+  s.pause();
+  if (!(s instanceof Socket)) return;
+  const { _handle: h, _readableState: state } = s as unknown as ReadState;
+  if (!h?.reading || state?.reading !== false || typeof h.readStop !== 'function') return;
+  // A handle that cannot stop (never seen) goes on reading: one read more, as before.
+  if (h.readStop() === 0) h.reading = false;
 }
 
 /** A side closed before its data ended: the same error (and message) `pipeline` gave. */
@@ -198,7 +221,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       // on a pause: a socket switched then reads once more at once (Node's read-ahead
       // restarts it), a whole slot where a paused socket reads one 64 KiB chunk.
       if (more && toChannel && !slots && native === undefined && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
-      else if (!more) src.pause();
+      else if (!more) pauseNow(src);
     });
     dst.on('drain', () => {
       if (!settled) src.resume();
