@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Link } from '../ssh/link.js';
-import { joinStreams, limitReadAhead, prematureClose, type Join, type JoinOptions, type JoinResult } from './pipe.js';
+import { joinStreams, limitReadAhead, pauseNow, prematureClose, type Join, type JoinOptions, type JoinResult } from './pipe.js';
 import { resetSocket } from './reset.js';
 import { sendNow } from './sink.js';
 
@@ -126,6 +126,9 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
     if (!(local.readableEnded && local.writableFinished)) settle(prematureClose());
   }
 
+  // Not reading before its turn on the transport (an accepted socket reads from the
+  // start, and a 'data' listener would make it flow).
+  pauseNow(local);
   local.on('data', onData);
   local.once('end', onEnd);
   local.once('finish', onFinish);
@@ -165,8 +168,13 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   // Only now: what the server sent before (link.attach) may already end or upgrade the join.
   if (!settled && inner === undefined) {
     if (local.readableEnded) onEnd();
-    // A socket left paused (the SOCKS handshake) must flow again.
-    else local.resume();
+    // It reads once the transport has room (ssh/transport-turns.ts); a socket left
+    // paused (the SOCKS handshake) flows again then.
+    else {
+      link.whenRoom(() => {
+        if (!settled && inner === undefined) local.resume();
+      });
+    }
   }
 
   return join;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { joinStreams } from './pipe.js';
@@ -197,4 +197,61 @@ test('a local socket stops reading at its first write the channel leaves waiting
   ch.letGo();
   await until('every byte through the channel once let go', () => ch.length >= data.length);
   assert.equal(ch.hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
+});
+
+/**
+ * A channel of an ssh2 connection (`_client._sock`, its transport) whose writes wait while
+ * the transport holds more than 1 MiB unsent, and go on at its drain (the ssh2 patch's
+ * `[transport backpressure]`).
+ */
+class TransportChannel extends Duplex {
+  readonly hash = createHash('sha256');
+  length = 0;
+  #waiting: (() => void)[] = [];
+  constructor(readonly _client: { _sock: EventEmitter & { writableLength: number } }) {
+    super({ writableHighWaterMark: 256 * 1024, allowHalfOpen: true });
+    _client._sock.on('drain', () => {
+      for (const cb of this.#waiting.splice(0)) cb();
+    });
+  }
+  override _read(): void {}
+  override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
+    this.hash.update(c);
+    this.length += c.length;
+    if (this._client._sock.writableLength > 1024 * 1024) this.#waiting.push(cb);
+    else cb();
+  }
+}
+
+test('sockets sending into a congested SSH transport: a few read one chunk, the rest nothing; once it drains, every byte arrives', async (t) => {
+  const transport = Object.assign(new EventEmitter(), { writableLength: 2 * 1024 * 1024 });
+  transport.setMaxListeners(0);
+  const conns = await Promise.all(
+    Array.from({ length: 24 }, async () => {
+      const l = await pair();
+      const ch = new TransportChannel({ _sock: transport });
+      const j = joinStreams(l.near, ch);
+      const data = randomBytes(1024 * 1024);
+      l.far.end(data);
+      return { l, ch, j, data };
+    }),
+  );
+  t.after(() => {
+    for (const c of conns) {
+      c.j.destroy();
+      c.l.far.destroy();
+    }
+  });
+  await still('the clients sending while the transport is congested', () => conns.reduce((n, c) => n + c.l.far.writableLength, 0), 250);
+  // 16 turns while congested (transport-turns.ts), one read each; nothing read ahead.
+  const moved = conns.filter((c) => c.j.bytesOut > 0);
+  assert.ok(moved.length <= 16, `sockets that read while the transport was congested: ${moved.length}`);
+  for (const c of conns) {
+    assert.ok(c.j.bytesOut <= 64 * 1024, `read while the transport was congested: ${c.j.bytesOut}`);
+    assert.equal(c.l.near.readableLength, 0, 'read ahead while the transport was congested');
+  }
+  transport.writableLength = 0;
+  transport.emit('drain');
+  await until('every byte through its channel', () => conns.every((c) => c.ch.length >= c.data.length));
+  for (const c of conns) assert.equal(c.ch.hash.digest('hex'), createHash('sha256').update(c.data).digest('hex'));
 });

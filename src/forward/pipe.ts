@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import { attachSink } from './sink.js';
 import { BULK_READ, readIntoSlots } from './local-reads.js';
 import { resetSocket } from './reset.js';
+import { clientOf, whenTransportRoom } from '../ssh/transport-turns.js';
 import { startPump, type RunningPump } from '../ssh/native-pump.js';
 
 export interface JoinResult {
@@ -68,20 +69,21 @@ interface ReadState {
 /**
  * Pauses `s` and, for a socket, stops its handle at once. Node's `pause()` stops reading
  * only for sockets with `onread`; any other goes on reading until one more read (64 KiB)
- * waits in it: per connection waiting on the SSH connection, 64 KiB more in memory
- * rather than in the kernel's buffer (1000 concurrent downloads through `-R`: peak RSS 259
- * against 227 MB, bench/HISTORY.md, session 48). What Node's `pause()` does for
- * `onread` sockets; `_read` starts the handle again on resume. Not while a read is asked
- * for (`reading`: a resume that emitted buffered data had started one): on resume,
- * Node would not ask again, and the socket would never read again.
+ * waits in it, and an accepted socket reads from the start: per connection waiting on
+ * the SSH connection, 64 KiB more in memory rather than in the kernel's buffer (1000
+ * concurrent downloads through `-R`: peak RSS 259 against 227 MB, bench/HISTORY.md,
+ * session 48). A read asked for and not come (`reading`) will not come now: cleared, so
+ * that Node asks again (`_read` starts the handle) when the stream flows again.
  */
-function pauseNow(s: Duplex): void {
+export function pauseNow(s: Duplex): void {
   s.pause();
   if (!(s instanceof Socket)) return;
   const { _handle: h, _readableState: state } = s as unknown as ReadState;
-  if (!h?.reading || state?.reading !== false || typeof h.readStop !== 'function') return;
+  if (!h?.reading || typeof h.readStop !== 'function' || !state) return;
   // A handle that cannot stop (never seen) goes on reading: one read more, as before.
-  if (h.readStop() === 0) h.reading = false;
+  if (h.readStop() !== 0) return;
+  h.reading = false;
+  state.reading = false;
 }
 
 /** A side closed before its data ended: the same error (and message) `pipeline` gave. */
@@ -186,12 +188,32 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       corked = false;
       dst.uncork();
     };
+    // A local socket sending into a channel reads in turns while the SSH connection's
+    // transport is congested (ssh/transport-turns.ts); any other source flows again at once.
+    const client = toChannel && src instanceof Socket ? clientOf(dst) : undefined;
+    const flow = (): void => {
+      if (!settled) src.resume();
+    };
     // Reading stopped on a write left waiting (toChannel): it resumes once that completes.
     let held = false;
+    // One place in line at a time; a turn that comes while a write waits again is let go.
+    let inLine = false;
+    const turn = (): void => {
+      inLine = false;
+      if (!held) flow();
+    };
+    const resume =
+      client === undefined
+        ? flow
+        : (): void => {
+            if (inLine) return;
+            inLine = true;
+            whenTransportRoom(client, turn);
+          };
     const release = (): void => {
       if (!held) return;
       held = false;
-      if (!settled) src.resume();
+      resume();
     };
     // `done` (reused read memory, local-reads.ts) runs once `dst` has taken the bytes.
     const take = (chunk: Buffer, done?: () => void): boolean => {
@@ -215,6 +237,9 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       return more && !held;
     };
     let slots = false;
+    // Not reading before its turn (an accepted socket reads from the start, and a 'data'
+    // listener would make it flow).
+    if (client !== undefined) pauseNow(src);
     src.on('data', (chunk: Buffer) => {
       const more = take(chunk);
       // Bulk data from a local socket, flowing on: later reads go to reused memory. Not
@@ -223,9 +248,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       if (more && toChannel && !slots && native === undefined && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
       else if (!more) pauseNow(src);
     });
-    dst.on('drain', () => {
-      if (!settled) src.resume();
-    });
+    dst.on('drain', resume);
     const onEnd = (): void => {
       if (srcEnded) return;
       srcEnded = true;
@@ -247,7 +270,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     });
     if (src.readableEnded) onEnd();
     // A source left paused (the SOCKS handshake) must flow again.
-    else src.resume();
+    else resume();
     return () => srcEnded;
   };
 

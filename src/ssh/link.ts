@@ -19,6 +19,7 @@
 import { createRequire } from 'node:module';
 import type { Client, ClientChannel } from 'ssh2';
 import type { Endpoint } from './channels.js';
+import { TRANSPORT_HIGH_WATER, whenTransportRoom } from './transport-turns.js';
 
 /** One direction of a channel, as ssh2 keeps it (a Channel takes these objects over). */
 interface Side {
@@ -62,12 +63,6 @@ const ssh2Channel = createRequire(import.meta.url)('ssh2/lib/Channel.js') as {
   windowClock(): number;
 };
 
-/**
- * A write completes at once only while the connection's transport holds at most this
- * much unsent (the ssh2 patch's `[transport backpressure]`, the same bound): beyond it,
- * the Link upgrades and the Channel waits for the transport.
- */
-const TRANSPORT_HIGH_WATER = 1024 * 1024;
 
 /**
  * Links confirmed, those that became Channels, and data that came before a link was
@@ -190,8 +185,17 @@ export class Link {
   }
 
   /**
+   * Runs `go` (the local socket starts reading) when it is its turn on the connection's
+   * transport: at once unless it is congested or others wait (transport-turns.ts).
+   */
+  whenRoom(go: () => void): void {
+    whenTransportRoom(this.#conn, go);
+  }
+
+  /**
    * Sends `data` now if the server's window, its packet size and the transport take
-   * it at once; false otherwise (nothing sent: upgrade, and let the Channel wait).
+   * it at once (beyond `TRANSPORT_HIGH_WATER` unsent, the Channel waits for the
+   * transport); false otherwise (nothing sent: upgrade, and let the Channel wait).
    */
   send(data: Buffer): boolean {
     const out = this.#outgoing;

@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { setImmediate as tick } from 'node:timers/promises';
+import { TRANSPORT_HIGH_WATER, whenTransportRoom } from './transport-turns.js';
+
+/** An ssh2 Client as the turns see it: its transport's unsent bytes, 'drain' and 'close'. */
+function client(unsent: number): { _sock: EventEmitter & { writableLength: number } } {
+  return { _sock: Object.assign(new EventEmitter(), { writableLength: unsent }) };
+}
+
+test('a transport with room and nobody in line gives the turn at once', () => {
+  const c = client(TRANSPORT_HIGH_WATER);
+  let went = false;
+  whenTransportRoom(c, () => (went = true));
+  assert.equal(went, true);
+});
+
+test('a stream that is no ssh2 channel goes at once', () => {
+  let went = 0;
+  whenTransportRoom(undefined, () => went++);
+  whenTransportRoom({}, () => went++);
+  assert.equal(went, 2);
+});
+
+test('a congested transport: a few go ahead, the rest wait for its drain, first come, first served', async () => {
+  const c = client(TRANSPORT_HIGH_WATER + 1);
+  const went: number[] = [];
+  for (let i = 0; i < 40; i++) whenTransportRoom(c, () => went.push(i));
+  // As many as would fill it once more (16 reads of 64 KiB) go at once, to be ready.
+  assert.deepEqual(went, [...Array(16).keys()]);
+  await tick();
+  await tick();
+  assert.equal(went.length, 16);
+  // Room for 16 more at the drain...
+  c._sock.writableLength = 0;
+  c._sock.emit('drain');
+  assert.deepEqual(went, [...Array(32).keys()]);
+  // ... and while others wait, a newcomer queues behind them, even with room.
+  whenTransportRoom(c, () => went.push(40));
+  assert.equal(went.length, 32);
+  for (let i = 0; i < 5 && went.length < 41; i++) await tick();
+  assert.deepEqual(went, [...Array(41).keys()]);
+});
+
+test('no more than 16 turns between two drains while the transport stays congested', async () => {
+  const c = client(TRANSPORT_HIGH_WATER * 2);
+  let went = 0;
+  for (let i = 0; i < 100; i++) whenTransportRoom(c, () => went++);
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(went, 16);
+  c._sock.emit('drain'); // drained, and at once congested again by what was waiting
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(went, 32);
+});
+
+test('a transport that closes lets everyone in line go (their channels end with it)', async () => {
+  const c = client(TRANSPORT_HIGH_WATER * 4);
+  let went = 0;
+  for (let i = 0; i < 100; i++) whenTransportRoom(c, () => went++);
+  await tick();
+  assert.equal(went, 16);
+  c._sock.emit('close');
+  assert.equal(went, 100);
+  whenTransportRoom(c, () => went++);
+  assert.equal(went, 101);
+});

@@ -1,0 +1,130 @@
+/**
+ * Turns to read, for the local sockets that send into one SSH connection while its
+ * transport is congested.
+ *
+ * A channel's write waits while the transport holds more than `TRANSPORT_HIGH_WATER`
+ * unsent (the ssh2 patch's `[transport backpressure]`), and its local socket stops
+ * reading at that write (forward/pipe.ts). But each socket has read one chunk first (up
+ * to 64 KiB), and when the transport drains, every waiting socket reads its next one at
+ * once: a thousand connections sending through one slow link hold a thousand chunks,
+ * 64 MB, however little the transport takes. Here a socket that would read while the
+ * transport is congested, or while others wait their turn, waits in line instead, with
+ * nothing read; each time the transport has room, the first in line read, about as many
+ * as fill that room. The rest waits in the kernel's buffers, as with OpenSSH's client.
+ *
+ * While it is congested, a few turns (as many as would fill it once more) are still
+ * given, so that their reads are ready when it drains: one transfer alone reads its next
+ * chunk while the transport sends the last, as without turns (waiting for the drain
+ * instead cost a single `-R` download a fifth of its speed on loopback).
+ */
+
+/** The transport's unsent bytes beyond which a channel's write waits (the ssh2 patch's bound). */
+export const TRANSPORT_HIGH_WATER = 1024 * 1024;
+
+/** What a socket reads at most at once (Node's read buffer): turns given per room. */
+const READ_BYTES = 64 * 1024;
+
+/** Turns given while the transport is congested, between two of its drains. */
+const AHEAD = TRANSPORT_HIGH_WATER / READ_BYTES;
+
+interface Transport {
+  readonly writableLength: number;
+  on(event: 'drain', fn: () => void): unknown;
+  once(event: 'close', fn: () => void): unknown;
+}
+
+class Turns {
+  readonly #sock: Transport;
+  #line: (() => void)[] = [];
+  #head = 0;
+  #due = false;
+  #closed = false;
+  /** Turns given while congested since the last drain. */
+  #ahead = 0;
+
+  constructor(sock: Transport) {
+    this.#sock = sock;
+    sock.on('drain', () => {
+      this.#ahead = 0;
+      this.#give();
+    });
+    // A transport that closes ends its channels: everyone in line goes on, to find out.
+    sock.once('close', () => {
+      this.#closed = true;
+      this.#give();
+    });
+  }
+
+  request(go: () => void): void {
+    if (this.#head === this.#line.length && this.#turns() > 0) {
+      if (this.#sock.writableLength > TRANSPORT_HIGH_WATER) this.#ahead++;
+      go();
+      return;
+    }
+    this.#line.push(go);
+    this.#later();
+  }
+
+  /** Turns to give now: as many reads as fill the room (at least one), or those left ahead. */
+  #turns(): number {
+    if (this.#closed) return Infinity;
+    const room = TRANSPORT_HIGH_WATER - this.#sock.writableLength;
+    return room >= 0 ? Math.max(1, Math.floor(room / READ_BYTES)) : AHEAD - this.#ahead;
+  }
+
+  /**
+   * The first in line, as many as `#turns()`, then again after the reads they start (an
+   * immediate runs after the loop's reads): whoever has nothing to send does not hold the
+   * line. A congested transport with no turns left gives the next on its 'drain'.
+   */
+  #give(): void {
+    let n = this.#turns();
+    if (n <= 0) return;
+    if (this.#sock.writableLength > TRANSPORT_HIGH_WATER) this.#ahead += Math.min(n, this.#line.length - this.#head);
+    const line = this.#line;
+    while (n-- > 0 && this.#head < line.length) {
+      const go = line[this.#head]!;
+      line[this.#head++] = undefined as unknown as () => void;
+      go();
+    }
+    if (this.#head === line.length) {
+      this.#line = [];
+      this.#head = 0;
+    } else this.#later();
+  }
+
+  #later(): void {
+    if (this.#due) return;
+    this.#due = true;
+    setImmediate(() => {
+      this.#due = false;
+      this.#give();
+    });
+  }
+}
+
+const turnsBySock = new WeakMap<Transport, Turns>();
+
+/**
+ * Runs `go` (the caller's socket starts reading) when it is its turn on the transport of
+ * `client` (an ssh2 Client, or a channel's `_client`): at once while the transport has
+ * room and nobody waits. Without a transport (not an ssh2 connection), at once.
+ */
+export function whenTransportRoom(client: unknown, go: () => void): void {
+  const sock = (client as { _sock?: Transport } | undefined)?._sock;
+  if (sock === undefined || typeof sock.on !== 'function') {
+    go();
+    return;
+  }
+  let turns = turnsBySock.get(sock);
+  if (turns === undefined) {
+    turns = new Turns(sock);
+    turnsBySock.set(sock, turns);
+  }
+  turns.request(go);
+}
+
+/** The ssh2 Client a channel belongs to, or undefined for any other stream. */
+export function clientOf(stream: object): unknown {
+  return (stream as { _client?: unknown })._client;
+}
