@@ -63,7 +63,6 @@ const ssh2Channel = createRequire(import.meta.url)('ssh2/lib/Channel.js') as {
   windowClock(): number;
 };
 
-
 /**
  * Links confirmed, those that became Channels, and data that came before a link was
  * joined, all connections together (tests, diagnostics).

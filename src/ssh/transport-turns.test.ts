@@ -65,3 +65,16 @@ test('a transport that closes lets everyone in line go (their channels end with 
   whenTransportRoom(c, () => went++);
   assert.equal(went, 101);
 });
+
+test('a long line through many drains: everyone goes once, in order', async () => {
+  const c = client(TRANSPORT_HIGH_WATER * 2);
+  const went: number[] = [];
+  for (let i = 0; i < 5000; i++) whenTransportRoom(c, () => went.push(i));
+  // Each drain with the transport congested again at once: 16 turns a round.
+  for (let round = 0; round < 400 && went.length < 5000; round++) {
+    c._sock.emit('drain');
+    await tick();
+  }
+  assert.equal(went.length, 5000);
+  assert.ok(went.every((v, i) => v === i), 'out of order');
+});

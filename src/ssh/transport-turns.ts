@@ -35,7 +35,8 @@ interface Transport {
 
 class Turns {
   readonly #sock: Transport;
-  #line: (() => void)[] = [];
+  /** Who waits, from `#head` on (given turns are cleared, and cut off now and then). */
+  #line: ((() => void) | undefined)[] = [];
   #head = 0;
   #due = false;
   #closed = false;
@@ -83,14 +84,21 @@ class Turns {
     if (this.#sock.writableLength > TRANSPORT_HIGH_WATER) this.#ahead += Math.min(n, this.#line.length - this.#head);
     const line = this.#line;
     while (n-- > 0 && this.#head < line.length) {
-      const go = line[this.#head]!;
-      line[this.#head++] = undefined as unknown as () => void;
-      go();
+      const go = line[this.#head];
+      line[this.#head++] = undefined;
+      go?.();
     }
-    if (this.#head === line.length) {
+    if (this.#head === this.#line.length) {
       this.#line = [];
       this.#head = 0;
-    } else this.#later();
+      return;
+    }
+    // A line that never empties (congested for hours) must not grow for ever.
+    if (this.#head > 1024 && this.#head * 2 > this.#line.length) {
+      this.#line = this.#line.slice(this.#head);
+      this.#head = 0;
+    }
+    this.#later();
   }
 
   #later(): void {
