@@ -57,13 +57,14 @@ export const SOCKET_HIGH_WATER_MARK = 256 * 1024;
  * under way.
  */
 export function limitReadAhead(socket: Socket): void {
-  const state = (socket as unknown as { _readableState?: { highWaterMark?: number } })._readableState;
+  const state = (socket as unknown as ReadState)._readableState;
   if (state && typeof state.highWaterMark === 'number') state.highWaterMark = 0;
 }
 
+/** What Node keeps of a socket's reading: its handle's and its stream's. */
 interface ReadState {
   _handle?: { reading?: boolean; readStop?: () => number } | null;
-  _readableState?: { reading?: boolean };
+  _readableState?: { reading?: boolean; highWaterMark?: number };
 }
 
 /**

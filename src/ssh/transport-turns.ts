@@ -56,9 +56,14 @@ class Turns {
     });
   }
 
+  /** More unsent than the bound: a channel's write would wait. */
+  #congested(): boolean {
+    return this.#sock.writableLength > TRANSPORT_HIGH_WATER;
+  }
+
   request(go: () => void): void {
     if (this.#head === this.#line.length && this.#turns() > 0) {
-      if (this.#sock.writableLength > TRANSPORT_HIGH_WATER) this.#ahead++;
+      if (this.#congested()) this.#ahead++;
       go();
       return;
     }
@@ -69,8 +74,8 @@ class Turns {
   /** Turns to give now: as many reads as fill the room (at least one), or those left ahead. */
   #turns(): number {
     if (this.#closed) return Infinity;
-    const room = TRANSPORT_HIGH_WATER - this.#sock.writableLength;
-    return room >= 0 ? Math.max(1, Math.floor(room / READ_BYTES)) : AHEAD - this.#ahead;
+    if (this.#congested()) return AHEAD - this.#ahead;
+    return Math.max(1, Math.floor((TRANSPORT_HIGH_WATER - this.#sock.writableLength) / READ_BYTES));
   }
 
   /**
@@ -81,7 +86,7 @@ class Turns {
   #give(): void {
     let n = this.#turns();
     if (n <= 0) return;
-    if (this.#sock.writableLength > TRANSPORT_HIGH_WATER) this.#ahead += Math.min(n, this.#line.length - this.#head);
+    if (this.#congested()) this.#ahead += Math.min(n, this.#line.length - this.#head);
     const line = this.#line;
     while (n-- > 0 && this.#head < line.length) {
       const go = line[this.#head];
