@@ -5,6 +5,7 @@ import { EventEmitter, once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { joinStreams } from './pipe.js';
+import { TRANSPORT_HIGH_WATER } from '../ssh/transport-turns.js';
 import { still, until } from '../../test/helpers/wait.js';
 
 /** A connected TCP pair on loopback: `near` is what the forwarder holds, `far` the peer. */
@@ -218,13 +219,13 @@ class TransportChannel extends Duplex {
   override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
     this.hash.update(c);
     this.length += c.length;
-    if (this._client._sock.writableLength > 1024 * 1024) this.#waiting.push(cb);
+    if (this._client._sock.writableLength > TRANSPORT_HIGH_WATER) this.#waiting.push(cb);
     else cb();
   }
 }
 
 test('sockets sending into a congested SSH transport: a few read one chunk, the rest nothing; once it drains, every byte arrives', async (t) => {
-  const transport = Object.assign(new EventEmitter(), { writableLength: 2 * 1024 * 1024 });
+  const transport = Object.assign(new EventEmitter(), { writableLength: 2 * TRANSPORT_HIGH_WATER });
   transport.setMaxListeners(0);
   const conns = await Promise.all(
     Array.from({ length: 24 }, async () => {

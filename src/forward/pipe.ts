@@ -244,8 +244,8 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     src.on('data', (chunk: Buffer) => {
       const more = take(chunk);
       // Bulk data from a local socket, flowing on: later reads go to reused memory. Not
-      // on a pause: a socket switched then reads once more at once (Node's read-ahead
-      // restarts it), a whole slot where a paused socket reads one 64 KiB chunk.
+      // on a pause: only sockets whose writes flow switch (a switched socket keeps its
+      // slots, 0.5–1.5 MiB, until it closes: local-reads.ts).
       if (more && toChannel && !slots && native === undefined && chunk.length >= BULK_READ && src instanceof Socket) slots = readIntoSlots(src, take);
       else if (!more) pauseNow(src);
     });
