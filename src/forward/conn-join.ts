@@ -3,10 +3,11 @@
  * each way, a reset when either side breaks off, every error caught) with neither a
  * socket nor a Channel. Once the connection moves more than `LINK_BYTES` either way, or
  * anything would have to wait, the Conn becomes a `net.Socket`, the link a Channel, and
- * `joinStreams` goes on from there.
+ * `joinStreams` goes on from there. Like theirs, its first read waits for a turn on a
+ * congested SSH transport (ssh/transport-turns.ts).
  */
 import type { Link } from '../ssh/link.js';
-import type { Conn } from './conn.js';
+import type { Conn, ConnUser } from './conn.js';
 import { LINK_BYTES, joinRecord } from './link-join.js';
 import { SOCKET_HIGH_WATER_MARK, joinStreams, prematureClose, type Join, type JoinOptions } from './pipe.js';
 
@@ -79,7 +80,7 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
     },
   });
   if (settled) return join;
-  conn.start({
+  const user: ConnUser = {
     data(chunk) {
       if (settled || inner !== undefined) return;
       if (join.bytesOut + chunk.length <= LINK_BYTES && link.send(chunk)) {
@@ -102,6 +103,15 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
     error(err) {
       if (inner === undefined) settle(err);
     },
-  });
+  };
+  // It reads once the transport has room (ssh/transport-turns.ts): into a congested one,
+  // each of a thousand connections would read a chunk only to hold it.
+  const reading = link.takeTurn();
+  conn.start(user, reading);
+  if (!reading) {
+    link.whenRoom(() => {
+      if (!settled && inner === undefined) conn.resume();
+    });
+  }
   return join;
 }

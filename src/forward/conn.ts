@@ -101,8 +101,8 @@ export interface ConnUser {
   error(err: Error): void;
 }
 
-/** Counters for tests and diagnostics: Conns accepted, and those handed to a `net.Socket`. */
-export const connCounters = { accepted: 0, socketed: 0 };
+/** Counters for tests and diagnostics: Conns accepted, those handed to a `net.Socket`, bytes Conns read. */
+export const connCounters = { accepted: 0, socketed: 0, bytesRead: 0 };
 
 function uvError(code: number, syscall: string): Error {
   const name = getSystemErrorName(code);
@@ -167,8 +167,11 @@ export class Conn {
     return out;
   }
 
-  /** From now on `user` hears of the connection, first what came before. */
-  start(user: ConnUser): void {
+  /**
+   * From now on `user` hears of the connection, first what came before; then it reads,
+   * unless `read` is false (it waits for `resume()`).
+   */
+  start(user: ConnUser, read = true): void {
     this.#user = user;
     const early = this.#early;
     // One by one: the user may hand the connection to a socket on any of them (the rest go with it).
@@ -177,6 +180,7 @@ export class Conn {
     this.#early = undefined;
     if (this.#earlyError) user.error(this.#earlyError);
     else if (this.#readEnded) user.end(); // read before start
+    else if (!read) this.pause();
     else if (!this.#closed && !this.#reading) this.#startReading();
   }
 
@@ -202,6 +206,7 @@ export class Conn {
     const b = binding as Binding;
     const n = b.state[b.readBytes] as number;
     if (n > 0) {
+      connCounters.bytesRead += n;
       const chunk = Buffer.from(ab as ArrayBuffer, b.state[b.offset], n);
       const user = this.#user;
       if (user) {

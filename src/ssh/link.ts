@@ -19,7 +19,7 @@
 import { createRequire } from 'node:module';
 import type { Client, ClientChannel } from 'ssh2';
 import type { Endpoint } from './channels.js';
-import { TRANSPORT_HIGH_WATER, whenTransportRoom } from './transport-turns.js';
+import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from './transport-turns.js';
 
 /** One direction of a channel, as ssh2 keeps it (a Channel takes these objects over). */
 interface Side {
@@ -189,6 +189,11 @@ export class Link {
    */
   whenRoom(go: () => void): void {
     whenTransportRoom(this.#conn, go);
+  }
+
+  /** A turn on the transport now, if one is free (true: read now); else ask `whenRoom`. */
+  takeTurn(): boolean {
+    return takeTransportTurn(this.#conn);
   }
 
   /**

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { setImmediate as tick } from 'node:timers/promises';
-import { TRANSPORT_HIGH_WATER, whenTransportRoom } from './transport-turns.js';
+import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from './transport-turns.js';
 
 /** An ssh2 Client as the turns see it: its transport's unsent bytes, 'drain' and 'close'. */
 function client(unsent: number): { _sock: EventEmitter & { writableLength: number } } {
@@ -77,4 +77,21 @@ test('a long line through many drains: everyone goes once, in order', async () =
   }
   assert.equal(went.length, 5000);
   assert.ok(went.every((v, i) => v === i), 'out of order');
+});
+
+test('a turn taken now counts as one given, and none is taken while others wait', () => {
+  assert.equal(takeTransportTurn(undefined), true, 'no transport: read now');
+  const c = client(TRANSPORT_HIGH_WATER + 1);
+  // Congested: the 16 turns ahead, shared with those who wait for one.
+  for (let i = 0; i < 10; i++) assert.equal(takeTransportTurn(c), true);
+  const went: number[] = [];
+  for (let i = 0; i < 8; i++) whenTransportRoom(c, () => went.push(i));
+  assert.deepEqual(went, [...Array(6).keys()]);
+  // Nothing left ahead, and two in line: no turn now, and nobody was let in by asking.
+  assert.equal(takeTransportTurn(c), false);
+  assert.equal(went.length, 6);
+  c._sock.writableLength = 0;
+  c._sock.emit('drain');
+  assert.equal(went.length, 8);
+  assert.equal(takeTransportTurn(c), true, 'room again and nobody waits');
 });

@@ -62,13 +62,18 @@ class Turns {
   }
 
   request(go: () => void): void {
-    if (this.#head === this.#line.length && this.#turns() > 0) {
-      if (this.#congested()) this.#ahead++;
-      go();
-      return;
+    if (this.take()) go();
+    else {
+      this.#line.push(go);
+      this.#later();
     }
-    this.#line.push(go);
-    this.#later();
+  }
+
+  /** A turn now, if one is free and nobody waits (true); nothing otherwise. */
+  take(): boolean {
+    if (this.#head !== this.#line.length || this.#turns() <= 0) return false;
+    if (this.#congested()) this.#ahead++;
+    return true;
   }
 
   /** Turns to give now: as many reads as fill the room (at least one), or those left ahead. */
@@ -124,17 +129,29 @@ const turnsBySock = new WeakMap<Transport, Turns>();
  * room and nobody waits. Without a transport (not an ssh2 connection), at once.
  */
 export function whenTransportRoom(client: unknown, go: () => void): void {
+  const turns = turnsOf(client);
+  if (turns === undefined) go();
+  else turns.request(go);
+}
+
+/**
+ * Takes a turn on the transport of `client` if one is free now (true: read now), without
+ * waiting in line for one (false: nothing taken; ask `whenTransportRoom`). Without a
+ * transport, true.
+ */
+export function takeTransportTurn(client: unknown): boolean {
+  return turnsOf(client)?.take() ?? true;
+}
+
+function turnsOf(client: unknown): Turns | undefined {
   const sock = (client as { _sock?: Transport } | undefined)?._sock;
-  if (sock === undefined || typeof sock.on !== 'function') {
-    go();
-    return;
-  }
+  if (sock === undefined || typeof sock.on !== 'function') return undefined;
   let turns = turnsBySock.get(sock);
   if (turns === undefined) {
     turns = new Turns(sock);
     turnsBySock.set(sock, turns);
   }
-  turns.request(go);
+  return turns;
 }
 
 /** The ssh2 Client a channel belongs to, or undefined for any other stream. */

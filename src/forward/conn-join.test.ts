@@ -1,0 +1,118 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { EventEmitter, once } from 'node:events';
+import { createHash, randomBytes } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import { joinConn } from './conn-join.js';
+import { closeServer, listenTcp } from './listen.js';
+import { connCounters, type Conn } from './conn.js';
+import type { Join } from './pipe.js';
+import type { Link } from '../ssh/link.js';
+import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from '../ssh/transport-turns.js';
+import { still, until } from '../../test/helpers/wait.js';
+
+type Transport = EventEmitter & { writableLength: number };
+
+/**
+ * What a Link does for an upload, over a fake SSH transport: `send` refuses while the
+ * transport holds more than 1 MiB unsent (as Link's), and the Channel it upgrades to holds
+ * its writes until the transport drains (the ssh2 patch's `[transport backpressure]`).
+ * Whatever reaches either is hashed in order.
+ */
+class FakeLink {
+  readonly incoming = { state: 'open' };
+  readonly hash = createHash('sha256');
+  length = 0;
+  readonly #client: { _sock: Transport };
+  constructor(sock: Transport) {
+    this.#client = { _sock: sock };
+  }
+  attach(): void {}
+  send(data: Buffer): boolean {
+    if (this.#client._sock.writableLength > TRANSPORT_HIGH_WATER) return false;
+    this.take(data);
+    return true;
+  }
+  take(data: Buffer): void {
+    this.hash.update(data);
+    this.length += data.length;
+  }
+  eof(): void {}
+  close(): void {}
+  upgrade(): Duplex {
+    return new TransportChannel(this.#client, this);
+  }
+  whenRoom(go: () => void): void {
+    whenTransportRoom(this.#client, go);
+  }
+  takeTurn(): boolean {
+    return takeTransportTurn(this.#client);
+  }
+}
+
+class TransportChannel extends Duplex {
+  #waiting: (() => void)[] = [];
+  constructor(
+    readonly _client: { _sock: Transport },
+    readonly link: FakeLink,
+  ) {
+    super({ writableHighWaterMark: 256 * 1024, allowHalfOpen: true });
+    _client._sock.on('drain', () => {
+      for (const cb of this.#waiting.splice(0)) cb();
+    });
+  }
+  override _read(): void {}
+  override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
+    this.link.take(c);
+    if (this._client._sock.writableLength > TRANSPORT_HIGH_WATER) this.#waiting.push(cb);
+    else cb();
+  }
+}
+
+test('accepted connections sending into a congested SSH transport: a few read one chunk, the rest nothing; once it drains, every byte arrives', async (t) => {
+  const transport: Transport = Object.assign(new EventEmitter(), { writableLength: 2 * TRANSPORT_HIGH_WATER });
+  transport.setMaxListeners(0);
+  let joined: ((c: { link: FakeLink; join: Join }) => void) | undefined;
+  // Joined as it is accepted, before it could read anything early (conn.ts).
+  const servers = await listenTcp({ type: 'loopback' }, 0, {
+    backlog: 64,
+    onConnection: (s) => {
+      s.destroy();
+      assert.fail('accepted as a socket');
+    },
+    onConn: (conn: Conn) => {
+      const link = new FakeLink(transport);
+      joined?.({ link, join: joinConn(conn, link as unknown as Link) });
+    },
+  });
+  const port = (servers[0]?.address() as net.AddressInfo).port;
+  const conns: { client: net.Socket; link: FakeLink; join: Join; data: Buffer }[] = [];
+  t.after(async () => {
+    for (const c of conns) {
+      c.join.destroy();
+      c.client.destroy();
+    }
+    await Promise.all(servers.map(closeServer));
+  });
+  const read0 = connCounters.bytesRead;
+  for (let i = 0; i < 24; i++) {
+    const got = new Promise<{ link: FakeLink; join: Join }>((r) => (joined = r));
+    const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    client.on('error', () => {});
+    await once(client, 'connect');
+    const data = randomBytes(1024 * 1024);
+    conns.push({ client, data, ...(await got) });
+    client.end(data);
+  }
+  await still('the clients sending while the transport is congested', () => conns.reduce((n, c) => n + c.client.writableLength, 0), 250);
+  // 16 turns while congested (transport-turns.ts), a chunk (64 KiB at most) read with
+  // each; the rest wait in the kernel (without turns, each of the 24 read a chunk).
+  const read = connCounters.bytesRead - read0;
+  assert.ok(read > 0 && read <= 16 * 64 * 1024, `read while the transport was congested: ${read} bytes`);
+  for (const c of conns) assert.ok(c.link.length <= 64 * 1024, `sent while the transport was congested: ${c.link.length}`);
+  transport.writableLength = 0;
+  transport.emit('drain');
+  await until('every byte through its link or channel', () => conns.every((c) => c.link.length >= c.data.length));
+  for (const c of conns) assert.equal(c.link.hash.digest('hex'), createHash('sha256').update(c.data).digest('hex'));
+});
