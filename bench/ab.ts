@@ -2,9 +2,9 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,dput,rget,rput,rr,ssf,conc,rconc,idle] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,dput,rget,rput,rr,ssf,conc,rconc,cput,idle] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target), `dput` and `rput` the uploads; `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`; `idle` waits 30 s and gives the RSS before and after. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target), `dput` and `rput` the uploads; `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`, `cput` 1000 concurrent 1 MiB uploads through `-L`; `idle` waits 30 s and gives the RSS before and after. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
  * (the medians pool them: read the per-rep lines).
  * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
@@ -149,10 +149,10 @@ try {
             // sshd's side (daemon and session): the packets a forwarder sends cost it wakeups.
             add(`${c.label} rr sshd cpu ms/conn`, ((sshd1 - sshd0) * 1000) / rrCount);
             line.push(`rr ${fmt(m.latency)} ms cpu ${fmt(cpuMs)} ms/conn`);
-          } else if (k === 'conc' || k === 'rconc') {
+          } else if (k === 'conc' || k === 'rconc' || k === 'cput') {
             // 1000 concurrent 1 MiB downloads: wall, failures, the forwarder's peak RSS
-            // (rconc: through -R, the server's port back to the target).
-            const m = await concurrent(tools.tcpbench, k === 'rconc' ? { ...t, port: ports.remote } : t, 1000, MiB, running.pid);
+            // (rconc: through -R, the server's port back to the target; cput: uploads).
+            const m = await concurrent(tools.tcpbench, k === 'rconc' ? { ...t, port: ports.remote } : t, 1000, MiB, running.pid, k === 'cput' ? 'cput' : 'conc');
             add(`${c.label} ${k} s`, m.wall as number);
             add(`${c.label} ${k} failed`, m.errors as number);
             add(`${c.label} ${k} MB`, m.rss as number);

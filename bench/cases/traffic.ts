@@ -74,16 +74,16 @@ export async function connLatency(tool: string, t: Target, mode: 'rr' | 'ssf', c
 }
 
 /**
- * N concurrent downloads of `bytes` each: wall time in seconds, the streams that failed
+ * N concurrent downloads (`cput`: uploads) of `bytes` each: wall time in seconds, the streams that failed
  * or arrived corrupted (`errors`, a figure with a target of 0, so it is reported rather
  * than thrown), and the forwarder's peak RSS during the case, sampled every 20 ms (VmHWM
  * cannot be reset and would include the bulk cases run before on the same process).
  */
-export async function concurrent(tool: string, t: Target, n: number, bytes: number, pid?: number): Promise<Metrics> {
+export async function concurrent(tool: string, t: Target, n: number, bytes: number, pid?: number, mode: 'conc' | 'cput' = 'conc'): Promise<Metrics> {
   let peak = pid === undefined ? 0 : rssMB(pid);
   const timer = pid === undefined ? undefined : setInterval(() => (peak = Math.max(peak, rssMB(pid))), 20);
   try {
-    const r = await tcpbench(tool, t, ['conc', String(n), String(bytes)], 600_000, true);
+    const r = await tcpbench(tool, t, [mode, String(n), String(bytes)], 600_000, true);
     const m: Metrics = { wall: Number(r.secs), errors: Number(r.fails) };
     if (pid !== undefined) m.rss = peak;
     return m;

@@ -19,6 +19,7 @@
  * rr   HOST PORT COUNT        COUNT sequential connect, 'R', 1-byte answer, close
  * ssf  HOST SSF_PORT COUNT    COUNT sequential connect, read 1 byte, close
  * conc HOST PORT N BYTES      N concurrent downloads of BYTES each
+ * cput HOST PORT N BYTES      N concurrent uploads of BYTES each (the server checks each)
  * stall HOST PORT N SECS      download N bytes, but stop reading after 1 MiB for SECS
  *                             seconds; then ask the server ('S', a second connection)
  *                             how much it got to send: what the path holds for a reader
@@ -358,20 +359,21 @@ static int stall(uint64_t n, int stall_secs) {
   return ok ? 0 : 1;
 }
 
-struct conc_arg { uint64_t n; int ok; };
+struct conc_arg { uint64_t n; int put; int ok; };
 
 static void *conc_one(void *arg) {
   struct conc_arg *a = arg;
-  a->ok = get_once(a->n, NULL);
+  a->ok = a->put ? put_once(a->n, NULL) : get_once(a->n, NULL);
   return NULL;
 }
 
-static int concurrent(int n, uint64_t bytes) {
+static int concurrent(int n, uint64_t bytes, int put) {
   pthread_t *th = calloc((size_t)n, sizeof *th);
   struct conc_arg *args = calloc((size_t)n, sizeof *args);
   double t0 = now();
   for (int i = 0; i < n; i++) {
     args[i].n = bytes;
+    args[i].put = put;
     pthread_create(&th[i], NULL, conc_one, &args[i]);
   }
   int fails = 0;
@@ -398,12 +400,12 @@ int main(int argc, char **argv) {
   g_port = atoi(argv[3]);
   if (!strcmp(mode, "rr")) return latency(atoi(argv[4]), 0);
   if (!strcmp(mode, "ssf")) return latency(atoi(argv[4]), 1);
-  if (!strcmp(mode, "conc") && argc == 6) {
+  if ((!strcmp(mode, "conc") || !strcmp(mode, "cput")) && argc == 6) {
     uint64_t bytes = strtoull(argv[5], NULL, 10);
     if (bytes > MAX_BYTES) return 2;
     make_pattern(bytes);
     SHA256(pattern, bytes, expected_md);
-    return concurrent(atoi(argv[4]), bytes);
+    return concurrent(atoi(argv[4]), bytes, mode[1] == 'p');
   }
   if (!strcmp(mode, "stall") && argc == 6) {
     uint64_t bytes = strtoull(argv[4], NULL, 10);
