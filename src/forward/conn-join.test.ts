@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { joinConn } from './conn-join.js';
@@ -11,8 +11,7 @@ import type { Join } from './pipe.js';
 import type { Link } from '../ssh/link.js';
 import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from '../ssh/transport-turns.js';
 import { still, until } from '../../test/helpers/wait.js';
-
-type Transport = EventEmitter & { writableLength: number };
+import { TransportChannel, fakeTransport, type FakeTransport } from '../../test/helpers/transport-channel.js';
 
 /**
  * What a Link does for an upload, over a fake SSH transport: `send` refuses while the
@@ -24,8 +23,8 @@ class FakeLink {
   readonly incoming = { state: 'open' };
   readonly hash = createHash('sha256');
   length = 0;
-  readonly #client: { _sock: Transport };
-  constructor(sock: Transport) {
+  readonly #client: { _sock: FakeTransport };
+  constructor(sock: FakeTransport) {
     this.#client = { _sock: sock };
   }
   attach(): void {}
@@ -41,7 +40,7 @@ class FakeLink {
   eof(): void {}
   close(): void {}
   upgrade(): Duplex {
-    return new TransportChannel(this.#client, this);
+    return new TransportChannel(this.#client, (c) => this.take(c));
   }
   whenRoom(go: () => void): void {
     whenTransportRoom(this.#client, go);
@@ -51,28 +50,8 @@ class FakeLink {
   }
 }
 
-class TransportChannel extends Duplex {
-  #waiting: (() => void)[] = [];
-  constructor(
-    readonly _client: { _sock: Transport },
-    readonly link: FakeLink,
-  ) {
-    super({ writableHighWaterMark: 256 * 1024, allowHalfOpen: true });
-    _client._sock.on('drain', () => {
-      for (const cb of this.#waiting.splice(0)) cb();
-    });
-  }
-  override _read(): void {}
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
-    this.link.take(c);
-    if (this._client._sock.writableLength > TRANSPORT_HIGH_WATER) this.#waiting.push(cb);
-    else cb();
-  }
-}
-
 test('accepted connections sending into a congested SSH transport: a few read one chunk, the rest nothing; once it drains, every byte arrives', async (t) => {
-  const transport: Transport = Object.assign(new EventEmitter(), { writableLength: 2 * TRANSPORT_HIGH_WATER });
-  transport.setMaxListeners(0);
+  const transport = fakeTransport(2 * TRANSPORT_HIGH_WATER);
   let joined: ((c: { link: FakeLink; join: Join }) => void) | undefined;
   // Joined as it is accepted, before it could read anything early (conn.ts).
   const servers = await listenTcp({ type: 'loopback' }, 0, {

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import { joinStreams } from './pipe.js';
 import { TRANSPORT_HIGH_WATER } from '../ssh/transport-turns.js';
 import { still, until } from '../../test/helpers/wait.js';
+import { TransportChannel, fakeTransport } from '../../test/helpers/transport-channel.js';
 
 /** A connected TCP pair on loopback: `near` is what the forwarder holds, `far` the peer. */
 async function pair(): Promise<{ near: net.Socket; far: net.Socket }> {
@@ -200,33 +201,8 @@ test('a local socket stops reading at its first write the channel leaves waiting
   assert.equal(ch.hash.digest('hex'), createHash('sha256').update(data).digest('hex'));
 });
 
-/**
- * A channel of an ssh2 connection (`_client._sock`, its transport) whose writes wait while
- * the transport holds more than 1 MiB unsent, and go on at its drain (the ssh2 patch's
- * `[transport backpressure]`).
- */
-class TransportChannel extends Duplex {
-  readonly hash = createHash('sha256');
-  length = 0;
-  #waiting: (() => void)[] = [];
-  constructor(readonly _client: { _sock: EventEmitter & { writableLength: number } }) {
-    super({ writableHighWaterMark: 256 * 1024, allowHalfOpen: true });
-    _client._sock.on('drain', () => {
-      for (const cb of this.#waiting.splice(0)) cb();
-    });
-  }
-  override _read(): void {}
-  override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
-    this.hash.update(c);
-    this.length += c.length;
-    if (this._client._sock.writableLength > TRANSPORT_HIGH_WATER) this.#waiting.push(cb);
-    else cb();
-  }
-}
-
 test('sockets sending into a congested SSH transport: a few read one chunk, the rest nothing; once it drains, every byte arrives', async (t) => {
-  const transport = Object.assign(new EventEmitter(), { writableLength: 2 * TRANSPORT_HIGH_WATER });
-  transport.setMaxListeners(0);
+  const transport = fakeTransport(2 * TRANSPORT_HIGH_WATER);
   const conns = await Promise.all(
     Array.from({ length: 24 }, async () => {
       const l = await pair();

@@ -1,0 +1,46 @@
+/**
+ * An ssh2 Channel as far as the transport turns go (src/ssh/transport-turns.ts): its
+ * `_client._sock` is the SSH connection's transport, and its writes wait while that holds
+ * more than `TRANSPORT_HIGH_WATER` unsent, going on at its drain (the ssh2 patch's
+ * `[transport backpressure]`). What is written is hashed in order, here or by `take`.
+ */
+import { EventEmitter } from 'node:events';
+import { createHash } from 'node:crypto';
+import { Duplex } from 'node:stream';
+import { TRANSPORT_HIGH_WATER } from '../../src/ssh/transport-turns.js';
+
+export type FakeTransport = EventEmitter & { writableLength: number };
+
+/** A transport holding `unsent` bytes, with room for any number of channels' listeners. */
+export function fakeTransport(unsent: number): FakeTransport {
+  const t = Object.assign(new EventEmitter(), { writableLength: unsent });
+  t.setMaxListeners(0);
+  return t;
+}
+
+export class TransportChannel extends Duplex {
+  readonly hash = createHash('sha256');
+  length = 0;
+  #waiting: (() => void)[] = [];
+  readonly #take: ((c: Buffer) => void) | undefined;
+  constructor(
+    readonly _client: { _sock: FakeTransport },
+    take?: (c: Buffer) => void,
+  ) {
+    super({ writableHighWaterMark: 256 * 1024, allowHalfOpen: true });
+    this.#take = take;
+    _client._sock.on('drain', () => {
+      for (const cb of this.#waiting.splice(0)) cb();
+    });
+  }
+  override _read(): void {}
+  override _write(c: Buffer, _e: BufferEncoding, cb: () => void): void {
+    if (this.#take) this.#take(c);
+    else {
+      this.hash.update(c);
+      this.length += c.length;
+    }
+    if (this._client._sock.writableLength > TRANSPORT_HIGH_WATER) this.#waiting.push(cb);
+    else cb();
+  }
+}
