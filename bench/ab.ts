@@ -150,8 +150,9 @@ try {
             add(`${c.label} rr sshd cpu ms/conn`, ((sshd1 - sshd0) * 1000) / rrCount);
             line.push(`rr ${fmt(m.latency)} ms cpu ${fmt(cpuMs)} ms/conn`);
           } else if (k === 'conc' || k === 'rconc' || k === 'cput') {
-            // 1000 concurrent 1 MiB downloads: wall, failures, the forwarder's peak RSS
-            // (rconc: through -R, the server's port back to the target; cput: uploads).
+            // 1000 concurrent 1 MiB transfers: wall, failures, the forwarder's peak RSS
+            // (conc: downloads; rconc: through -R, the server's port back to the target;
+            // cput: uploads through -L).
             const m = await concurrent(tools.tcpbench, k === 'rconc' ? { ...t, port: ports.remote } : t, 1000, MiB, running.pid, k === 'cput' ? 'cput' : 'conc');
             add(`${c.label} ${k} s`, m.wall as number);
             add(`${c.label} ${k} failed`, m.errors as number);

@@ -74,10 +74,11 @@ export async function connLatency(tool: string, t: Target, mode: 'rr' | 'ssf', c
 }
 
 /**
- * N concurrent downloads (`cput`: uploads) of `bytes` each: wall time in seconds, the streams that failed
- * or arrived corrupted (`errors`, a figure with a target of 0, so it is reported rather
- * than thrown), and the forwarder's peak RSS during the case, sampled every 20 ms (VmHWM
- * cannot be reset and would include the bulk cases run before on the same process).
+ * N concurrent downloads (`cput`: uploads) of `bytes` each: wall time in seconds, the
+ * streams that failed or arrived corrupted (`errors`, a figure with a target of 0, so it
+ * is reported rather than thrown), and the forwarder's peak RSS during the case, sampled
+ * every 20 ms (VmHWM cannot be reset and would include the bulk cases run before on the
+ * same process).
  */
 export async function concurrent(tool: string, t: Target, n: number, bytes: number, pid?: number, mode: 'conc' | 'cput' = 'conc'): Promise<Metrics> {
   let peak = pid === undefined ? 0 : rssMB(pid);
