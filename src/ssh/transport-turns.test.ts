@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { setImmediate as tick } from 'node:timers/promises';
 import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from './transport-turns.js';
+import { fakeTransport, type FakeTransport } from '../../test/helpers/transport-channel.js';
 
 /** An ssh2 Client as the turns see it: its transport's unsent bytes, 'drain' and 'close'. */
-function client(unsent: number): { _sock: EventEmitter & { writableLength: number } } {
-  return { _sock: Object.assign(new EventEmitter(), { writableLength: unsent }) };
+function client(unsent: number): { _sock: FakeTransport } {
+  return { _sock: fakeTransport(unsent) };
 }
 
 test('a transport with room and nobody in line gives the turn at once', () => {
