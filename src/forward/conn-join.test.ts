@@ -3,56 +3,18 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
-import { Duplex } from 'node:stream';
 import { joinConn } from './conn-join.js';
 import { closeServer, listenTcp } from './listen.js';
 import { connCounters, type Conn } from './conn.js';
 import type { Join } from './pipe.js';
 import type { Link } from '../ssh/link.js';
-import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from '../ssh/transport-turns.js';
+import { TRANSPORT_HIGH_WATER } from '../ssh/transport-turns.js';
 import { still, until } from '../../test/helpers/wait.js';
-import { TransportChannel, fakeTransport, type FakeTransport } from '../../test/helpers/transport-channel.js';
-
-/**
- * What a Link does for an upload, over a fake SSH transport: `send` refuses while the
- * transport holds more than 1 MiB unsent (as Link's), and the Channel it upgrades to holds
- * its writes until the transport drains (the ssh2 patch's `[transport backpressure]`).
- * Whatever reaches either is hashed in order.
- */
-class FakeLink {
-  readonly incoming = { state: 'open' };
-  readonly hash = createHash('sha256');
-  length = 0;
-  readonly #client: { _sock: FakeTransport };
-  constructor(sock: FakeTransport) {
-    this.#client = { _sock: sock };
-  }
-  attach(): void {}
-  send(data: Buffer): boolean {
-    if (this.#client._sock.writableLength > TRANSPORT_HIGH_WATER) return false;
-    this.take(data);
-    return true;
-  }
-  take(data: Buffer): void {
-    this.hash.update(data);
-    this.length += data.length;
-  }
-  eof(): void {}
-  close(): void {}
-  upgrade(): Duplex {
-    return new TransportChannel(this.#client, (c) => this.take(c));
-  }
-  whenRoom(go: () => void): void {
-    whenTransportRoom(this.#client, go);
-  }
-  takeTurn(): boolean {
-    return takeTransportTurn(this.#client);
-  }
-}
+import { TransportLink, fakeTransport } from '../../test/helpers/transport-channel.js';
 
 test('accepted connections sending into a congested SSH transport: a few read one chunk, the rest nothing; once it drains, every byte arrives', async (t) => {
   const transport = fakeTransport(2 * TRANSPORT_HIGH_WATER);
-  let joined: ((c: { link: FakeLink; join: Join }) => void) | undefined;
+  let joined: ((c: { link: TransportLink; join: Join }) => void) | undefined;
   // Joined as it is accepted, before it could read anything early (conn.ts).
   const servers = await listenTcp({ type: 'loopback' }, 0, {
     backlog: 64,
@@ -61,12 +23,12 @@ test('accepted connections sending into a congested SSH transport: a few read on
       assert.fail('accepted as a socket');
     },
     onConn: (conn: Conn) => {
-      const link = new FakeLink(transport);
+      const link = new TransportLink(transport);
       joined?.({ link, join: joinConn(conn, link as unknown as Link) });
     },
   });
   const port = (servers[0]?.address() as net.AddressInfo).port;
-  const conns: { client: net.Socket; link: FakeLink; join: Join; data: Buffer }[] = [];
+  const conns: { client: net.Socket; link: TransportLink; join: Join; data: Buffer }[] = [];
   t.after(async () => {
     for (const c of conns) {
       c.join.destroy();
@@ -76,7 +38,7 @@ test('accepted connections sending into a congested SSH transport: a few read on
   });
   const read0 = connCounters.bytesRead;
   for (let i = 0; i < 24; i++) {
-    const got = new Promise<{ link: FakeLink; join: Join }>((r) => (joined = r));
+    const got = new Promise<{ link: TransportLink; join: Join }>((r) => (joined = r));
     const client = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
     client.on('error', () => {});
     await once(client, 'connect');

@@ -127,8 +127,10 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   }
 
   // Not reading before its turn on the transport (an accepted socket reads from the
-  // start, and a 'data' listener would make it flow).
-  pauseNow(local);
+  // start, and a 'data' listener would make it flow). With a turn free now, as on a
+  // transport with room, its handle goes on reading: no stop and restart.
+  const reading = link.takeTurn();
+  if (!reading) pauseNow(local);
   local.on('data', onData);
   local.once('end', onEnd);
   local.once('finish', onFinish);
@@ -170,6 +172,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
     if (local.readableEnded) onEnd();
     // It reads once the transport has room (ssh/transport-turns.ts); a socket left
     // paused (the SOCKS handshake) flows again then.
+    else if (reading) local.resume();
     else {
       link.whenRoom(() => {
         if (!settled && inner === undefined) local.resume();

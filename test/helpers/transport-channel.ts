@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { Duplex } from 'node:stream';
-import { TRANSPORT_HIGH_WATER } from '../../src/ssh/transport-turns.js';
+import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from '../../src/ssh/transport-turns.js';
 
 export type FakeTransport = EventEmitter & { writableLength: number };
 
@@ -42,5 +42,42 @@ export class TransportChannel extends Duplex {
     }
     if (this._client._sock.writableLength > TRANSPORT_HIGH_WATER) this.#waiting.push(cb);
     else cb();
+  }
+}
+
+/**
+ * What a Link does for an upload, over a fake SSH transport: `send` refuses while the
+ * transport holds more than `TRANSPORT_HIGH_WATER` unsent (as Link's), and the Channel it
+ * upgrades to holds its writes until the transport drains. Whatever reaches either is
+ * hashed in order. Cast to `Link` for `joinConn` and `joinLink`.
+ */
+export class TransportLink {
+  readonly incoming = { state: 'open' };
+  readonly hash = createHash('sha256');
+  length = 0;
+  readonly #client: { _sock: FakeTransport };
+  constructor(sock: FakeTransport) {
+    this.#client = { _sock: sock };
+  }
+  attach(): void {}
+  send(data: Buffer): boolean {
+    if (this.#client._sock.writableLength > TRANSPORT_HIGH_WATER) return false;
+    this.take(data);
+    return true;
+  }
+  take(data: Buffer): void {
+    this.hash.update(data);
+    this.length += data.length;
+  }
+  eof(): void {}
+  close(): void {}
+  upgrade(): Duplex {
+    return new TransportChannel(this.#client, (c) => this.take(c));
+  }
+  whenRoom(go: () => void): void {
+    whenTransportRoom(this.#client, go);
+  }
+  takeTurn(): boolean {
+    return takeTransportTurn(this.#client);
   }
 }
