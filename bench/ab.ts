@@ -2,9 +2,9 @@
  * Quick side-by-side A/B on loopback: several forwarder commands against one sshd,
  * interleaved repetitions (so machine load hits every command alike), medians.
  *
- *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,dput,rget,rput,rr,ssf,conc,rconc,cput,idle] 'label=cmd args' ...
+ *   node --import tsx bench/ab.ts [--reps N] [--mib M] [--rr N] [--cipher aes|chacha] [--cases warm,get,put,dget,dput,rget,rput,rr,drr,rrr,ssf,conc,rconc,cput,idle] 'label=cmd args' ...
  *
- * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target), `dput` and `rput` the uploads; `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`, `cput` 1000 concurrent 1 MiB uploads through `-L`; `idle` waits 30 s and gives the RSS before and after. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
+ * `dget` is a download through `-D` (SOCKS5), `rget` one through `-R` (the server's port back to the target), `dput` and `rput` the uploads; `drr` and `rrr` are `rr` through `-D` and `-R`; `conc` is 1000 concurrent 1 MiB downloads (wall, failures, peak RSS), `rconc` the same through `-R`, `cput` 1000 concurrent 1 MiB uploads through `-L`; `idle` waits 30 s and gives the RSS before and after. `warm` is an unmeasured 64 MiB download and upload (JIT warm-up) before the cases after it.
  * A case may repeat: `--cases rr,rr,rr` measures three blocks of `--rr` connections in one forwarder process
  * (the medians pool them: read the per-rep lines).
  * AB_THREADS=1 also prints each transfer's (and each `rr` block's) CPU per thread, wakeups, faults and RSS
@@ -131,24 +131,25 @@ try {
             add(`${c.label} ${k} sshd cpu`, (sshd1 - sshd0) / gib);
             add(`${c.label} ${k} cpu`, m.cpu as number);
             line.push(`${k} ${fmt(m.throughput)} MiB/s cpu ${fmt(m.cpu)}`);
-          } else if (k === 'rr') {
+          } else if (k === 'rr' || k === 'drr' || k === 'rrr') {
             const attach = await startAttached(process.env.AB_ATTACH_RR, running.pid, `${c.label}-${k}${i + 1}`);
             const st0 = userSys(running.pid);
             const sshd0 = commCpuSeconds('sshd');
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
-            const m = await connLatency(tools.tcpbench, t, 'rr', rrCount);
+            const via: Target = k === 'drr' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${ports.dynamic}` } } : k === 'rrr' ? { ...t, port: ports.remote } : t;
+            const m = await connLatency(tools.tcpbench, via, 'rr', rrCount);
             const st1 = userSys(running.pid);
             const sshd1 = commCpuSeconds('sshd');
-            if (threads) console.log(`  ${c.label} rr: ${describeThreads(running.pid, threads, sampleThreads(running.pid), (rrCount * 1024 * MiB) / 1000)} (read "per GiB" as per 1000 connections: CPU-s/GiB = ms per connection)`);
+            if (threads) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, threads, sampleThreads(running.pid), (rrCount * 1024 * MiB) / 1000)} (read "per GiB" as per 1000 connections: CPU-s/GiB = ms per connection)`);
             await attach?.stop();
-            add(`${c.label} rr ms`, m.latency as number);
+            add(`${c.label} ${k} ms`, m.latency as number);
             // The forwarder's CPU per connection (utime+stime, ms): on 2 shared cores it is latency.
             const cpuMs = ((st1[0] - st0[0] + st1[1] - st0[1]) * 1000) / rrCount;
-            add(`${c.label} rr cpu ms/conn`, cpuMs);
-            add(`${c.label} rr sys ms/conn`, ((st1[1] - st0[1]) * 1000) / rrCount);
+            add(`${c.label} ${k} cpu ms/conn`, cpuMs);
+            add(`${c.label} ${k} sys ms/conn`, ((st1[1] - st0[1]) * 1000) / rrCount);
             // sshd's side (daemon and session): the packets a forwarder sends cost it wakeups.
-            add(`${c.label} rr sshd cpu ms/conn`, ((sshd1 - sshd0) * 1000) / rrCount);
-            line.push(`rr ${fmt(m.latency)} ms cpu ${fmt(cpuMs)} ms/conn`);
+            add(`${c.label} ${k} sshd cpu ms/conn`, ((sshd1 - sshd0) * 1000) / rrCount);
+            line.push(`${k} ${fmt(m.latency)} ms cpu ${fmt(cpuMs)} ms/conn`);
           } else if (k === 'conc' || k === 'rconc' || k === 'cput') {
             // 1000 concurrent 1 MiB transfers: wall, failures, the forwarder's peak RSS
             // (conc: downloads; rconc: through -R, the server's port back to the target;
