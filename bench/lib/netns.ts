@@ -66,27 +66,71 @@ async function removeNs(name: string): Promise<void> {
   await run('ip', ['netns', 'del', name]);
 }
 
-export async function createDelayedPair(delayline: string, rttMs: number): Promise<DelayedPair> {
-  const cc = await sysctlHost('net.ipv4.tcp_congestion_control');
-  for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
+/**
+ * Makes namespaces `names` (any left by an earlier run removed first), each with `lo` up
+ * and TCP congestion control `cc`, removed by the bench's cleanup or at exit unless the
+ * returned `remove` is called first.
+ */
+async function makeNamespaces(names: string[], cc: string): Promise<{ remove(): Promise<void> }> {
+  for (const ns of names) await removeNs(ns);
   const unregisterAsync = onCleanup(async () => {
-    for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
+    for (const ns of names) await removeNs(ns);
   });
   const unregisterSync = onExitSync(() => {
-    for (const ns of [CLIENT_NS, SERVER_NS]) {
+    for (const ns of names) {
       killInNs(ns);
       spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
     }
   });
-  const unregister = (): void => {
-    unregisterAsync();
-    unregisterSync();
-  };
-  for (const ns of [CLIENT_NS, SERVER_NS]) {
+  for (const ns of names) {
     await runOk('ip', ['netns', 'add', ns]);
     await runOk('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     await runOk('nsenter', [`--net=/run/netns/${ns}`, 'sysctl', '-q', '-w', `net.ipv4.tcp_congestion_control=${cc}`]);
   }
+  return {
+    async remove(): Promise<void> {
+      for (const ns of names) await removeNs(ns);
+      unregisterAsync();
+      unregisterSync();
+    },
+  };
+}
+
+/** The host's TCP congestion control (`bbr`, `cubic`, ...). */
+export function hostCongestionControl(): Promise<string> {
+  return sysctlHost('net.ipv4.tcp_congestion_control');
+}
+
+export const LOOPBACK_NS = 'burrowbench-l';
+
+export interface LoopbackNs {
+  /** Command prefix that runs a program in the namespace. */
+  prefix: string[];
+  /** The congestion control its sockets get, as the namespace's sysctl reads back. */
+  cc: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A namespace with nothing but `lo`, whose TCP congestion control is `cc` (a sysctl of
+ * its own: the host's stays as it is), and the host's buffer limits.
+ */
+export async function createLoopbackNs(cc: string): Promise<LoopbackNs> {
+  const made = await makeNamespaces([LOOPBACK_NS], cc);
+  const prefix = ['nsenter', `--net=/run/netns/${LOOPBACK_NS}`];
+  try {
+    const b = await hostBuffers();
+    await runOk(prefix[0] as string, [...prefix.slice(1), 'sysctl', '-q', '-w', `net.ipv4.tcp_rmem=${b.rmem}`, `net.ipv4.tcp_wmem=${b.wmem}`]);
+    const got = (await runOk(prefix[0] as string, [...prefix.slice(1), 'sysctl', '-n', 'net.ipv4.tcp_congestion_control'])).trim();
+    return { prefix, cc: got, stop: () => made.remove() };
+  } catch (err) {
+    await made.remove();
+    throw err;
+  }
+}
+
+export async function createDelayedPair(delayline: string, rttMs: number): Promise<DelayedPair> {
+  const made = await makeNamespaces([CLIENT_NS, SERVER_NS], await hostCongestionControl());
   const line = await startDaemon(delayline, [CLIENT_NS, SERVER_NS, IFNAME, String(Math.round((rttMs * 1000) / 2))], {
     ready: /ready/,
   });
@@ -121,8 +165,7 @@ export async function createDelayedPair(delayline: string, rttMs: number): Promi
     },
     async stop(): Promise<void> {
       await line.stop();
-      for (const ns of [CLIENT_NS, SERVER_NS]) await removeNs(ns);
-      unregister();
+      await made.remove();
     },
   };
   await pair.setBuffers(await hostBuffers());
