@@ -294,6 +294,9 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     // The same sent towards the server (-R: the target's bytes go out through the
     // channels): what a forwarder queues when every channel may send its whole window.
     { label: `${concN} concurrent × 1 MiB through -R`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('R'), concN, MiB, pid) },
+    // Uploads through -L (each client sends its MiB towards the server): what reading in
+    // turns on a congested transport holds (ssh/transport-turns.ts).
+    { label: `${concN} concurrent × 1 MiB uploads`, peers: aesOnly, run: (_p, pid, t) => concurrent(tools.tcpbench, t('L'), concN, MiB, pid, 'cput') },
     {
       label: `stalled reader ${stallMiB} MiB, ${stallSecs} s`,
       peers: aesOnly,
