@@ -76,6 +76,8 @@ const reps = Number(opt('--reps', '3'));
 const mib = Number(opt('--mib', '128'));
 const cipher = opt('--cipher', 'aes') === 'chacha' ? CHACHA : AES;
 const cases = opt('--cases', 'get,put,rr,ssf').split(',');
+/** The cases through -D or -R (`d…`, `r…`, but `rr` is -L's). */
+const VIA: Record<string, 'D' | 'R'> = { dget: 'D', dput: 'D', drr: 'D', rget: 'R', rput: 'R', rrr: 'R', rconc: 'R' };
 const rrCount = Number(opt('--rr', '100'));
 const cmds = argv.map(namedPeer);
 
@@ -100,6 +102,12 @@ try {
       const peer = peerFor(c);
       const running = await peer.start(env, plan);
       const t: Target = { prefix: [], host: '127.0.0.1', port: ports.local };
+      // The cases that go through -D (SOCKS5) or -R (the server's port back to the target); -L otherwise.
+      const through = (k: string): Target => {
+        const via = VIA[k];
+        if (via === 'D') return { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${ports.dynamic}` } };
+        return via === 'R' ? { ...t, port: ports.remote } : t;
+      };
       try {
         const line: string[] = [];
         for (const [i, k] of cases.entries()) {
@@ -113,10 +121,7 @@ try {
             const st0 = userSys(running.pid);
             const sshd0 = commCpuSeconds('sshd');
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
-            // d*: through -D (SOCKS5) instead of -L; r*: through -R.
-            const via: Target =
-              k[0] === 'd' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${ports.dynamic}` } } : k[0] === 'r' ? { ...t, port: ports.remote } : t;
-            const m = await bulk(tools.tcpbench, via, k.endsWith('put') ? 'put' : 'get', mib * MiB, running.pid);
+            const m = await bulk(tools.tcpbench, through(k), k.endsWith('put') ? 'put' : 'get', mib * MiB, running.pid);
             const st1 = userSys(running.pid);
             const sshd1 = commCpuSeconds('sshd');
             if (threads) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, threads, sampleThreads(running.pid), mib * MiB)}`);
@@ -136,8 +141,7 @@ try {
             const st0 = userSys(running.pid);
             const sshd0 = commCpuSeconds('sshd');
             const threads = process.env.AB_THREADS ? sampleThreads(running.pid) : undefined;
-            const via: Target = k === 'drr' ? { ...t, port, env: { TCPBENCH_SOCKS: `127.0.0.1:${ports.dynamic}` } } : k === 'rrr' ? { ...t, port: ports.remote } : t;
-            const m = await connLatency(tools.tcpbench, via, 'rr', rrCount);
+            const m = await connLatency(tools.tcpbench, through(k), 'rr', rrCount);
             const st1 = userSys(running.pid);
             const sshd1 = commCpuSeconds('sshd');
             if (threads) console.log(`  ${c.label} ${k}: ${describeThreads(running.pid, threads, sampleThreads(running.pid), (rrCount * 1024 * MiB) / 1000)} (read "per GiB" as per 1000 connections: CPU-s/GiB = ms per connection)`);
@@ -154,7 +158,7 @@ try {
             // 1000 concurrent 1 MiB transfers: wall, failures, the forwarder's peak RSS
             // (conc: downloads; rconc: through -R, the server's port back to the target;
             // cput: uploads through -L).
-            const m = await concurrent(tools.tcpbench, k === 'rconc' ? { ...t, port: ports.remote } : t, 1000, MiB, running.pid, k === 'cput' ? 'cput' : 'conc');
+            const m = await concurrent(tools.tcpbench, through(k), 1000, MiB, running.pid, k === 'cput' ? 'cput' : 'conc');
             add(`${c.label} ${k} s`, m.wall as number);
             add(`${c.label} ${k} failed`, m.errors as number);
             add(`${c.label} ${k} MB`, m.rss as number);

@@ -208,11 +208,11 @@ function bulkCases(tools: Tools, bytes: { down: number; up: number }, peersFor: 
   return cases;
 }
 
-/** What the loopback groups run on: sshd, tcpbench's server and where each peer points. */
+/** What the loopback groups run on: sshd, tcpbench's server and where each peer points (runGroup's arguments). */
 interface LoopbackSite {
   env: PeerEnv;
-  planFor(): Promise<ForwardPlan>;
-  target(peer: Peer, plan: ForwardPlan, kind: TargetKind): Target;
+  planFor: () => Promise<ForwardPlan>;
+  target: (peer: Peer, plan: ForwardPlan, kind: TargetKind) => Target;
   stop(): Promise<void>;
 }
 
@@ -234,7 +234,7 @@ async function loopbackSite(tools: Tools, prefix: string[]): Promise<LoopbackSit
     env: { prefix, config: (c) => sshd.clientConfig(c) },
     // Ports of its own for each peer: the peers of a group run side by side (runGroup).
     planFor: async () => (await loopbackPlan(port, ssf)).plan,
-    target(peer, plan, k) {
+    target: (peer, plan, k) => {
       const raw = peer.family === 'raw';
       if (k === 'ssf') return at(raw ? ssf : (plan.local[1] as Forward).listen);
       if (raw) return at(port);
@@ -257,11 +257,9 @@ const loopbackBytes = (opts: Options): number => (opts.quick ? 64 : 1024) * MiB;
 
 async function loopback(tools: Tools, opts: Options): Promise<void> {
   const site = await loopbackSite(tools, []);
-  const { env, target } = site;
-  const planFor = (): Promise<ForwardPlan> => site.planFor();
+  const { env, planFor, target } = site;
   const bytes = loopbackBytes(opts);
   const aesOnly = ['raw', 'openssh-aes', 'burrow-aes'];
-  const sshPeers = SSH_PEERS;
   const rrCount = opts.quick ? 30 : 500; // the issue asks for 500 sequential
   const rrWarm = opts.quick ? 300 : 3000;
   const ssfCount = opts.quick ? 10 : 40;
@@ -275,7 +273,7 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
     // sending path has code of its own to warm); OpenSSH pays nothing.
     firstTransfer(tools, 'get', bytes / 4),
     firstTransfer(tools, 'put', bytes / 4),
-    ...bulkCases(tools, { down: bytes, up: bytes }, { R: sshPeers, D: sshPeers }, true),
+    ...bulkCases(tools, { down: bytes, up: bytes }, { R: SSH_PEERS, D: SSH_PEERS }, true),
     { label: `new conn, request/reply ×${rrCount}`, run: (_p, pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', rrCount, pid) },
     // The same once the process has served thousands (a long-lived tunnel): burrow's
     // per-connection code is optimized by V8 only over its first ~4000 (README).
@@ -347,7 +345,7 @@ async function congestionControls(tools: Tools, opts: Options): Promise<void> {
       try {
         const group = `loopback in a namespace, congestion control ${ns.cc}${cc === host ? " (the host's)" : ''}`;
         const peers = pickPeers(Object.values(PEERS), opts).filter((p) => SSH_PEERS.includes(p.id));
-        await runGroup(group, peers, site.env, () => site.planFor(), (p, plan, k) => site.target(p, plan, k), cases, opts.reps);
+        await runGroup(group, peers, site.env, site.planFor, site.target, cases, opts.reps);
       } finally {
         await site.stop();
       }

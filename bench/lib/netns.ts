@@ -40,6 +40,11 @@ export async function hostBuffers(): Promise<Buffers> {
   return { rmem: await sysctlHost('net.ipv4.tcp_rmem'), wmem: await sysctlHost('net.ipv4.tcp_wmem') };
 }
 
+/** Sets namespace `ns`'s TCP buffer limits. */
+async function setNsBuffers(ns: string, b: Buffers): Promise<void> {
+  await runOk('nsenter', [`--net=/run/netns/${ns}`, 'sysctl', '-q', '-w', `net.ipv4.tcp_rmem=${b.rmem}`, `net.ipv4.tcp_wmem=${b.wmem}`]);
+}
+
 /** Buffers as tuned on data-transfer hosts: 64 MiB max. */
 export const TUNED_BUFFERS: Buffers = { rmem: '4096 131072 67108864', wmem: '4096 16384 67108864' };
 
@@ -119,8 +124,7 @@ export async function createLoopbackNs(cc: string): Promise<LoopbackNs> {
   const made = await makeNamespaces([LOOPBACK_NS], cc);
   const prefix = ['nsenter', `--net=/run/netns/${LOOPBACK_NS}`];
   try {
-    const b = await hostBuffers();
-    await runOk(prefix[0] as string, [...prefix.slice(1), 'sysctl', '-q', '-w', `net.ipv4.tcp_rmem=${b.rmem}`, `net.ipv4.tcp_wmem=${b.wmem}`]);
+    await setNsBuffers(LOOPBACK_NS, await hostBuffers());
     const got = (await runOk(prefix[0] as string, [...prefix.slice(1), 'sysctl', '-n', 'net.ipv4.tcp_congestion_control'])).trim();
     return { prefix, cc: got, stop: () => made.remove() };
   } catch (err) {
@@ -146,16 +150,7 @@ export async function createDelayedPair(delayline: string, rttMs: number): Promi
     inClient: ['nsenter', `--net=/run/netns/${CLIENT_NS}`],
     inServer: ['nsenter', `--net=/run/netns/${SERVER_NS}`],
     async setBuffers(b: Buffers): Promise<void> {
-      for (const ns of [CLIENT_NS, SERVER_NS]) {
-        await runOk('nsenter', [
-          `--net=/run/netns/${ns}`,
-          'sysctl',
-          '-q',
-          '-w',
-          `net.ipv4.tcp_rmem=${b.rmem}`,
-          `net.ipv4.tcp_wmem=${b.wmem}`,
-        ]);
-      }
+      for (const ns of [CLIENT_NS, SERVER_NS]) await setNsBuffers(ns, b);
     },
     async lineStats(): Promise<string> {
       const before = line.stderr().length;
