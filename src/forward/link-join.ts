@@ -93,9 +93,9 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   };
 
   /** The link becomes a Channel, and the streams' join goes on from here. */
-  const upgrade = (): void => {
+  const upgrade = (first?: Buffer): void => {
     detach();
-    const j = joinStreams(local, link.upgrade(), { onIn, onOut });
+    const j = joinStreams(local, link.upgrade(), { onIn, onOut }, first);
     inner = j;
     void j.done.then((r) => {
       settled = true;
@@ -108,10 +108,9 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
       onOut(chunk.length);
       return;
     }
-    // The Channel reads it again, first.
+    // The Channel takes it, first (joinStreams stops the handle's reading).
     local.pause();
-    local.unshift(chunk);
-    upgrade();
+    upgrade(chunk);
   }
   function onEnd(): void {
     localEnded = true;

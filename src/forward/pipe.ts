@@ -118,8 +118,15 @@ function kill(s: Duplex, err?: Error): void {
  * @example
  * const j = joinStreams(socket, channel);
  * const { bytesIn, bytesOut, error } = await j.done;
+ *
+ * `first`: bytes already read from `local` and not yet sent (a link's join that could
+ * not send a read), written to `remote` before anything else. Unshifted into a socket
+ * that was flowing, they would come back through a 'readable' that runs before the
+ * join's `resume()`; the join would pause on them, and that resume would still start a
+ * read of the paused socket: one more read (64 KiB) held per connection
+ * (bench/HISTORY.md, session 51). No closure of the join keeps them.
  */
-export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {}): Join {
+export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {}, first?: Buffer): Join {
   let error: Error | undefined;
   let settled = false;
   let moving = 2;
@@ -176,7 +183,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
    * channel's high-water mark: with many connections sending at once through a slow link,
    * each holds one read in memory, and the rest waits in its socket's kernel buffer.
    */
-  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean, toChannel: boolean): (() => boolean) => {
+  const pump = (src: Duplex, dst: Duplex, onChunk: (n: number) => void, batch: boolean, toChannel: boolean, first?: Buffer): (() => boolean) => {
     let srcEnded = false;
     let dstFinished = dst.writableFinished;
     const check = (): void => {
@@ -269,6 +276,8 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
       dstFinished = true;
       check();
     });
+    // What the caller read already goes first; reading goes on once the channel took it.
+    if (first !== undefined && !take(first)) return () => srcEnded;
     if (src.readableEnded) onEnd();
     // A source left paused (the SOCKS handshake) must flow again.
     else resume();
@@ -278,7 +287,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   const localEnded = pump(local, remote, (n) => {
     join.bytesOut += n;
     opts.onOut?.(n);
-  }, false, true);
+  }, false, true, first);
   const onIn = (n: number): void => {
     join.bytesIn += n;
     opts.onIn?.(n);
