@@ -109,7 +109,7 @@ export class RemoteForward extends ForwardBase {
         inc.reject();
         return;
       }
-      c.join(inc.accept());
+      c.join(inc.acceptLink ? inc.acceptLink() : inc.accept());
     });
   }
 }

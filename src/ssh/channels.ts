@@ -15,6 +15,11 @@ export interface IncomingChannel {
   /** Who connected, as the server reports it. */
   origin: Endpoint;
   accept(): Duplex;
+  /**
+   * The same channel as a {@link Link}, for joining to a local socket: cheaper while it
+   * moves little. Where an opener offers it, use it or `accept`, not both.
+   */
+  acceptLink?(): Link;
   reject(): void;
 }
 

@@ -1,5 +1,6 @@
 /**
- * A forwarded connection's channel (`direct-tcpip`, `direct-streamlocal`) without a
+ * A forwarded connection's channel (`direct-tcpip`, `direct-streamlocal` that we open,
+ * `forwarded-tcpip`, `forwarded-streamlocal` that the server opens for `-R`) without a
  * stream, until it carries bulk data.
  *
  * Most forwarded connections carry a request and a reply and close. Through ssh2 each
@@ -14,7 +15,8 @@
  *
  * ssh2 has no hook for a channel of our own: `install` wraps its message handlers
  * (a channel-table entry that is a Link gets its messages; any other goes to ssh2 as
- * before) and its channel table's cleanup (a Link hears that the connection is gone).
+ * before; a server's open that `onIncoming`'s taker takes never reaches ssh2) and its
+ * channel table's cleanup (a Link hears that the connection is gone).
  */
 import { createRequire } from 'node:module';
 import type { Client, ClientChannel } from 'ssh2';
@@ -37,6 +39,8 @@ interface Proto {
   channelClose(id: number): void;
   channelWindowAdjust(id: number, amount: number): void;
   channelFailure(id: number): void;
+  channelOpenConfirm(remote: number, local: number, window: number, packet: number): void;
+  channelOpenFail(remote: number, reason: number, description: string): void;
   _handlers: Record<string, (...args: never[]) => void>;
 }
 
@@ -53,7 +57,24 @@ interface Internals {
   _chanMgr: ChanMgr;
   _sock?: { writableLength: number };
   _burrowLinks?: true;
+  _burrowIncoming?: OpenTaker;
 }
+
+/** A server's CHANNEL_OPEN, as ssh2's parser gives it. */
+export interface IncomingOpen {
+  type: string;
+  sender: number;
+  window: number;
+  packetSize: number;
+  data: { destIP?: string; destPort?: number; srcIP?: string; srcPort?: number; socketPath?: string };
+}
+
+/** Takes a server's CHANNEL_OPEN (true: it is answered, now or later), or leaves it to ssh2 (false). */
+export type OpenTaker = (open: IncomingOpen) => boolean;
+
+/** CHANNEL_OPEN_FAILURE reasons (RFC 4254 §5.1), as ssh2 sends them for its own refusals. */
+const CONNECT_FAILED = 2;
+const RESOURCE_SHORTAGE = 4;
 
 const ssh2Channel = createRequire(import.meta.url)('ssh2/lib/Channel.js') as {
   Channel: new (client: Client, info: { type: string; incoming: Side; outgoing: Side }) => ClientChannel;
@@ -101,6 +122,8 @@ export class Link {
   /** The window we granted at open. */
   readonly #granted: number;
   #opened: Opened | undefined;
+  /** The server's open of an incoming link, until it is accepted or refused. */
+  #pending: IncomingOpen | undefined;
   #user: LinkUser | undefined;
   #upgraded = false;
   /** Data that came before `attach` (copies), and whether the server's EOF did. */
@@ -113,7 +136,7 @@ export class Link {
   /** Called once the link is done with (closed, lost or upgraded). */
   onGone: (() => void) | undefined;
 
-  private constructor(client: Client, type: string, window: number, opened: Opened) {
+  private constructor(client: Client, type: string, window: number, opened: Opened | undefined) {
     this.#client = client;
     this.#conn = client as unknown as Internals;
     this.#type = type;
@@ -151,6 +174,57 @@ export class Link {
       conn._chanMgr.remove(link.id);
       throw e;
     }
+  }
+
+  /**
+   * Hands the server's opens to `take` before ssh2 sees them; what it does not take
+   * goes on to ssh2 as before. One taker per connection.
+   */
+  static onIncoming(client: Client, take: OpenTaker): void {
+    const conn = client as unknown as Internals;
+    Link.#install(conn);
+    conn._burrowIncoming = take;
+  }
+
+  /**
+   * A Link for a channel the server opens (`-R`), its channel number taken now, as
+   * ssh2's own accept path takes one: `accept()` confirms it, `reject()` refuses it.
+   * Undefined when the table is full (the open is refused, as ssh2 does).
+   */
+  static incoming(client: Client, open: IncomingOpen): Link | undefined {
+    const conn = client as unknown as Internals;
+    const link = new Link(client, open.type, ssh2Channel.initialWindow(client), undefined);
+    if (link.id === -1) {
+      conn._protocol.channelOpenFail(open.sender, RESOURCE_SHORTAGE, '');
+      return undefined;
+    }
+    link.#pending = open;
+    return link;
+  }
+
+  /** Confirms a channel the server opened: it is open from here on, unless the connection went first. */
+  accept(): void {
+    const open = this.#pending;
+    this.#pending = undefined;
+    if (!open || this.incoming.state === 'closed') return;
+    this.#outgoing = { id: open.sender, window: open.window, packetSize: open.packetSize, state: 'open' };
+    linkCounters.opened++;
+    this.#conn._protocol.channelOpenConfirm(open.sender, this.id, this.incoming.window, ssh2Channel.PACKET_SIZE);
+  }
+
+  /** Refuses a channel the server opened (the target cannot be reached): its number is free again. */
+  reject(): void {
+    const open = this.#pending;
+    this.#pending = undefined;
+    if (!open || this.incoming.state === 'closed') return;
+    this.#conn._chanMgr.remove(this.id);
+    this.incoming.state = 'closed';
+    try {
+      this.#conn._protocol.channelOpenFail(open.sender, CONNECT_FAILED, '');
+    } catch {
+      // the transport is already gone
+    }
+    this.#gone();
   }
 
   /** The server's side: its channel number, the window it granted us, the open state. */
@@ -361,6 +435,10 @@ export class Link {
     conn._burrowLinks = true;
     const h = conn._protocol._handlers as unknown as Record<string, (...args: unknown[]) => void>;
     const table = conn._chanMgr;
+    const open = h.CHANNEL_OPEN as (p: unknown, info: unknown) => void;
+    h.CHANNEL_OPEN = (p, info) => {
+      if (!conn._burrowIncoming?.(info as IncomingOpen)) open(p, info);
+    };
     const linkAt = (id: unknown): Link | undefined => {
       const e = typeof id === 'number' ? table._channels[id] : undefined;
       return e instanceof Link ? e : undefined;

@@ -20,7 +20,7 @@ import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from '.
 import { handshake, openTransport } from './connect.js';
 import type { Transport } from './transport.js';
 import { Keepalive } from './liveness/keepalive.js';
-import { Link, type LinkTarget } from './link.js';
+import { Link, type IncomingOpen, type LinkTarget } from './link.js';
 import { onAbort } from '../lifecycle.js';
 
 /** burrow's keepalive when the config leaves ServerAliveInterval at 0 (OpenSSH: off). */
@@ -73,8 +73,12 @@ export class Session extends EventEmitter implements ChannelOpener {
     this.#client = client;
     this.#transport = transport;
     this.#bus = bus;
+    // The server's connections on our -R listeners become Links (link.ts); ssh2's events
+    // below get only what the taker leaves (a listener ssh2 asked for and we no longer
+    // have: refused there).
+    Link.onIncoming(client, (open) => this.#incoming(open));
     client.on('tcp connection', (info, accept, reject) => {
-      const fn = this.#tcpListeners.get(`${info.destIP}:${info.destPort}`) ?? [...this.#tcpListeners.entries()].find(([k]) => k.endsWith(`:${info.destPort}`))?.[1];
+      const fn = this.#tcpListener(info.destIP, info.destPort);
       if (!fn) return reject();
       fn({ origin: { host: info.srcIP, port: info.srcPort }, accept: () => this.#track(guard(accept())), reject });
     });
@@ -113,6 +117,53 @@ export class Session extends EventEmitter implements ChannelOpener {
         transport.dispose();
       },
     });
+  }
+
+  #tcpListener(host: string, port: number): Listener | undefined {
+    return this.#tcpListeners.get(`${host}:${port}`) ?? [...this.#tcpListeners.entries()].find(([k]) => k.endsWith(`:${port}`))?.[1];
+  }
+
+  /**
+   * A connection the server opens on one of our -R listeners, as a Link; false leaves
+   * the open to ssh2. Taken only where ssh2 would take it (a listener it asked for:
+   * `_forwarding`, `_forwardingUnix`), with its fix-up of a port 0.
+   */
+  #incoming(open: IncomingOpen): boolean {
+    const d = open.data;
+    const c = this.#client as unknown as { _forwarding?: Record<string, number>; _forwardingUnix?: Record<string, unknown> };
+    let fn: Listener | undefined;
+    let origin: Endpoint;
+    if (open.type === 'forwarded-tcpip') {
+      const asked = c._forwarding?.[`${String(d.destIP)}:${String(d.destPort)}`];
+      if (asked === undefined) return false;
+      fn = this.#tcpListener(d.destIP ?? '', d.destPort === 0 ? asked : (d.destPort ?? 0));
+      origin = { host: d.srcIP ?? '', port: d.srcPort ?? 0 };
+    } else if (open.type === 'forwarded-streamlocal@openssh.com') {
+      if (d.socketPath === undefined || c._forwardingUnix?.[d.socketPath] === undefined) return false;
+      fn = this.#unixListeners.get(d.socketPath);
+      origin = { host: d.socketPath, port: 0 };
+    } else {
+      return false;
+    }
+    if (!fn) return false;
+    const link = Link.incoming(this.#client, open);
+    if (!link) return true;
+    this.#links.add(link);
+    link.onGone = () => this.#links.delete(link);
+    link.onUpgrade = (ch) => this.#track(guard(ch));
+    fn({
+      origin,
+      acceptLink: () => {
+        link.accept();
+        return link;
+      },
+      accept: () => {
+        link.accept();
+        return link.upgrade();
+      },
+      reject: () => link.reject(),
+    });
+    return true;
   }
 
   /** Errors every open channel: the connection is gone, whatever ssh2 says next. */

@@ -1,6 +1,8 @@
 /**
- * `-R` through a real `Session` against OpenSSH's sshd, as the CLI runs it
- * (remote.test.ts runs the same forward over a bare ssh2 Client).
+ * `-R` through a real `Session` against OpenSSH's sshd (remote.test.ts runs the same
+ * forward over a bare ssh2 Client): the server's connections arrive as Links
+ * (src/ssh/link.ts), stay on them while they carry a request and a reply, and become
+ * Channels when they move more.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startForward } from '../../src/forward/index.js';
 import { Session } from '../../src/ssh/session.js';
+import { linkCounters } from '../../src/ssh/link.js';
 import { startSshd, freePort, type Sshd } from '../helpers/sshd.js';
 import { sshdConfig } from '../helpers/config.js';
 import { MiB, connect, exchange, random, sha256, startTarget } from './util.js';
@@ -28,12 +31,14 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test('-R through a session: a hundred request/reply connections, then a 64 MiB exchange each way, all intact', async () => {
+test('-R through a session: a hundred request/reply connections stay on links, intact; a 64 MiB exchange becomes a channel, intact', async () => {
   const reply = random(4096);
   const target = await startTarget(reply);
   const fwd = await startForward({ kind: 'remote', text: `0:127.0.0.1:${target.port}` }, session);
   const addr = fwd.address();
   assert.ok(addr?.type === 'tcp');
+  const opened0 = linkCounters.opened;
+  const upgraded0 = linkCounters.upgraded;
   const requests = Array.from({ length: 100 }, () => random(512));
   for (const req of requests) {
     const got = await exchange(await connect({ host: '127.0.0.1', port: addr.port }), req);
@@ -41,6 +46,8 @@ test('-R through a session: a hundred request/reply connections, then a 64 MiB e
   }
   await target.waitReceived(100);
   assert.deepEqual(target.received.map((r) => r.hash).sort(), requests.map(sha256).sort());
+  assert.equal(linkCounters.opened - opened0, 100, 'each connection confirmed as a link');
+  assert.equal(linkCounters.upgraded - upgraded0, 0, 'none moved enough to become a channel');
   await fwd.close();
   await target.close();
 
@@ -54,6 +61,7 @@ test('-R through a session: a hundred request/reply connections, then a 64 MiB e
   assert.equal(got.hash, sha256(down));
   await big.waitReceived(1);
   assert.equal(big.received[0]?.hash, sha256(up));
+  assert.equal(linkCounters.upgraded - upgraded0, 1, 'the bulk connection became a channel');
   await bulk.close();
   await big.close();
 });
@@ -89,11 +97,13 @@ test('-R through a session from a server unix socket to a local unix socket, int
   const down = random(4 * MiB);
   const target = await startTarget(down, { path: localPath });
   const fwd = await startForward({ kind: 'remote', text: `${remotePath}:${localPath}` }, session);
+  const opened0 = linkCounters.opened;
   const up = random(4 * MiB);
   const got = await exchange(await connect({ path: remotePath }), up);
   assert.equal(got.hash, sha256(down));
   await target.waitReceived(1);
   assert.equal(target.received[0]?.hash, sha256(up));
+  assert.equal(linkCounters.opened - opened0, 1);
   await fwd.close();
   await target.close();
 });
