@@ -73,20 +73,12 @@ export class Session extends EventEmitter implements ChannelOpener {
     this.#client = client;
     this.#transport = transport;
     this.#bus = bus;
-    // The server's connections on our -R listeners become Links (link.ts); ssh2's events
-    // below get only what the taker leaves (a listener ssh2 asked for and we no longer
-    // have: refused there).
+    // The server's connections on our -R listeners become Links (link.ts). ssh2's events
+    // get only what the taker leaves: an open for a listener ssh2 asked for and we no
+    // longer have (ssh2 has reserved a channel for it), refused.
     Link.onIncoming(client, (open) => this.#incoming(open));
-    client.on('tcp connection', (info, accept, reject) => {
-      const fn = this.#tcpListener(info.destIP, info.destPort);
-      if (!fn) return reject();
-      fn({ origin: { host: info.srcIP, port: info.srcPort }, accept: () => this.#track(guard(accept())), reject });
-    });
-    client.on('unix connection', (info, accept, reject) => {
-      const fn = this.#unixListeners.get(info.socketPath);
-      if (!fn) return reject();
-      fn({ origin: { host: info.socketPath, port: 0 }, accept: () => this.#track(guard(accept())), reject });
-    });
+    client.on('tcp connection', (_info, _accept, reject) => reject());
+    client.on('unix connection', (_info, _accept, reject) => reject());
     client.on('error', (e: Error) => {
       this.#lostReason ??= e.message;
     });
@@ -119,10 +111,6 @@ export class Session extends EventEmitter implements ChannelOpener {
     });
   }
 
-  #tcpListener(host: string, port: number): Listener | undefined {
-    return this.#tcpListeners.get(`${host}:${port}`) ?? [...this.#tcpListeners.entries()].find(([k]) => k.endsWith(`:${port}`))?.[1];
-  }
-
   /**
    * A connection the server opens on one of our -R listeners, as a Link; false leaves
    * the open to ssh2. Taken only where ssh2 would take it (a listener it asked for:
@@ -136,7 +124,8 @@ export class Session extends EventEmitter implements ChannelOpener {
     if (open.type === 'forwarded-tcpip') {
       const asked = c._forwarding?.[`${String(d.destIP)}:${String(d.destPort)}`];
       if (asked === undefined) return false;
-      fn = this.#tcpListener(d.destIP ?? '', d.destPort === 0 ? asked : (d.destPort ?? 0));
+      const port = d.destPort === 0 ? asked : (d.destPort ?? 0);
+      fn = this.#tcpListeners.get(`${d.destIP ?? ''}:${port}`) ?? [...this.#tcpListeners.entries()].find(([k]) => k.endsWith(`:${port}`))?.[1];
       origin = { host: d.srcIP ?? '', port: d.srcPort ?? 0 };
     } else if (open.type === 'forwarded-streamlocal@openssh.com') {
       if (d.socketPath === undefined || c._forwardingUnix?.[d.socketPath] === undefined) return false;
