@@ -26,6 +26,7 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
   function settle(err?: Error): void {
     if (settled) return;
     settled = true;
+    link.turnDone();
     link.close();
     // Both directions done: close. Broken off: reset, so the client does not take what it got for all.
     conn.destroy(err !== undefined);
@@ -37,6 +38,7 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
 
   /** The Conn becomes a socket, the link a Channel, and the streams' join goes on. */
   const upgrade = (unread?: Buffer): void => {
+    link.turnDone();
     const socket = conn.toSocket({ highWaterMark: SOCKET_HIGH_WATER_MARK }, unread);
     const j = joinStreams(socket, link.upgrade(), { onIn, onOut });
     inner = j;
@@ -83,6 +85,7 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
   const user: ConnUser = {
     data(chunk) {
       if (settled || inner !== undefined) return;
+      link.turnDone();
       if (join.bytesOut + chunk.length <= LINK_BYTES && link.send(chunk)) {
         onOut(chunk.length);
         return;
@@ -93,6 +96,7 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
     },
     end() {
       localEnded = true;
+      link.turnDone();
       if (settled || inner !== undefined) return;
       link.eof();
       check();
@@ -110,7 +114,11 @@ export function joinConn(conn: Conn, link: Link, opts: JoinOptions = {}): Join {
   conn.start(user, reading);
   if (!reading) {
     link.whenRoom(() => {
-      if (!settled && inner === undefined) conn.resume();
+      if (settled || inner !== undefined) {
+        link.turnDone();
+        return;
+      }
+      conn.resume();
     });
   }
   return join;

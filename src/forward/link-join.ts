@@ -79,6 +79,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
     if (settled) return;
     settled = true;
     detach();
+    link.turnDone();
     // Late errors must not become uncaught.
     local.on('error', () => {});
     link.close();
@@ -95,6 +96,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   /** The link becomes a Channel, and the streams' join goes on from here. */
   const upgrade = (first?: Buffer): void => {
     detach();
+    link.turnDone();
     const j = joinStreams(local, link.upgrade(), { onIn, onOut }, first);
     inner = j;
     void j.done.then((r) => {
@@ -104,6 +106,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   };
 
   function onData(chunk: Buffer): void {
+    link.turnDone();
     if (join.bytesOut + chunk.length <= LINK_BYTES && link.send(chunk)) {
       onOut(chunk.length);
       return;
@@ -114,6 +117,7 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
   }
   function onEnd(): void {
     localEnded = true;
+    link.turnDone();
     link.eof();
     check();
   }
@@ -174,7 +178,11 @@ export function joinLink(local: Socket, link: Link, opts: JoinOptions = {}): Joi
     else if (reading) local.resume();
     else {
       link.whenRoom(() => {
-        if (!settled && inner === undefined) local.resume();
+        if (settled || inner !== undefined) {
+          link.turnDone();
+          return;
+        }
+        local.resume();
       });
     }
   }

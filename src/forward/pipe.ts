@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import { attachSink } from './sink.js';
 import { BULK_READ, readIntoSlots } from './local-reads.js';
 import { resetSocket } from './reset.js';
-import { clientOf, whenTransportRoom } from '../ssh/transport-turns.js';
+import { clientOf, whenTransportRoom, type Turn } from '../ssh/transport-turns.js';
 import { startPump, type RunningPump } from '../ssh/native-pump.js';
 
 export interface JoinResult {
@@ -149,8 +149,11 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
   let detachSink: (() => void) | undefined;
   // The local socket read by native code while it uploads (ssh/native-pump.ts).
   let native: RunningPump | undefined;
+  // Gives back a turn on the transport that the local socket has not read with yet.
+  let turnDone: (() => void) | undefined;
   const settle = (): void => {
     settled = true;
+    turnDone?.();
     native?.stop();
     detachSink?.();
     // Both sides closed, whatever state they are in (ssh2 channels only close when
@@ -206,9 +209,23 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     let held = false;
     // One place in line at a time; a turn that comes while a write waits again is let go.
     let inLine = false;
-    const turn = (): void => {
+    // A turn given, and no read since: it holds room on the transport (transport-turns.ts).
+    let given: Turn | undefined;
+    const used = (): void => {
+      given?.done();
+      given = undefined;
+    };
+    if (client !== undefined) turnDone = used;
+    const turn = (t: Turn): void => {
       inLine = false;
-      if (!held) flow();
+      used(); // one given before, whose read never came through `take` (native code read it)
+      if (held || settled) t.done();
+      else {
+        // Native code reads the socket while it uploads: the turn holds nothing.
+        if (native === undefined) given = t;
+        else t.done();
+        flow();
+      }
     };
     const resume =
       client === undefined
@@ -225,6 +242,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     };
     // `done` (reused read memory, local-reads.ts) runs once `dst` has taken the bytes.
     const take = (chunk: Buffer, done?: () => void): boolean => {
+      if (given !== undefined) used();
       if (settled) {
         done?.();
         return true; // a killed channel drains into nothing
@@ -260,6 +278,7 @@ export function joinStreams(local: Duplex, remote: Duplex, opts: JoinOptions = {
     const onEnd = (): void => {
       if (srcEnded) return;
       srcEnded = true;
+      used();
       // ssh2 ends a channel's writable side itself when the server closes it.
       if (!dst.writableEnded) dst.end();
       // A channel with nothing waiting for window sends its EOF inside end(): its side

@@ -21,7 +21,7 @@
 import { createRequire } from 'node:module';
 import type { Client, ClientChannel } from 'ssh2';
 import type { Endpoint } from './channels.js';
-import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from './transport-turns.js';
+import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom, type Turn } from './transport-turns.js';
 
 /** One direction of a channel, as ssh2 keeps it (a Channel takes these objects over). */
 interface Side {
@@ -129,6 +129,8 @@ export class Link {
   /** Data that came before `attach` (copies), and whether the server's EOF did. */
   #early: Buffer[] | undefined;
   #eofSeen = false;
+  /** A turn on the transport given to the local socket, which has not read yet (transport-turns.ts). */
+  #turn: Turn | undefined;
   /** Why it failed before `attach`. */
   #failed: Error | undefined;
   /** Called with the Channel a link became (the session tracks it from then on). */
@@ -262,12 +264,29 @@ export class Link {
    * transport: at once unless it is congested or others wait (transport-turns.ts).
    */
   whenRoom(go: () => void): void {
-    whenTransportRoom(this.#conn, go);
+    whenTransportRoom(this.#conn, (turn) => {
+      this.#turn = turn;
+      go();
+    });
   }
 
   /** A turn on the transport now, if one is free (true: read now); else ask `whenRoom`. */
   takeTurn(): boolean {
-    return takeTransportTurn(this.#conn);
+    const turn = takeTransportTurn(this.#conn);
+    if (!turn) return false;
+    this.#turn = turn;
+    return true;
+  }
+
+  /**
+   * The local socket given a turn has read, ended, or no longer will: the turn holds no
+   * room on the transport (until then it counts as a read to come).
+   */
+  turnDone(): void {
+    const turn = this.#turn;
+    if (turn === undefined) return;
+    this.#turn = undefined;
+    turn.done();
   }
 
   /**

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { createHash } from 'node:crypto';
 import { Duplex } from 'node:stream';
-import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom } from '../../src/ssh/transport-turns.js';
+import { TRANSPORT_HIGH_WATER, takeTransportTurn, whenTransportRoom, type Turn } from '../../src/ssh/transport-turns.js';
 
 export type FakeTransport = EventEmitter & { writableLength: number };
 
@@ -74,10 +74,20 @@ export class TransportLink {
   upgrade(): Duplex {
     return new TransportChannel(this.#client, (c) => this.take(c));
   }
+  #turn: Turn | undefined;
   whenRoom(go: () => void): void {
-    whenTransportRoom(this.#client, go);
+    whenTransportRoom(this.#client, (turn) => {
+      this.#turn = turn;
+      go();
+    });
   }
   takeTurn(): boolean {
-    return takeTransportTurn(this.#client);
+    const turn = takeTransportTurn(this.#client);
+    if (turn) this.#turn = turn;
+    return turn !== false;
+  }
+  turnDone(): void {
+    this.#turn?.done();
+    this.#turn = undefined;
   }
 }
