@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startForward, type Forward } from '../../src/forward/index.js';
 import { EventBus, type TunnelEvent } from '../../src/events.js';
 import { freePort } from '../helpers/sshd.js';
-import { MiB, connect, exchange, random, sha256, socks4a, socks5, startEnv, startTarget, type Env, type Target } from './util.js';
+import { MiB, connect, random, roundTrip, socks4a, socks5, startEnv, startTarget, type Env, type Target } from './util.js';
 
 let env: Env;
 let fwd: Forward;
@@ -37,10 +37,7 @@ async function through(open: (s: Awaited<ReturnType<typeof connect>>) => Promise
   const s = await connect({ host: '127.0.0.1', port });
   assert.equal(await open(s), ok);
   const before = target.received.length;
-  const got = await exchange(s, up);
-  assert.equal(got.hash, sha256(down));
-  await target.waitReceived(before + 1);
-  assert.equal(target.received[before]?.hash, sha256(up));
+  await roundTrip(s, up, down, target, before);
 }
 
 test('label and listening event', () => {

@@ -9,7 +9,7 @@ import { startForward } from '../../src/forward/index.js';
 import { parseForwardSpec } from '../../src/config/forward-spec.js';
 import { EventBus, type TunnelEvent } from '../../src/events.js';
 import { isBurrowError } from '../../src/errors.js';
-import { MiB, canBind, connect, exchange, random, receive, sha256, startEnv, startTarget, type Env } from './util.js';
+import { MiB, canBind, connect, exchange, random, receive, roundTrip, sha256, startEnv, startTarget, type Env } from './util.js';
 
 let env: Env;
 let dir: string;
@@ -71,10 +71,7 @@ test('-L to a unix socket on the server', async () => {
   const fwd = await startForward({ kind: 'local', text: `0:${path}` }, env.opener);
   const addr = fwd.address();
   assert.ok(addr?.type === 'tcp');
-  const got = await exchange(await connect({ host: '127.0.0.1', port: addr.port }), up);
-  assert.equal(got.hash, downHash);
-  await target.waitReceived(1);
-  assert.equal(target.received[0]?.hash, upHash);
+  await roundTrip(await connect({ host: '127.0.0.1', port: addr.port }), up, down, target);
   await fwd.close();
   await target.close();
 });
@@ -92,10 +89,7 @@ test('-L from a local unix socket (mode 0600, stale file replaced)', async () =>
   const fwd = await startForward({ kind: 'local', text: `${path}:127.0.0.1:${target.port}` }, env.opener);
   assert.equal(statSync(path).mode & 0o777, 0o600);
   assert.deepEqual(fwd.address(), { type: 'unix', path });
-  const got = await exchange(await connect({ path }), up);
-  assert.equal(got.hash, downHash);
-  await target.waitReceived(1);
-  assert.equal(target.received[0]?.hash, upHash);
+  await roundTrip(await connect({ path }), up, down, target);
 
   // A second forward on the same, live, path is refused.
   await assert.rejects(startForward({ kind: 'local', text: `${path}:127.0.0.1:1` }, env.opener), (e: unknown) => isBurrowError(e, 'BIND_FAILED'));

@@ -14,7 +14,7 @@ import { Session } from '../../src/ssh/session.js';
 import { linkCounters } from '../../src/ssh/link.js';
 import { startSshd, freePort, type Sshd } from '../helpers/sshd.js';
 import { sshdConfig } from '../helpers/config.js';
-import { MiB, connect, exchange, random, sha256, startTarget } from './util.js';
+import { MiB, connect, exchange, random, roundTrip, sha256, startTarget } from './util.js';
 
 let sshd: Sshd;
 let session: Session;
@@ -57,10 +57,7 @@ test('-R through a session: a hundred request/reply connections stay on links, i
   const at = bulk.address();
   assert.ok(at?.type === 'tcp');
   const up = random(64 * MiB);
-  const got = await exchange(await connect({ host: '127.0.0.1', port: at.port }), up);
-  assert.equal(got.hash, sha256(down));
-  await big.waitReceived(1);
-  assert.equal(big.received[0]?.hash, sha256(up));
+  await roundTrip(await connect({ host: '127.0.0.1', port: at.port }), up, down, big);
   assert.equal(linkCounters.upgraded - upgraded0, 1, 'the bulk connection became a channel');
   await bulk.close();
   await big.close();
@@ -83,10 +80,7 @@ test('-R through a session to a target that is down: refused and counted, and th
   const at = live.address();
   assert.ok(at?.type === 'tcp');
   const req = random(100);
-  const got = await exchange(await connect({ host: '127.0.0.1', port: at.port }), req);
-  assert.equal(got.hash, sha256(reply));
-  await target.waitReceived(1);
-  assert.equal(target.received[0]?.hash, sha256(req));
+  await roundTrip(await connect({ host: '127.0.0.1', port: at.port }), req, reply, target);
   await live.close();
   await target.close();
 });
@@ -99,10 +93,7 @@ test('-R through a session from a server unix socket to a local unix socket, int
   const fwd = await startForward({ kind: 'remote', text: `${remotePath}:${localPath}` }, session);
   const opened0 = linkCounters.opened;
   const up = random(4 * MiB);
-  const got = await exchange(await connect({ path: remotePath }), up);
-  assert.equal(got.hash, sha256(down));
-  await target.waitReceived(1);
-  assert.equal(target.received[0]?.hash, sha256(up));
+  await roundTrip(await connect({ path: remotePath }), up, down, target);
   assert.equal(linkCounters.opened - opened0, 1);
   await fwd.close();
   await target.close();

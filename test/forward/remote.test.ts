@@ -9,7 +9,7 @@ import { EventBus, type TunnelEvent } from '../../src/events.js';
 import { BurrowError, isBurrowError } from '../../src/errors.js';
 import type { ChannelOpener } from '../../src/ssh/channels.js';
 import { freePort } from '../helpers/sshd.js';
-import { MiB, canBind, connect, exchange, random, sha256, startEnv, startTarget, type Env } from './util.js';
+import { MiB, canBind, connect, exchange, random, roundTrip, sha256, startEnv, startTarget, type Env } from './util.js';
 
 let env: Env;
 let dir: string;
@@ -35,10 +35,7 @@ test('-R tcp on a fixed port: 64 MiB both ways, intact; the server lets go after
   assert.deepEqual(fwd.address(), { type: 'tcp', port, hosts: ['localhost'] });
   assert.equal(fwd.label, `localhost:${port} on test-sshd → 127.0.0.1:${target.port}`);
   // sshd is on this machine: its listener is the "remote" end.
-  const got = await exchange(await connect({ host: '127.0.0.1', port }), up);
-  assert.equal(got.hash, sha256(down));
-  await target.waitReceived(1);
-  assert.equal(target.received[0]?.hash, sha256(up));
+  await roundTrip(await connect({ host: '127.0.0.1', port }), up, down, target);
   assert.equal(fwd.stats.bytesIn, up.length); // server → local target
   assert.equal(fwd.stats.bytesOut, down.length);
   await fwd.close();
@@ -59,10 +56,7 @@ test('-R with port 0 reports the port the server picked', async () => {
   const addr = fwd.address();
   assert.ok(addr?.type === 'tcp' && addr.port > 0);
   assert.equal(listening?.type === 'forward-listening' && listening.listen, `localhost:${addr.port}`);
-  const got = await exchange(await connect({ host: '127.0.0.1', port: addr.port }), up);
-  assert.equal(got.hash, sha256(down));
-  await target.waitReceived(1);
-  assert.equal(target.received[0]?.hash, sha256(up));
+  await roundTrip(await connect({ host: '127.0.0.1', port: addr.port }), up, down, target);
   await fwd.close();
   await target.close();
 });
@@ -139,10 +133,7 @@ test('-R from a server unix socket to a local unix socket', async () => {
   const fwd = await startForward({ kind: 'remote', text: `${remotePath}:${localPath}` }, env.opener);
   assert.deepEqual(fwd.address(), { type: 'unix', path: remotePath });
   const u = random(4 * MiB);
-  const got = await exchange(await connect({ path: remotePath }), u);
-  assert.equal(got.hash, sha256(small));
-  await target.waitReceived(1);
-  assert.equal(target.received[0]?.hash, sha256(u));
+  await roundTrip(await connect({ path: remotePath }), u, small, target);
   await fwd.close();
   await target.close();
 });

@@ -140,6 +140,18 @@ export async function exchange(s: net.Socket, up: Buffer): Promise<{ hash: strin
   return got;
 }
 
+/**
+ * One connection through a forward to `target`, checked both ways: uploads `up` on `s`
+ * and reads to the end, which must be `down` (what the target sends), and the target's
+ * `index`-th connection to end (counted from its start) must have received `up` whole.
+ */
+export async function roundTrip(s: net.Socket, up: Buffer, down: Buffer, target: Target, index = 0): Promise<void> {
+  const got = await exchange(s, up);
+  assert.equal(got.hash, sha256(down));
+  await target.waitReceived(index + 1);
+  assert.equal(target.received[index]?.hash, sha256(up));
+}
+
 /** Reads exactly n bytes from a socket that is in paused mode. */
 export function readExactly(s: net.Socket, n: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
