@@ -34,8 +34,8 @@ const READ_BYTES = 64 * 1024;
 const AHEAD = TRANSPORT_HIGH_WATER / READ_BYTES;
 
 /**
- * How long (ms) a turn given counts against the room while its socket has read nothing:
- * a target on the same machine sends within it. Tests lengthen it.
+ * How long (ms) a turn given holds room while its socket has read nothing: a peer on
+ * this machine with something to send has sent by then. Tests lengthen it.
  */
 export const turnHold = { ms: 5 };
 
