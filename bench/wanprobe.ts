@@ -12,6 +12,8 @@
  * WANPROBE_DIR=put measures uploads instead of downloads, WANPROBE_DIR=get,get,put a sequence.
  * WANPROBE_WINDOWS=auto,3145728,... adds burrow runs with fixed channel windows (bytes),
  * WANPROBE_ALT='node /path/bin/burrow.js' a run of another build (an A/B in one run),
+ * WANPROBE_GAP=ms an idle gap before each later transfer, WANPROBE_CC=cubic (or bbr) the
+ * namespaces' TCP congestion control instead of the host's,
  * WANPROBE_PERF=1 a system-wide `perf record` per run, WANPROBE_PCAP=1 a `tcpdump` of the
  * SSH connection's headers (raw TCP's for `raw`) in the server namespace per run
  * (`TAG.rREP.pcap`), WANPROBE_RECONNECT=1 (with
@@ -102,7 +104,7 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
   const tag = run.window === 'auto' ? run.id : `${run.id}-w${run.window}`;
   configureBurrow(run, dir, tag);
   const running = await peer.start(env, PLAN);
-  const sampler = process.env.WANPROBE_NOSAMPLE ? undefined : await sampleSockets(join(dir, `${tag}.ss.txt`), raw ? 27001 : 2222);
+  const sampler = process.env.WANPROBE_NOSAMPLE ? undefined : await sampleSockets(join(dir, `${tag}.r${rep}.ss.txt`), raw ? 27001 : 2222);
   const perf = process.env.WANPROBE_PERF ? await startDaemon('perf', ['record', '-q', '-F', '499', '-a', '-o', join(dir, `${tag}.perf.data`)]) : undefined;
   const pcapArgs = ['-i', 'any', '-s', '128', '-B', '32768', '-U', '-n', '-w', join(dir, `${tag}.r${rep}.pcap`), 'tcp', 'port', String(raw ? 27001 : 2222)];
   const pcap = process.env.WANPROBE_PCAP ? await startDaemon(pair.inServer[0] as string, [...pair.inServer.slice(1), 'tcpdump', ...pcapArgs], { ready: /listening on/ }) : undefined;
@@ -118,6 +120,9 @@ async function downloadRuns(tools: Tools, pair: DelayedPair, env: PeerEnv, run: 
       // connection to a new sshd (what a second download gains from each). burrow only:
       // OpenSSH's client exits with its connection.
       if (k > 1 && process.env.WANPROBE_RECONNECT && run.id.startsWith('burrow')) await dropSshConnection();
+      // WANPROBE_GAP=ms: the tunnel idle that long before each later transfer (in run.ts the
+      // other peers' transfers of the same case come in between).
+      if (k > 1 && Number(process.env.WANPROBE_GAP) > 0) await sleep(Number(process.env.WANPROBE_GAP));
       const t0 = Date.now() / 1000;
       const before = sampleThreads(running.pid);
       const sshd0 = commCpuSeconds('sshd');
@@ -156,7 +161,7 @@ async function main(): Promise<void> {
       for (const run of runs) await downloadRuns(tools, pair, env, run, rep, Number(mibArg) * MiB, dir);
     }
     console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
-  });
+  }, process.env.WANPROBE_CC);
 }
 
 runProbe(main);

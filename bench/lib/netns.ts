@@ -22,6 +22,8 @@ export interface Buffers {
 
 export interface DelayedPair {
   rttMs: number;
+  /** The namespaces' TCP congestion control, as their sysctl reads back. */
+  cc: string;
   /** Command prefix that runs a program in the client or server namespace. */
   inClient: string[];
   inServer: string[];
@@ -133,8 +135,12 @@ export async function createLoopbackNs(cc: string): Promise<LoopbackNs> {
   }
 }
 
-export async function createDelayedPair(delayline: string, rttMs: number): Promise<DelayedPair> {
-  const made = await makeNamespaces([CLIENT_NS, SERVER_NS], await hostCongestionControl());
+/**
+ * The two namespaces joined by the delay line, their TCP congestion control `cc` (the
+ * host's unless given: what `pair.cc` reads back).
+ */
+export async function createDelayedPair(delayline: string, rttMs: number, cc?: string): Promise<DelayedPair> {
+  const made = await makeNamespaces([CLIENT_NS, SERVER_NS], cc ?? (await hostCongestionControl()));
   const line = await startDaemon(delayline, [CLIENT_NS, SERVER_NS, IFNAME, String(Math.round((rttMs * 1000) / 2))], {
     ready: /ready/,
   });
@@ -147,6 +153,7 @@ export async function createDelayedPair(delayline: string, rttMs: number): Promi
   }
   const pair: DelayedPair = {
     rttMs,
+    cc: (await runOk('nsenter', [`--net=/run/netns/${SERVER_NS}`, 'sysctl', '-n', 'net.ipv4.tcp_congestion_control'])).trim(),
     inClient: ['nsenter', `--net=/run/netns/${CLIENT_NS}`],
     inServer: ['nsenter', `--net=/run/netns/${SERVER_NS}`],
     async setBuffers(b: Buffers): Promise<void> {

@@ -16,9 +16,12 @@ export interface Site {
   env: PeerEnv;
 }
 
-/** Runs `fn` on a site at `rttMs` with default or tuned buffers, then stops and removes it all. */
-export async function onDelayedSite(tools: Tools, rttMs: number, buffers: 'default' | 'tuned', fn: (site: Site) => Promise<void>): Promise<void> {
-  const pair = await createDelayedPair(tools.delayline, rttMs);
+/**
+ * Runs `fn` on a site at `rttMs` with default or tuned buffers (and congestion control
+ * `cc`, the host's unless given), then stops and removes it all.
+ */
+export async function onDelayedSite(tools: Tools, rttMs: number, buffers: 'default' | 'tuned', fn: (site: Site) => Promise<void>, cc?: string): Promise<void> {
+  const pair = await createDelayedPair(tools.delayline, rttMs, cc);
   try {
     await pair.setBuffers(buffers === 'tuned' ? TUNED_BUFFERS : await hostBuffers());
     const sshd = await startSshd({ addr: SERVER_ADDR, port: 2222, prefix: pair.inServer });
