@@ -20,6 +20,7 @@ import { coldStart, combineWindows, type ColdStart } from './cases/coldstart.js'
 import { IDLE_SHARE } from './lib/quiet.js';
 import { createDelayedPair, createLoopbackNs, hostBuffers, hostCongestionControl, SERVER_ADDR, TUNED_BUFFERS } from './lib/netns.js';
 import { freePort } from './lib/ports.js';
+import { watchProbeRtt } from './lib/probe-rtt.js';
 import { cleanupAll, installSignalHandlers, run, startDaemon } from './lib/proc.js';
 import { startSshd } from './lib/sshd.js';
 import { fmt, median, table } from './lib/stats.js';
@@ -71,6 +72,7 @@ const UNITS: Record<string, { unit: string; better: 'higher' | 'lower' }> = {
   errors: { unit: 'failed', better: 'lower' },
   rss: { unit: 'MB peak RSS', better: 'lower' },
   held: { unit: 'MiB held', better: 'lower' },
+  probeRtt: { unit: 'ProbeRTT seen', better: 'lower' },
 };
 
 interface Series {
@@ -375,6 +377,25 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
         : { prefix: pair.inClient, host: '127.0.0.1', port: (plan.local[0] as Forward).listen };
     // Tuned downloads run longer: the window (TCP's and the channel's) needs a
     // few hundred ms to grow, which a 128 MiB transfer would mostly measure.
+    // Each download also says whether BBR's ProbeRTT held the sender's socket meanwhile
+    // (lib/probe-rtt.ts): sshd's for the tunnels, the target's for raw TCP.
+    const watched = (c: CaseDef): CaseDef =>
+      !c.label.includes('download')
+        ? c
+        : {
+            ...c,
+            run: async (peer, pid, t) => {
+              const watch = await watchProbeRtt(pair.inServer, peer.family === 'raw' ? 27001 : 2222);
+              let m: Metrics;
+              try {
+                m = await c.run(peer, pid, t);
+              } catch (err) {
+                await watch.stop();
+                throw err;
+              }
+              return { ...m, probeRtt: (await watch.stop()) ? 1 : 0 };
+            },
+          };
     const casesFor = (tuned: boolean): CaseDef[] => {
       const down = opts.quick ? 32 * MiB : tuned ? 256 * MiB : 128 * MiB;
       // --quick: uploads at 50 ms run at sshd's window (~16 MiB/s), the slowest cases of the mode.
@@ -388,7 +409,7 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
         ...bulkCases(tools, { down, up }, {}, false),
         { label: `new conn, request/reply ×${count}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count) },
       ];
-      return pick(all, opts);
+      return pick(all, opts).map(watched);
     };
     const peers = pickPeers([PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']], opts);
     const jumpPeers = pickPeers(Object.values(JUMP_PEERS), opts);
@@ -438,6 +459,7 @@ function finish(): void {
   for (const s of series.values()) {
     for (const p of Object.values(s.peers)) if (p.samples.length) p.median = median(p.samples);
     s.ratios = {};
+    if (s.metric === 'probeRtt') continue; // counted, not compared
     for (const [id, p] of Object.entries(s.peers)) {
       if (!(id.startsWith('burrow') || id === 'node-relay') || p.median === undefined) continue;
       const o = s.peers[id === 'node-relay' ? 'openssh-aes' : id.replace('burrow', 'openssh')];
@@ -464,6 +486,8 @@ function render(): string {
         const v = (id: string): string => {
           const p = s.peers[id];
           if (p?.error) return 'FAIL';
+          // Transfers it held, of those watched.
+          if (s.metric === 'probeRtt') return p ? `${p.samples.filter((x) => x > 0).length} of ${p.samples.length}` : '–';
           return fmt(p?.median);
         };
         const r = (id: string, k: 'vsOpenssh' | 'vsRaw'): string => {
