@@ -1,5 +1,6 @@
 /**
- * An accepted connection without a `net.Socket`, while it carries a request and a reply.
+ * A connection without a `net.Socket` (accepted by a listener, or dialed to a `-R`
+ * target: dial.ts), while it carries a request and a reply.
  *
  * A `net.Socket` is a Readable and a Writable with their state machines, events and
  * ticks: measured here, an echo server built on Node's accepted handles directly spent
@@ -56,25 +57,33 @@ interface Binding {
 
 let binding: Binding | null | undefined;
 
+/**
+ * One of Node's internal bindings (`stream_wrap`, `tcp_wrap`), or undefined: without
+ * `process.binding` (a future Node), or with BURROW_NO_CONN set (sockets for every
+ * connection, as before), and then connections go through `net.Socket`s.
+ */
+export function nodeBinding(name: string): Record<string, unknown> | undefined {
+  if (process.env.BURROW_NO_CONN) return undefined;
+  try {
+    return (process as unknown as { binding(name: string): Record<string, unknown> }).binding(name);
+  } catch {
+    return undefined;
+  }
+}
+
 function streamBinding(): Binding | null {
   if (binding !== undefined) return binding;
   binding = null;
-  if (process.env.BURROW_NO_CONN) return binding; // sockets for every connection, as before
-  try {
-    const b = (process as unknown as { binding(name: string): Record<string, unknown> }).binding('stream_wrap');
-    const { streamBaseState, kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync, WriteWrap, ShutdownWrap } = b;
-    if (streamBaseState instanceof Int32Array && typeof kReadBytesOrError === 'number' && typeof kArrayBufferOffset === 'number' && typeof kLastWriteWasAsync === 'number' && typeof WriteWrap === 'function' && typeof ShutdownWrap === 'function') {
-      binding = {
-        state: streamBaseState,
-        readBytes: kReadBytesOrError,
-        offset: kArrayBufferOffset,
-        lastAsync: kLastWriteWasAsync,
-        WriteWrap: WriteWrap as Binding['WriteWrap'],
-        ShutdownWrap: ShutdownWrap as Binding['ShutdownWrap'],
-      };
-    }
-  } catch {
-    // no process.binding (a future Node): sockets as before
+  const { streamBaseState, kReadBytesOrError, kArrayBufferOffset, kLastWriteWasAsync, WriteWrap, ShutdownWrap } = nodeBinding('stream_wrap') ?? {};
+  if (streamBaseState instanceof Int32Array && typeof kReadBytesOrError === 'number' && typeof kArrayBufferOffset === 'number' && typeof kLastWriteWasAsync === 'number' && typeof WriteWrap === 'function' && typeof ShutdownWrap === 'function') {
+    binding = {
+      state: streamBaseState,
+      readBytes: kReadBytesOrError,
+      offset: kArrayBufferOffset,
+      lastAsync: kLastWriteWasAsync,
+      WriteWrap: WriteWrap as Binding['WriteWrap'],
+      ShutdownWrap: ShutdownWrap as Binding['ShutdownWrap'],
+    };
   }
   return binding;
 }
@@ -101,8 +110,11 @@ export interface ConnUser {
   error(err: Error): void;
 }
 
-/** Counters for tests and diagnostics: Conns accepted, those handed to a `net.Socket`, bytes Conns read. */
-export const connCounters = { accepted: 0, socketed: 0, bytesRead: 0 };
+/**
+ * Counters for tests and diagnostics: Conns accepted, Conns dialed (`-R` targets,
+ * dial.ts), those handed to a `net.Socket`, bytes Conns read.
+ */
+export const connCounters = { accepted: 0, dialed: 0, socketed: 0, bytesRead: 0 };
 
 function uvError(code: number, syscall: string): Error {
   const name = getSystemErrorName(code);
@@ -113,7 +125,7 @@ function uvError(code: number, syscall: string): Error {
 const EARLY_LIMIT = 16 * 1024;
 
 export class Conn {
-  readonly #handle: Handle;
+  #handle: Handle;
   readonly #tcp: boolean;
   #user: ConnUser | undefined;
   #early: Buffer[] | undefined;
@@ -130,12 +142,37 @@ export class Conn {
   /** Called once the Conn is closed (by `destroy`, or after an error); not when it is handed to a socket. */
   onClose: (() => void) | undefined;
 
-  constructor(handle: Handle, tcp: boolean) {
+  /**
+   * An accepted connection reads at once (what it sends before `start` is kept). A
+   * `dialed` one is still connecting: it reads from `start` on, and until then
+   * `rehandle` may give it a new handle for the next address.
+   */
+  constructor(handle: Handle, tcp: boolean, how: 'accepted' | 'dialed' = 'accepted') {
     this.#handle = handle;
     this.#tcp = tcp;
-    connCounters.accepted++;
     handle.onread = (ab) => this.#onRead(ab);
+    if (how === 'dialed') {
+      connCounters.dialed++;
+      return;
+    }
+    connCounters.accepted++;
     this.#startReading();
+  }
+
+  /** The handle, for the connect request of a dialed Conn (dial.ts). */
+  get handle(): Handle {
+    return this.#handle;
+  }
+
+  /** A dialed Conn's next attempt: `handle` replaces the one that failed, which is closed. */
+  rehandle(handle: Handle): void {
+    if (this.#closed || this.#user || this.#reading) throw new Error('only a Conn still connecting takes a new handle');
+    const old = this.#handle;
+    old.onread = noop;
+    old.close();
+    this.#handle = handle;
+    this.#peer = undefined;
+    handle.onread = (ab) => this.#onRead(ab);
   }
 
   get remoteAddress(): string | undefined {

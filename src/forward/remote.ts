@@ -7,6 +7,7 @@ import { BurrowError, toBurrowError } from '../errors.js';
 import { formatEndpoint, type ForwardSpec, type TargetEndpoint } from '../config/forward-spec.js';
 import type { ChannelOpener, IncomingChannel, RemoteListener } from '../ssh/channels.js';
 import { ForwardBase } from './base.js';
+import { dial, dialSupport } from './dial.js';
 import { SOCKET_HIGH_WATER_MARK } from './pipe.js';
 import type { ForwardAddress, ForwardOptions } from './types.js';
 
@@ -87,6 +88,21 @@ export class RemoteForward extends ForwardBase {
       return;
     }
     const t = this.#target;
+    const from = formatEndpoint({ type: 'tcp', host: inc.origin.host, port: inc.origin.port });
+    const acceptLink = inc.acceptLink?.bind(inc);
+    if (t.type === 'tcp' && acceptLink && dialSupport()) {
+      // A Conn and a Link: no net.Socket or Channel unless it moves more than a little.
+      const conn = dial(t.host, t.port, (err) => {
+        if (err) {
+          inc.reject();
+          c.fail(this.#unreachable(err));
+        } else if (c.ended) inc.reject();
+        else c.join(acceptLink());
+      });
+      const c = this.clients.add(conn, from);
+      c.open(this.targetLabel());
+      return;
+    }
     // allowHalfOpen: the server's EOF must not close our write side early. Options
     // without a prototype: Node's Socket copies them with a spread, which on Node 20
     // makes new maps per socket from any other object (accept.ts).
@@ -94,13 +110,13 @@ export class RemoteForward extends ForwardBase {
       t.type === 'tcp'
         ? net.connect({ __proto__: null, host: t.host, port: t.port, allowHalfOpen: true, noDelay: true, ...socketBuffers } as net.NetConnectOpts)
         : net.connect({ __proto__: null, path: t.path, allowHalfOpen: true, ...socketBuffers } as net.NetConnectOpts);
-    const c = this.clients.add(socket, formatEndpoint({ type: 'tcp', host: inc.origin.host, port: inc.origin.port }));
+    const c = this.clients.add(socket, from);
     c.open(this.targetLabel());
     let connected = false;
     socket.once('error', (e) => {
       if (!connected) {
         inc.reject();
-        c.fail(new BurrowError('CONNECT_FAILED', `cannot reach ${this.targetLabel()}: ${e.message}; is the local service running?`, { phase: 'forward', cause: e }));
+        c.fail(this.#unreachable(e));
       }
     });
     socket.once('connect', () => {
@@ -111,5 +127,9 @@ export class RemoteForward extends ForwardBase {
       }
       c.join(inc.acceptLink ? inc.acceptLink() : inc.accept());
     });
+  }
+
+  #unreachable(e: Error): BurrowError {
+    return new BurrowError('CONNECT_FAILED', `cannot reach ${this.targetLabel()}: ${e.message}; is the local service running?`, { phase: 'forward', cause: e });
   }
 }
