@@ -90,15 +90,15 @@ function givenUp(host: string, port: number): Error {
   return Object.assign(new Error(`connect to ${host}:${port} given up`), { code: 'ECANCELED' });
 }
 
+/** `dns.lookup` with `all: true`, or a stand-in for tests. */
+export type LookupAll = (host: string, opts: dns.LookupAllOptions, cb: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void) => void;
+
 /**
  * Connects to `host`:`port`. Returns the Conn at once, still connecting (destroy it to
  * give up). `done` follows exactly once, never before `dial` returns: without an error
  * once connected, else with the last attempt's (as `net.connect` reports one), the Conn
  * then closed; destroyed while connecting, with an `ECANCELED` error.
  */
-/** `dns.lookup` with `all: true`, or a stand-in for tests. */
-export type LookupAll = (host: string, opts: dns.LookupAllOptions, cb: (err: NodeJS.ErrnoException | null, addresses: dns.LookupAddress[]) => void) => void;
-
 export function dial(host: string, port: number, done: (err?: Error) => void, lookup: LookupAll = dns.lookup): Conn {
   const b = tcpBinding();
   if (!b) throw new Error('dial: no TCP binding in this Node (check dialSupport())');
