@@ -22,8 +22,6 @@ export interface Buffers {
 
 export interface DelayedPair {
   rttMs: number;
-  /** The namespaces' TCP congestion control, as their sysctl reads back. */
-  cc: string;
   /** Command prefix that runs a program in the client or server namespace. */
   inClient: string[];
   inServer: string[];
@@ -137,7 +135,7 @@ export async function createLoopbackNs(cc: string): Promise<LoopbackNs> {
 
 /**
  * The two namespaces joined by the delay line, their TCP congestion control `cc` (the
- * host's unless given: what `pair.cc` reads back).
+ * host's unless given; setting one the kernel lacks fails).
  */
 export async function createDelayedPair(delayline: string, rttMs: number, cc?: string): Promise<DelayedPair> {
   const made = await makeNamespaces([CLIENT_NS, SERVER_NS], cc ?? (await hostCongestionControl()));
@@ -153,7 +151,6 @@ export async function createDelayedPair(delayline: string, rttMs: number, cc?: s
   }
   const pair: DelayedPair = {
     rttMs,
-    cc: (await runOk('nsenter', [`--net=/run/netns/${SERVER_NS}`, 'sysctl', '-n', 'net.ipv4.tcp_congestion_control'])).trim(),
     inClient: ['nsenter', `--net=/run/netns/${CLIENT_NS}`],
     inServer: ['nsenter', `--net=/run/netns/${SERVER_NS}`],
     async setBuffers(b: Buffers): Promise<void> {
