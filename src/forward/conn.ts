@@ -116,9 +116,14 @@ export interface ConnUser {
  */
 export const connCounters = { accepted: 0, dialed: 0, socketed: 0, bytesRead: 0 };
 
-function uvError(code: number, syscall: string): Error {
+/**
+ * A libuv error as Node words it: `read ECONNRESET`, or with `at` (a connect)
+ * `connect ECONNREFUSED 127.0.0.1:9`, with `code`, `errno`, `syscall` (and `address`, `port`).
+ */
+export function uvError(code: number, syscall: string, at?: { address: string; port: number }): Error {
   const name = getSystemErrorName(code);
-  return Object.assign(new Error(`${syscall} ${name}`), { code: name, errno: code, syscall });
+  const where = at ? ` ${at.address}:${at.port}` : '';
+  return Object.assign(new Error(`${syscall} ${name}${where}`), { code: name, errno: code, syscall }, at);
 }
 
 /** Early reads, kept until `start`: a client that sends before its channel is open. */

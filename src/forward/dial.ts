@@ -12,8 +12,7 @@
  */
 import dns from 'node:dns';
 import net from 'node:net';
-import { getSystemErrorName } from 'node:util';
-import { Conn, connSupport, nodeBinding, type Handle } from './conn.js';
+import { Conn, connSupport, nodeBinding, uvError, type Handle } from './conn.js';
 
 /** What `net.connect` gives each address but the last (Node 20's `autoSelectFamilyAttemptTimeout`). */
 const ATTEMPT_MS = 250;
@@ -57,11 +56,6 @@ function tcpBinding(): TcpBinding | null {
 /** True when `dial` can connect in this Node. */
 export function dialSupport(): boolean {
   return tcpBinding() !== null;
-}
-
-function connectError(code: number, address: string, port: number): Error {
-  const name = getSystemErrorName(code);
-  return Object.assign(new Error(`connect ${name} ${address}:${port}`), { code: name, errno: code, syscall: 'connect', address, port });
 }
 
 /** `net.connect`'s order: the families alternate, starting with the first address's. */
@@ -131,7 +125,7 @@ export function dial(host: string, port: number, done: (err?: Error) => void, lo
     req.oncomplete = (status) => {
       // Its time ran out (the handle was closed for the next address), or it failed.
       if (status < 0 || conn.closed) {
-        next(connectError(status < 0 ? status : UV_ECANCELED, address, port));
+        next(uvError(status < 0 ? status : UV_ECANCELED, 'connect', { address, port }));
         return;
       }
       if (over) return;
@@ -140,9 +134,9 @@ export function dial(host: string, port: number, done: (err?: Error) => void, lo
       handle.setNoDelay(true);
       settle();
     };
-    if (!last) timer = setTimeout(() => next(connectError(UV_ETIMEDOUT, address, port)), ATTEMPT_MS);
+    if (!last) timer = setTimeout(() => next(uvError(UV_ETIMEDOUT, 'connect', { address, port })), ATTEMPT_MS);
     const err = family === 6 ? handle.connect6(req, address, port) : handle.connect(req, address, port);
-    if (err) queueMicrotask(() => next(connectError(err, address, port)));
+    if (err) queueMicrotask(() => next(uvError(err, 'connect', { address, port })));
   };
   const family = net.isIP(host);
   if (family) {
