@@ -15,6 +15,8 @@ import net from 'node:net';
 export const SSHD = '/usr/sbin/sshd';
 export const SSH = '/usr/bin/ssh';
 export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+/** util-linux's, on every Debian: it gives sshd a parent-death signal (below). */
+const SETPRIV = '/usr/bin/setpriv';
 
 export interface SshdOptions {
   /** Extra sshd_config lines (e.g. `Ciphers aes128-gcm@openssh.com`). */
@@ -138,8 +140,39 @@ async function waitForBanner(host: string, port: number, proc: ChildProcess, log
   throw new Error('sshd did not start');
 }
 
+/**
+ * Removes the dirs of sshds that died without `stop()` (their test file was killed): a
+ * dir is stale once its pid file names a process that is gone. A dir with no pid file
+ * yet may be another file's sshd starting, and is left alone.
+ */
+function sweepStaleDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith('burrow-sshd-')) continue;
+    const dir = join(tmpdir(), name);
+    let pid: number;
+    try {
+      pid = Number(readFileSync(join(dir, 'sshd.pid'), 'utf8').trim());
+    } catch {
+      continue;
+    }
+    if (!(pid > 0) || alive(pid)) continue;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Running: a zombie (dead, not yet reaped by init) is not. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return false;
+  }
+}
+
 export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   if (!existsSync(SSHD)) throw new Error(`${SSHD} is missing: install openssh-server`);
+  sweepStaleDirs();
   const dir = mkdtempSync(join(tmpdir(), 'burrow-sshd-'));
   chmodSync(dir, 0o755);
   const host = opts.listen ?? '127.0.0.1';
@@ -182,7 +215,12 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   const configFile = join(dir, 'sshd_config');
   writeFileSync(configFile, config.join('\n') + '\n');
   const launch = async () => {
-    const p = spawn(SSHD, ['-D', '-e', '-f', configFile, '-E', logFile], { stdio: 'ignore' });
+    // Should this process die without stopping sshd (a test file killed by the runner, a
+    // bench interrupted), the kernel kills sshd, so no listener outlives it. SIGKILL, as
+    // sshd removes its pid file on SIGTERM, and the next start sweeps a dir by that file
+    // (sweepStaleDirs). setpriv execs sshd: the pid stays sshd's.
+    const argv = [SSHD, '-D', '-e', '-f', configFile, '-E', logFile];
+    const p = existsSync(SETPRIV) ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', ...argv], { stdio: 'ignore' }) : spawn(SSHD, argv.slice(1), { stdio: 'ignore' });
     p.on('error', () => {});
     await waitForBanner(host, port, p, logFile);
     return p;
