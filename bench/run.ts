@@ -4,7 +4,7 @@
  * and through a jump host (`-J`, the bench's sshd as both hops).
  *
  *   npm run bench [-- --quick] [--only loopback|cc|netns] [--reps N] [--standin]
- *   latency cases only: [--rtt 50,100] [--buffers default,tuned] [--peers raw,openssh-aes,burrow-aes] [--cases download,upload]
+ *   latency cases only: [--rtt 50,100] [--buffers default,tuned] [--peers raw,raw-held,openssh-aes,burrow-aes] [--cases download,upload]
  *   node --import tsx bench/run.ts --render bench/results/<date>.json   (a run's tables again)
  *
  * Prints a table and writes bench/results/<date>.json (medians of the repetitions,
@@ -27,7 +27,7 @@ import { fmt, median, table } from './lib/stats.js';
 import { buildTools, type Tools } from './lib/tools.js';
 import { auditCiphers } from './lib/cipher-audit.js';
 import { checkCpus, describeCpus } from './lib/cpu-check.js';
-import { BURROW_STANDIN, getBurrowCommand, JUMP_PEERS, loopbackPlan, PEERS, setBurrowCommand, type Forward, type ForwardPlan, type Peer, type PeerEnv, type Running } from './peers/index.js';
+import { BURROW_STANDIN, getBurrowCommand, heldRaw, JUMP_PEERS, loopbackPlan, PEERS, setBurrowCommand, type Forward, type ForwardPlan, type Peer, type PeerEnv, type Running } from './peers/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -86,9 +86,10 @@ interface Series {
   /**
    * Of the medians; `pairedVsOpenssh`: the median of the per-repetition ratios (each
    * burrow figure over OpenSSH's from the same repetition, seconds apart: see runGroup),
-   * and `perRep` those ratios.
+   * and `perRep` those ratios. `vsHeld`: over raw TCP on one held connection (the latency
+   * groups' `raw-held`).
    */
-  ratios?: Record<string, { vsOpenssh?: number; vsRaw?: number; pairedVsOpenssh?: number; perRep?: number[] }>;
+  ratios?: Record<string, { vsOpenssh?: number; vsRaw?: number; vsHeld?: number; pairedVsOpenssh?: number; perRep?: number[] }>;
 }
 
 const series = new Map<string, Series>();
@@ -385,7 +386,7 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
         : {
             ...c,
             run: async (peer, pid, t) => {
-              const watch = await watchProbeRtt(pair.inServer, peer.family === 'raw' ? 27001 : 2222);
+              const watch = await watchProbeRtt(pair.inServer, peer.family === 'raw' || peer.family === 'held' ? 27001 : 2222);
               let m: Metrics;
               try {
                 m = await c.run(peer, pid, t);
@@ -404,14 +405,19 @@ async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void
       const all: CaseDef[] = [
         // As on loopback: a fresh process's first download in a row of its own (burrow pays
         // V8's warm-up there, while TCP ramps up), then the same download on the tunnel
-        // now in use. Raw TCP opens a new connection for each; both rows are reported.
+        // now in use. Raw TCP opens a new connection for each; both rows are reported, and
+        // raw TCP on one held connection, aged as the tunnels' are (peers/index.ts).
         firstTransfer(tools, 'get', down),
         ...bulkCases(tools, { down, up }, {}, false),
-        { label: `new conn, request/reply ×${count}`, run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count) },
+        {
+          label: `new conn, request/reply ×${count}`,
+          peers: ['raw', 'openssh-aes', 'burrow-aes'],
+          run: (_p, _pid, t) => connLatency(tools.tcpbench, t('L'), 'rr', count),
+        },
       ];
       return pick(all, opts).map(watched);
     };
-    const peers = pickPeers([PEERS.raw, PEERS['openssh-aes'], PEERS['burrow-aes']], opts);
+    const peers = pickPeers([PEERS.raw, heldRaw(tools.tcpbench), PEERS['openssh-aes'], PEERS['burrow-aes']], opts);
     const jumpPeers = pickPeers(Object.values(JUMP_PEERS), opts);
     /** The delay line's counters so far, after a group. */
     const showLine = async (): Promise<void> => console.log(`  ${(await pair.lineStats()).replace(/\n/g, '\n  ')}`);
@@ -464,21 +470,40 @@ function finish(): void {
       if (!(id.startsWith('burrow') || id === 'node-relay') || p.median === undefined) continue;
       const o = s.peers[id === 'node-relay' ? 'openssh-aes' : id.replace('burrow', 'openssh')];
       const ossh = o?.median;
-      const raw = s.metric === 'cpu' || s.metric === 'cpuConn' ? undefined : s.peers.raw?.median;
+      const cpu = s.metric === 'cpu' || s.metric === 'cpuConn';
+      const raw = cpu ? undefined : s.peers.raw?.median;
+      const held = cpu || id === 'node-relay' ? undefined : s.peers['raw-held']?.median;
       const perRep = o ? pairedRatios(p, o) : [];
       s.ratios[id] = {
         ...(ossh ? { vsOpenssh: p.median / ossh } : {}),
         ...(raw ? { vsRaw: p.median / raw } : {}),
+        ...(held ? { vsHeld: p.median / held } : {}),
         ...(perRep.length > 1 ? { pairedVsOpenssh: median(perRep), perRep } : {}),
       };
     }
   }
 }
 
+/** A group's table leaves out the columns that hold nothing in it (a peer it did not run). */
 function render(): string {
   const out: string[] = [];
   const groups = [...new Set([...series.values()].map((s) => s.group))];
-  const head = ['case', 'unit', 'raw TCP', 'OpenSSH aes', 'burrow aes', 'burrow÷OpenSSH', 'burrow÷raw', 'OpenSSH chacha', 'burrow chacha', 'burrow÷OpenSSH chacha', 'Node relay, no SSH', 'relay÷OpenSSH aes'];
+  const head = [
+    'case',
+    'unit',
+    'raw TCP',
+    'raw TCP, one connection',
+    'OpenSSH aes',
+    'burrow aes',
+    'burrow÷OpenSSH',
+    'burrow÷raw',
+    'burrow÷raw, one connection',
+    'OpenSSH chacha',
+    'burrow chacha',
+    'burrow÷OpenSSH chacha',
+    'Node relay, no SSH',
+    'relay÷OpenSSH aes',
+  ];
   for (const g of groups) {
     const rows = [...series.values()]
       .filter((s) => s.group === g)
@@ -490,15 +515,32 @@ function render(): string {
           if (s.metric === 'probeRtt') return p ? `${p.samples.filter((x) => x > 0).length} of ${p.samples.length}` : '–';
           return fmt(p?.median);
         };
-        const r = (id: string, k: 'vsOpenssh' | 'vsRaw'): string => {
+        const r = (id: string, k: 'vsOpenssh' | 'vsRaw' | 'vsHeld'): string => {
           const x = s.ratios?.[id]?.[k];
           if (x === undefined) return '–';
           const paired = k === 'vsOpenssh' ? s.ratios?.[id]?.pairedVsOpenssh : undefined;
           return paired === undefined ? `${fmt(x)}x` : `${fmt(x)}x (${fmt(paired)}x)`;
         };
-        return [s.label, s.unit, v('raw'), v('openssh-aes'), v('burrow-aes'), r('burrow-aes', 'vsOpenssh'), r('burrow-aes', 'vsRaw'), v('openssh-chacha'), v('burrow-chacha'), r('burrow-chacha', 'vsOpenssh'), v('node-relay'), r('node-relay', 'vsOpenssh')];
+        return [
+          s.label,
+          s.unit,
+          v('raw'),
+          v('raw-held'),
+          v('openssh-aes'),
+          v('burrow-aes'),
+          r('burrow-aes', 'vsOpenssh'),
+          r('burrow-aes', 'vsRaw'),
+          r('burrow-aes', 'vsHeld'),
+          v('openssh-chacha'),
+          v('burrow-chacha'),
+          r('burrow-chacha', 'vsOpenssh'),
+          v('node-relay'),
+          r('node-relay', 'vsOpenssh'),
+        ];
       });
-    out.push(`\n### ${g}\n`, table(head, rows));
+    const keep = head.map((_, i) => i < 3 || rows.some((row) => row[i] !== '–'));
+    const only = <T,>(xs: T[]): T[] => xs.filter((_, i) => keep[i]);
+    out.push(`\n### ${g}\n`, table(only(head), rows.map(only)));
   }
   return out.join('\n');
 }

@@ -86,7 +86,7 @@ export interface Running {
 
 export interface Peer {
   id: string;
-  family: 'raw' | 'openssh' | 'burrow' | 'relay';
+  family: 'raw' | 'held' | 'openssh' | 'burrow' | 'relay';
   cipher?: string;
   start(env: PeerEnv, plan: ForwardPlan): Promise<Running>;
 }
@@ -148,6 +148,27 @@ export const RAW: Peer = {
   family: 'raw',
   start: () => Promise.resolve({ pid: undefined, stop: () => Promise.resolve() }),
 };
+
+/**
+ * Raw TCP as a tunnel in use (`tcpbench hold`): one connection to the target, opened when
+ * the peer starts, as a forwarder's SSH connection is, and carrying each of the group's
+ * transfers in turn, with the same idle gaps between them; no SSH. Raw TCP opens a new
+ * connection per transfer; this is what TCP itself does on a connection that has aged
+ * as the tunnels' have (BBR's ProbeRTT: README, "50 ms default download"). Downloads and
+ * uploads only, one at a time, through the group's first `-L` port.
+ */
+export const heldRaw = (tcpbench: string): Peer => ({
+  id: 'raw-held',
+  family: 'held',
+  async start(env: PeerEnv, plan: ForwardPlan): Promise<Running> {
+    const f = plan.local[0];
+    if (!f) throw new Error('raw-held: the plan has no -L forward');
+    const argv = [...env.prefix, tcpbench, 'hold', f.host, String(f.port), String(f.listen)];
+    const daemon = await startDaemon(argv[0] as string, argv.slice(1), { ready: /ready/, timeoutMs: 20_000 });
+    await waitListening(env, [f.listen], daemon);
+    return { pid: undefined, stop: () => daemon.stop() };
+  },
+});
 
 export const opensshPeer = (cipher: string, id: string, jump = false): Peer => forwarder(id, 'openssh', cipher, () => ['ssh'], jump);
 export const burrowPeer = (cipher: string, id: string, jump = false): Peer => forwarder(id, 'burrow', cipher, () => burrowCommand, jump);

@@ -12,7 +12,10 @@
  *                          then the 32-byte sha256 of what it read, closes;
  *             'R':         the server answers one byte and closes;
  *             'S':         the server answers a u64: bytes written so far to
- *                          the latest 'G' connection (for the stalled reader).
+ *                          the latest 'G' connection (for the stalled reader);
+ *             'g' + u64 n: as 'G', and 'p' + u64 n: reads n bytes, answers 'K' and
+ *                          their sha256; after either the connection stays open for
+ *                          the next command (the `hold` relay's connection).
  *   SSF_PORT: the server speaks first: one byte, then close.
  * get  HOST PORT N            download N bytes, check sha256
  * put  HOST PORT N            upload N bytes, server checks sha256
@@ -24,6 +27,10 @@
  *                             seconds; then ask the server ('S', a second connection)
  *                             how much it got to send: what the path holds for a reader
  *                             that stopped; then read the rest, checked
+ * hold HOST PORT LPORT        raw TCP as a tunnel in use: one connection to the server,
+ *                             opened at the start and held, carries each download ('G')
+ *                             or upload ('P') that a client makes to 127.0.0.1:LPORT in
+ *                             turn, as 'g' / 'p'; prints "ready" once connected
  *
  * Client modes print one JSON line. Exit status 0 only if every byte checked out.
  */
@@ -126,13 +133,38 @@ static void nodelay(int fd) {
 
 /* ---------------------------------------------------------------- server */
 
+static int send_stream(int fd, uint64_t n) {
+  for (uint64_t off = 0; off < n; off += CHUNK) {
+    uint64_t len = n - off < CHUNK ? n - off : CHUNK;
+    if (write_all(fd, pattern + off, len) < 0) return -1;
+    atomic_fetch_add(&get_written, len);
+  }
+  return 0;
+}
+
+/* 'p': n bytes, then 'K' and their sha256 (zeros if the connection ended first). */
+static int take_upload(int fd, uint64_t n) {
+  uint8_t *buf = mmap(NULL, n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (buf == MAP_FAILED) return -1;
+  uint8_t reply[33] = { 'K' };
+  int ok = read_n(fd, buf, n) == 0;
+  if (ok) SHA256(buf, n, reply + 1);
+  munmap(buf, n + 1);
+  return ok && write_all(fd, reply, sizeof reply) == 0 ? 0 : -1;
+}
+
 static void *serve_conn(void *arg) {
   int fd = (int)(intptr_t)arg;
   uint8_t cmd;
   uint64_t n;
   nodelay(fd);
+next:
   if (read_n(fd, &cmd, 1) < 0) goto out;
-  if (cmd == 'R') {
+  if (cmd == 'g' || cmd == 'p') {
+    if (read_n(fd, (uint8_t *)&n, 8) < 0 || n > pattern_len) goto out;
+    atomic_store(&get_written, 0);
+    if ((cmd == 'g' ? send_stream(fd, n) : take_upload(fd, n)) == 0) goto next;
+  } else if (cmd == 'R') {
     (void)!write(fd, "r", 1);
   } else if (cmd == 'S') {
     uint64_t w = atomic_load(&get_written);
@@ -140,11 +172,7 @@ static void *serve_conn(void *arg) {
   } else if (cmd == 'G') {
     if (read_n(fd, (uint8_t *)&n, 8) < 0 || n > pattern_len) goto out;
     atomic_store(&get_written, 0);
-    for (uint64_t off = 0; off < n; off += CHUNK) {
-      uint64_t len = n - off < CHUNK ? n - off : CHUNK;
-      if (write_all(fd, pattern + off, len) < 0) break;
-      atomic_fetch_add(&get_written, len);
-    }
+    send_stream(fd, n);
   } else if (cmd == 'P') {
     if (read_n(fd, (uint8_t *)&n, 8) < 0 || n > pattern_len) goto out;
     uint8_t *buf = mmap(NULL, n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
@@ -359,6 +387,44 @@ static int stall(uint64_t n, int stall_secs) {
   return ok ? 0 : 1;
 }
 
+/* Copies exactly n bytes from one socket to the other. */
+static int relay_n(int from, int to, uint64_t n) {
+  static uint8_t buf[CHUNK];
+  while (n > 0) {
+    ssize_t r = read(from, buf, n > CHUNK ? CHUNK : n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0 || write_all(to, buf, (size_t)r) < 0) return -1;
+    n -= (uint64_t)r;
+  }
+  return 0;
+}
+
+/* One transfer at a time over the held connection `up`. A client that breaks off
+ * mid-transfer leaves the held stream out of step: the relay then exits, and the
+ * bench sees its next transfer fail. */
+static _Noreturn void hold(int lport) {
+  int up = dial();
+  if (up < 0) die("connect");
+  int l = listen_on("127.0.0.1", lport);
+  printf("ready\n");
+  fflush(stdout);
+  for (;;) {
+    int c = accept(l, NULL, NULL);
+    if (c < 0) { if (errno == EINTR || errno == ECONNABORTED) continue; die("accept"); }
+    nodelay(c);
+    uint8_t hdr[9];
+    uint64_t n;
+    if (read_n(c, hdr, 9) == 0 && (hdr[0] == 'G' || hdr[0] == 'P')) {
+      memcpy(&n, hdr + 1, 8);
+      hdr[0] = hdr[0] == 'G' ? 'g' : 'p';
+      if (write_all(up, hdr, 9) < 0) die("held connection");
+      int ok = hdr[0] == 'g' ? relay_n(up, c, n) == 0 : relay_n(c, up, n) == 0 && relay_n(up, c, 33) == 0;
+      if (!ok) die("transfer over the held connection");
+    }
+    close(c);
+  }
+}
+
 struct conc_arg { uint64_t n; int put; int ok; };
 
 static void *conc_one(void *arg) {
@@ -398,6 +464,7 @@ int main(int argc, char **argv) {
   if (argc < 5) { fprintf(stderr, "tcpbench: bad arguments\n"); return 2; }
   g_host = argv[2];
   g_port = atoi(argv[3]);
+  if (!strcmp(mode, "hold")) hold(atoi(argv[4]));
   if (!strcmp(mode, "rr")) return latency(atoi(argv[4]), 0);
   if (!strcmp(mode, "ssf")) return latency(atoi(argv[4]), 1);
   if ((!strcmp(mode, "conc") || !strcmp(mode, "cput")) && argc == 6) {
