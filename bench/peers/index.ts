@@ -154,8 +154,9 @@ export const RAW: Peer = {
  * the peer starts, as a forwarder's SSH connection is, and carrying each of the group's
  * transfers in turn, with the same idle gaps between them; no SSH. Raw TCP opens a new
  * connection per transfer; this is what TCP itself does on a connection that has aged
- * as the tunnels' have (BBR's ProbeRTT: README, "50 ms default download"). Downloads and
- * uploads only, one at a time, through the group's first `-L` port.
+ * as the tunnels' have, with a sender that fills its socket (README, "Raw TCP on one held
+ * connection"). Downloads and uploads only, one at a time, through the group's first `-L`
+ * port.
  */
 export const heldRaw = (tcpbench: string): Peer => ({
   id: 'raw-held',

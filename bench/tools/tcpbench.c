@@ -142,7 +142,8 @@ static int send_stream(int fd, uint64_t n) {
   return 0;
 }
 
-/* 'p': n bytes, then 'K' and their sha256 (zeros if the connection ended first). */
+/* 'p': reads n bytes and answers 'K' and their sha256; -1 (nothing sent) if the
+ * connection ended first. */
 static int take_upload(int fd, uint64_t n) {
   uint8_t *buf = mmap(NULL, n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (buf == MAP_FAILED) return -1;
