@@ -27,16 +27,26 @@ const s = await startSshd();
 console.log(JSON.stringify({ pid: s.process.pid, dir: s.dir, port: s.port }));
 setInterval(() => {}, 60_000);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  const started = JSON.parse(line) as { pid: number; dir: string; port: number };
-  assert.equal(gone(started.pid), false);
-  child.kill('SIGKILL');
-  await until('sshd to die with its parent', () => gone(started.pid));
-  await assert.rejects(connectOnce(started.port), { code: 'ECONNREFUSED' });
-  assert.equal(existsSync(started.dir), true);
-  const next = await startSshd();
-  await next.stop();
-  assert.equal(existsSync(started.dir), false);
+  try {
+    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+    const started = JSON.parse(line) as { pid: number; dir: string; port: number };
+    assert.equal(gone(started.pid), false);
+    // A dir whose owner lives (this one, paused) is not swept by another start.
+    const paused = await startSshd();
+    await paused.pause();
+    child.kill('SIGKILL');
+    await until('sshd to die with its parent', () => gone(started.pid));
+    await assert.rejects(connectOnce(started.port), { code: 'ECONNREFUSED' });
+    assert.equal(existsSync(started.dir), true);
+    const next = await startSshd();
+    await next.stop();
+    assert.equal(existsSync(started.dir), false);
+    assert.equal(existsSync(paused.dir), true);
+    await paused.restart();
+    await paused.stop();
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
 
 /** Gone, or a zombie waiting for init to reap it: either way it runs no more. */

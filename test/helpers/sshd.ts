@@ -140,22 +140,25 @@ async function waitForBanner(host: string, port: number, proc: ChildProcess, log
   throw new Error('sshd did not start');
 }
 
+/** The process that made a dir, and owns it until its `stop()`. */
+const OWNER_FILE = 'owner.pid';
+
 /**
- * Removes the dirs of sshds that died without `stop()` (their test file was killed): a
- * dir is stale once its pid file names a process that is gone. A dir with no pid file
- * yet may be another file's sshd starting, and is left alone.
+ * Removes the dirs that no `stop()` will remove: their owner (a test file killed by the
+ * runner) is gone. A paused sshd's dir has a live owner and stays; so does a dir with no
+ * owner file yet, being made by another file.
  */
 function sweepStaleDirs(): void {
   for (const name of readdirSync(tmpdir())) {
     if (!name.startsWith('burrow-sshd-')) continue;
     const dir = join(tmpdir(), name);
-    let pid: number;
+    let owner: number;
     try {
-      pid = Number(readFileSync(join(dir, 'sshd.pid'), 'utf8').trim());
+      owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8'));
     } catch {
       continue;
     }
-    if (!(pid > 0) || alive(pid)) continue;
+    if (!(owner > 0) || alive(owner)) continue;
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -175,6 +178,7 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   sweepStaleDirs();
   const dir = mkdtempSync(join(tmpdir(), 'burrow-sshd-'));
   chmodSync(dir, 0o755);
+  writeFileSync(join(dir, OWNER_FILE), String(process.pid));
   const host = opts.listen ?? '127.0.0.1';
   const user = userInfo().username;
   const hostKeyPath = join(dir, 'ssh_host_ed25519_key');
@@ -216,9 +220,8 @@ export async function startSshd(opts: SshdOptions = {}): Promise<Sshd> {
   writeFileSync(configFile, config.join('\n') + '\n');
   const launch = async () => {
     // Should this process die without stopping sshd (a test file killed by the runner, a
-    // bench interrupted), the kernel kills sshd, so no listener outlives it. SIGKILL, as
-    // sshd removes its pid file on SIGTERM, and the next start sweeps a dir by that file
-    // (sweepStaleDirs). setpriv execs sshd: the pid stays sshd's.
+    // bench interrupted), the kernel kills sshd, so no listener outlives it, and the next
+    // start removes the dir (sweepStaleDirs). setpriv execs sshd: the pid stays sshd's.
     const argv = [SSHD, '-D', '-e', '-f', configFile, '-E', logFile];
     const p = existsSync(SETPRIV) ? spawn(SETPRIV, ['--pdeathsig', 'SIGKILL', '--', ...argv], { stdio: 'ignore' }) : spawn(SSHD, argv.slice(1), { stdio: 'ignore' });
     p.on('error', () => {});
