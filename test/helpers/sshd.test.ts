@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import { createInterface } from 'node:readline';
-import { startSshd, SSH } from './sshd.js';
+import { alive, startSshd, SSH } from './sshd.js';
 import { until } from './wait.js';
 
 test('the sshd harness accepts the throwaway key and verifies its host key', async () => {
@@ -30,12 +30,12 @@ setInterval(() => {}, 60_000);`;
   try {
     const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
     const started = JSON.parse(line) as { pid: number; dir: string; port: number };
-    assert.equal(gone(started.pid), false);
+    assert.equal(alive(started.pid), true);
     // A dir whose owner lives (this one, paused) is not swept by another start.
     const paused = await startSshd();
     await paused.pause();
     child.kill('SIGKILL');
-    await until('sshd to die with its parent', () => gone(started.pid));
+    await until('sshd to die with its parent', () => !alive(started.pid));
     await assert.rejects(connectOnce(started.port), { code: 'ECONNREFUSED' });
     assert.equal(existsSync(started.dir), true);
     const next = await startSshd();
@@ -48,16 +48,6 @@ setInterval(() => {}, 60_000);`;
     child.kill('SIGKILL');
   }
 });
-
-/** Gone, or a zombie waiting for init to reap it: either way it runs no more. */
-function gone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 function connectOnce(port: number): Promise<void> {
   return new Promise((resolve, reject) => {

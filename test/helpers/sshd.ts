@@ -164,7 +164,7 @@ function sweepStaleDirs(): void {
 }
 
 /** Running: a zombie (dead, not yet reaped by init) is not. */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
