@@ -142,16 +142,20 @@ static int send_stream(int fd, uint64_t n) {
   return 0;
 }
 
-/* 'p': reads n bytes and answers 'K' and their sha256; -1 (nothing sent) if the
- * connection ended first. */
-static int take_upload(int fd, uint64_t n) {
+/* An upload of n bytes: read until EOF ('P') or exactly n bytes ('p'), then 'K' at
+ * once (the client's clock stops there, before the server hashes), then the sha256
+ * (zeros if fewer or more than n came). 0 if all n came and the reply went out. */
+static int take_upload(int fd, uint64_t n, int until_eof) {
   uint8_t *buf = mmap(NULL, n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (buf == MAP_FAILED) return -1;
-  uint8_t reply[33] = { 'K' };
-  int ok = read_n(fd, buf, n) == 0;
-  if (ok) SHA256(buf, n, reply + 1);
+  int ok = until_eof ? read_eof(fd, buf, n) == (ssize_t)n : read_n(fd, buf, n) == 0;
+  int sent = write_all(fd, (const uint8_t *)"K", 1) == 0;
+  uint8_t md[32];
+  memset(md, 0, sizeof md);
+  if (ok) SHA256(buf, n, md);
+  sent = sent && write_all(fd, md, sizeof md) == 0;
   munmap(buf, n + 1);
-  return ok && write_all(fd, reply, sizeof reply) == 0 ? 0 : -1;
+  return ok && sent ? 0 : -1;
 }
 
 static void *serve_conn(void *arg) {
@@ -164,7 +168,7 @@ next:
   if (cmd == 'g' || cmd == 'p') {
     if (read_n(fd, (uint8_t *)&n, 8) < 0 || n > pattern_len) goto out;
     atomic_store(&get_written, 0);
-    if ((cmd == 'g' ? send_stream(fd, n) : take_upload(fd, n)) == 0) goto next;
+    if ((cmd == 'g' ? send_stream(fd, n) : take_upload(fd, n, 0)) == 0) goto next;
   } else if (cmd == 'R') {
     (void)!write(fd, "r", 1);
   } else if (cmd == 'S') {
@@ -176,15 +180,7 @@ next:
     send_stream(fd, n);
   } else if (cmd == 'P') {
     if (read_n(fd, (uint8_t *)&n, 8) < 0 || n > pattern_len) goto out;
-    uint8_t *buf = mmap(NULL, n + 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (buf == MAP_FAILED) goto out;
-    ssize_t got = read_eof(fd, buf, n);
-    (void)!write(fd, "K", 1);
-    uint8_t md[32];
-    memset(md, 0, sizeof md);
-    if (got == (ssize_t)n) SHA256(buf, n, md);
-    write_all(fd, md, 32);
-    munmap(buf, n + 1);
+    take_upload(fd, n, 1);
   }
 out:
   close(fd);
