@@ -112,9 +112,10 @@ export interface ConnUser {
 
 /**
  * Counters for tests and diagnostics: Conns accepted, Conns dialed (`-R` targets,
- * dial.ts), those handed to a `net.Socket`, bytes Conns read.
+ * dial.ts), those handed to a `net.Socket` (and of them, those with writes still
+ * queued in the handle), bytes Conns read.
  */
-export const connCounters = { accepted: 0, dialed: 0, socketed: 0, bytesRead: 0 };
+export const connCounters = { accepted: 0, dialed: 0, socketed: 0, socketedQueued: 0, bytesRead: 0 };
 
 /**
  * A libuv error as Node words it: `read ECONNRESET`, or with `at` (a connect)
@@ -363,6 +364,8 @@ export class Conn {
    * EOF already read is its readable end, an EOF already sent ends its writable side.
    * Bytes the Conn still queues are written before the socket's (one queue). The Conn
    * is done with; `unread` (bytes read, not yet taken) is read first from the socket.
+   * The socket's `writableLength` does not count the Conn's queued bytes, which wait in
+   * the handle: what writes straight to its descriptor asks `writesPending` first.
    */
   toSocket(opts: { highWaterMark: number }, unread?: Buffer): net.Socket {
     if (this.#closed) throw new Error('connection is closed');
@@ -370,6 +373,7 @@ export class Conn {
     this.#user = undefined;
     this.onClose = undefined;
     connCounters.socketed++;
+    if (this.#queued > 0) connCounters.socketedQueued++;
     const h = this.#handle;
     if (this.#reading) h.readStop();
     this.#reading = false;

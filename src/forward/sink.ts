@@ -26,7 +26,7 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { nativeSinkAttach, nativeSinkDetach, socketFd, type NativeSink, type RxChannel } from '../ssh/native-rx.js';
+import { nativeSinkAttach, nativeSinkDetach, socketFd, writesPending, type NativeSink, type RxChannel } from '../ssh/native-rx.js';
 import { sendOne, sendv as sendvAddon } from '../ssh/sendv.js';
 
 const sendv = process.env.BURROW_NO_SINK ? undefined : sendvAddon;
@@ -137,9 +137,9 @@ class SocketSink implements ChannelSink, NativeSink {
     this.#queue = [];
     this.#queued = 0;
     const s = this.socket;
-    // Straight to the kernel only when Node has nothing queued for the socket: bytes
-    // must not overtake what Node still holds.
-    const fd = s.destroyed || s.writableLength !== 0 ? -1 : socketFd(s);
+    // Straight to the kernel only when nothing is queued for the socket (in Node or in
+    // its handle): bytes must not overtake what is still held.
+    const fd = s.destroyed || writesPending(s) ? -1 : socketFd(s);
     let sent = fd >= 0 ? sendv!(fd, queue) : 0;
     if (sent < 0) sent = 0; // an error: Node's write reports it
     sinkCounters.direct += sent;
@@ -201,13 +201,13 @@ class SocketSink implements ChannelSink, NativeSink {
 }
 
 /**
- * Sends `data` to `socket`'s descriptor now, if Node holds nothing for the socket (its
- * bytes must not overtake those). Returns how many bytes the kernel took, or -1 when
+ * Sends `data` to `socket`'s descriptor now, if nothing is queued for the socket (its
+ * bytes must not overtake those: `writesPending`). Returns how many bytes the kernel took, or -1 when
  * this is not possible (no addon, no descriptor, bytes queued in Node): the caller
  * writes the rest through the socket, as a copy if `data` is a view of reused memory.
  */
 export function sendNow(socket: Socket, data: Uint8Array): number {
-  if (socket.destroyed || socket.writableLength !== 0 || socket.writableEnded) return -1;
+  if (socket.destroyed || socket.writableEnded || writesPending(socket)) return -1;
   return sendDirect(socketFd(socket), data);
 }
 

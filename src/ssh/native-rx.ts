@@ -236,7 +236,7 @@ class Connection {
       if (e.inLoop) continue;
       const sink = e.channel._sink;
       if (sink === undefined || sink.held !== 0 || e.channel.readableLength !== 0) continue;
-      if (e.socket.writableLength !== 0 || !e.socket.writable) continue;
+      if (!e.socket.writable || writesPending(e.socket)) continue;
       e.inLoop = addon!.setSink(h, id, e.fd, e.channel.incoming.window);
     }
   }
@@ -350,6 +350,18 @@ const connections = new WeakMap<object, Connection | null>();
 export function socketFd(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   return typeof fd === 'number' ? fd : -1;
+}
+
+/**
+ * Bytes wait to be written to `socket`: in its stream (Node's queue, corked writes
+ * included) or in its handle (libuv's). A socket made from a Conn (forward/conn.ts)
+ * starts with the Conn's unsent writes in its handle and none in its stream: bytes sent
+ * straight to the descriptor then would overtake them.
+ */
+export function writesPending(socket: Socket): boolean {
+  if (socket.writableLength !== 0) return true;
+  const queued = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle?.writeQueueSize;
+  return typeof queued === 'number' && queued !== 0;
 }
 
 function connectionOf(clientObj: unknown): Connection | undefined {
