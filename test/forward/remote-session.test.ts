@@ -57,7 +57,11 @@ test('-R through a session: a hundred request/reply connections stay on links, i
   const at = bulk.address();
   assert.ok(at?.type === 'tcp');
   const up = random(64 * MiB);
-  await roundTrip(await connect({ host: '127.0.0.1', port: at.port }), up, down, big);
+  await roundTrip(await connect({ host: '127.0.0.1', port: at.port }), up, down, big).catch((err: Error) => {
+    // Seen once in CI (2026-12-08), never here since: what sshd said of the channels helps the next time.
+    const said = sshd.log().split('\n').filter((l) => /channel \d+:|too much/i.test(l));
+    throw Object.assign(err, { message: `${err.message}\nsshd's log on channels:\n${said.slice(-20).join('\n') || '(nothing)'}` });
+  });
   assert.equal(linkCounters.upgraded - upgraded0, 1, 'the bulk connection became a channel');
   await bulk.close();
   await big.close();

@@ -147,9 +147,10 @@ export async function exchange(s: net.Socket, up: Buffer): Promise<{ hash: strin
  */
 export async function roundTrip(s: net.Socket, up: Buffer, down: Buffer, target: Target, index = 0): Promise<void> {
   const got = await exchange(s, up);
-  assert.equal(got.hash, sha256(down));
+  assert.equal(got.hash, sha256(down), `the download arrived altered: ${got.length} bytes of ${down.length}`);
   await target.waitReceived(index + 1);
-  assert.equal(target.received[index]?.hash, sha256(up));
+  const took = target.received[index];
+  assert.equal(took?.hash, sha256(up), `the upload arrived altered: ${took?.length} bytes of ${up.length}`);
 }
 
 /** Reads exactly n bytes from a socket that is in paused mode. */
