@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #define MAX_IOV 64
 
@@ -66,9 +67,33 @@ static napi_value sendv(napi_env env, napi_callback_info info) {
   return r;
 }
 
+/*
+ * socketpair(): two connected AF_UNIX stream sockets, close-on-exec, as [fd, fd]; throws
+ * with the errno's name when none can be made. A ProxyJump hop's channel is joined to
+ * one (as a forward joins a local socket), and the inner connection runs on the other
+ * (src/ssh/hop-pair.ts): both then have a descriptor for the native paths.
+ */
+static napi_value make_socketpair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    napi_throw_error(env, NULL, strerror(errno));
+    return NULL;
+  }
+  napi_value r, a, b;
+  napi_create_array_with_length(env, 2, &r);
+  napi_create_int32(env, fds[0], &a);
+  napi_create_int32(env, fds[1], &b);
+  napi_set_element(env, r, 0, a);
+  napi_set_element(env, r, 1, b);
+  return r;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "sendv", NAPI_AUTO_LENGTH, sendv, NULL, &fn);
   napi_set_named_property(env, exports, "sendv", fn);
+  napi_create_function(env, "socketpair", NAPI_AUTO_LENGTH, make_socketpair, NULL, &fn);
+  napi_set_named_property(env, exports, "socketpair", fn);
   return exports;
 }

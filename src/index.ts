@@ -2,10 +2,10 @@
  * burrow as a library: everything the CLI does, a program can do.
  *
  * @example
- * import { resolveHost, SessionPool, TunnelSet, parseForwardSpec, EventBus } from 'burrow';
+ * import { resolveHost, SessionPool, TunnelSet, parseForwardSpec, EventBus, carryHop } from 'burrow';
  * const bus = new EventBus();
  * const config = await resolveHost('mahuika');
- * const pool = new SessionPool({ resolve: (d) => resolveHost(d), bus });
+ * const pool = new SessionPool({ resolve: (d) => resolveHost(d), bus, carryHop });
  * const set = await TunnelSet.open({ pool, config, specs: [parseForwardSpec('local', '5555:localhost:6666')], bus });
  */
 export * from './errors.js';
@@ -24,5 +24,6 @@ export { Supervisor, type SupervisorOptions } from './ssh/supervisor.js';
 export { createHostVerifier, fingerprintSha256, type HostKeyPolicy } from './ssh/hostkeys/index.js';
 export { cryptoStatus } from './ssh/crypto-status.js';
 export { createForward, startForward, type Forward, type ForwardOptions, type ForwardStats, type ForwardAddress } from './forward/index.js';
+export { carryHop } from './forward/hop-carrier.js';
 export { TunnelSet, type TunnelSetOptions } from './agent/tunnel-set.js';
 export { startDemoSshServer, runDemo } from './demo/index.js';

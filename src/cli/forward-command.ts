@@ -10,6 +10,7 @@ import { resolveHost } from '../config/ssh-config/index.js';
 import { parseForwardSpec, type ForwardKind, type ForwardSpec } from '../config/forward-spec.js';
 import type { ResolvedHost } from '../config/types.js';
 import { SessionPool } from '../ssh/pool.js';
+import { carryHop } from '../forward/hop-carrier.js';
 import { cryptoStatus } from '../ssh/crypto-status.js';
 import { TunnelSet } from '../agent/tunnel-set.js';
 import type { SshArgs } from './ssh-args.js';
@@ -94,6 +95,7 @@ export async function runForwardCommand(args: SshArgs): Promise<number> {
     bus,
     proxyStderr: args.quiet ? 'ignore' : 'inherit',
     log: (m) => debug(1, m),
+    carryHop,
   });
 
   let interrupts = 0;

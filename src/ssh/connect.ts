@@ -24,6 +24,12 @@ export async function openTransport(opts: SessionOptions): Promise<Transport> {
     const stream = await via.openTcp({ host: config.hostname, port: config.port }, { host: '127.0.0.1', port: 0 }, { signal: opts.signal }).catch((e: unknown) => {
       throw new BurrowError('CONNECT_FAILED', `jump host ${via.destination} could not reach ${config.hostname} port ${config.port}`, { phase: 'connect', cause: e });
     });
+    const describe = `${config.hostname} port ${config.port} via ${via.destination}`;
+    // The inner connection's channels are flow-controlled end to end: the hop's own
+    // window is not tuned but opened wide (`[carrier]`, patches/README.md).
+    (stream as Duplex & { ssh2Carrier?: boolean }).ssh2Carrier = true;
+    const carried = opts.carryHop?.(stream, describe);
+    if (carried) return carried;
     // ssh2's Channel.destroy() only asks the hop to close (and waits for its answer, which
     // a dead link never brings); the stream's own destroy also ends it here, at once.
     const dispose = () => {
@@ -34,10 +40,7 @@ export async function openTransport(opts: SessionOptions): Promise<Transport> {
     // A channel's writableLength counts each byte until ssh2 has copied it into the hop's
     // packets: the inner connection may cut its packets from reused memory (patches/README.md).
     (stream as Duplex & { ssh2ReuseWrites?: boolean }).ssh2ReuseWrites = true;
-    // The inner connection's channels are flow-controlled end to end: the hop's own
-    // window is not tuned but opened wide (`[carrier]`, patches/README.md).
-    (stream as Duplex & { ssh2Carrier?: boolean }).ssh2Carrier = true;
-    return { stream, describe: `${config.hostname} port ${config.port} via ${via.destination}`, dispose };
+    return { stream, describe, dispose };
   }
   if (config.proxyCommand) return spawnProxyCommand(config.proxyCommand, opts.proxyStderr);
   return connectTcp(config, opts.signal);

@@ -14,7 +14,7 @@ import type { ResolvedHost } from '../config/types.js';
 import type { EventBus } from '../events.js';
 import type { Prompter } from '../prompt.js';
 import { Session, type SessionOptions } from './session.js';
-import { parseProxyJump, type JumpHop } from './transport.js';
+import { parseProxyJump, type HopCarrier, type JumpHop } from './transport.js';
 import { jumpFromProxyCommand } from './proxy-command.js';
 
 export interface PoolOptions {
@@ -25,6 +25,8 @@ export interface PoolOptions {
   password?: string;
   proxyStderr?: 'inherit' | 'ignore';
   log?: (message: string) => void;
+  /** How a ProxyJump hop's channel reaches the connection through it (forward's `carryHop`). */
+  carryHop?: HopCarrier;
 }
 
 export interface Lease {
@@ -115,6 +117,7 @@ export class SessionPool {
       log: this.#opts.log,
       signal,
       via: via?.session,
+      carryHop: this.#opts.carryHop,
     };
     try {
       const session = await Session.connect(sessionOpts);

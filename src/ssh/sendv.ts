@@ -10,14 +10,27 @@ import { createRequire } from 'node:module';
 /** The bytes sent (possibly fewer than given), or -errno when nothing was sent. */
 export type Sendv = (fd: number, bufs: Uint8Array[]) => number;
 
-/** Undefined without the addon (no compiler at install). */
-export const sendv: Sendv | undefined = (() => {
+interface Addon {
+  sendv: Sendv;
+  socketpair?: () => [number, number];
+}
+
+const addon: Addon | undefined = (() => {
   try {
-    return (createRequire(import.meta.url)('../../native/build/Release/sendv.node') as { sendv: Sendv }).sendv;
+    return createRequire(import.meta.url)('../../native/build/Release/sendv.node') as Addon;
   } catch {
     return undefined;
   }
 })();
+
+/** Undefined without the addon (no compiler at install). */
+export const sendv: Sendv | undefined = addon?.sendv;
+
+/**
+ * Two connected unix stream sockets' descriptors (socketpair(2), close-on-exec); throws
+ * when none can be made. Undefined without the addon.
+ */
+export const socketPair: (() => [number, number]) | undefined = addon?.socketpair;
 
 const one: Uint8Array[] = [];
 const EMPTY = new Uint8Array(0);

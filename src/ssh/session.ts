@@ -18,7 +18,7 @@ import type { ResolvedHost } from '../config/types.js';
 import type { Prompter } from '../prompt.js';
 import type { ChannelOpener, Endpoint, IncomingChannel, RemoteListener } from './channels.js';
 import { handshake, openTransport } from './connect.js';
-import type { Transport } from './transport.js';
+import type { HopCarrier, Transport } from './transport.js';
 import { Keepalive } from './liveness/keepalive.js';
 import { Link, type IncomingOpen, type LinkTarget } from './link.js';
 import { onAbort } from '../lifecycle.js';
@@ -41,6 +41,8 @@ export interface SessionOptions {
    * shared like any other session.
    */
   via?: ChannelOpener;
+  /** How the hop's channel reaches the connection (`via`); default: the channel itself. */
+  carryHop?: HopCarrier;
   /** ProxyCommand stderr: inherited like ssh, or ignored. */
   proxyStderr?: 'inherit' | 'ignore';
   log?: (message: string) => void;

@@ -20,6 +20,14 @@ export interface Transport {
   dispose(): void;
 }
 
+/**
+ * Carries a ProxyJump hop's channel to the inner connection some other way than as the
+ * channel itself (forward/hop-carrier.ts: over a socketpair); undefined when it cannot,
+ * and the inner connection runs on the channel. The transport's `dispose` ends the
+ * channel too.
+ */
+export type HopCarrier = (channel: Duplex, describe: string) => Transport | undefined;
+
 function connectError(e: NodeJS.ErrnoException, host: string, port: number): BurrowError {
   const where = `${host} port ${port}`;
   switch (e.code) {
@@ -41,14 +49,7 @@ export async function connectTcp(cfg: ResolvedHost, signal?: AbortSignal): Promi
   const family = cfg.addressFamily === 'inet' ? 4 : cfg.addressFamily === 'inet6' ? 6 : 0;
   const timeout = cfg.connectTimeout ? AbortSignal.timeout(cfg.connectTimeout * 1000) : undefined;
   const abort = signal && timeout ? AbortSignal.any([signal, timeout]) : (signal ?? timeout);
-  tuneAllocator();
-  const arena = new ReadArena();
-  const socket = net.connect({ host, port, family, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000, autoSelectFamily: family === 0, onread: arena.onread });
-  arena.attach(socket);
-  // Its writableLength counts each byte until Node is done with the memory: ssh2 may cut
-  // outgoing packets from memory it reuses (patches/README.md).
-  (socket as net.Socket & { ssh2ReuseWrites?: boolean }).ssh2ReuseWrites = true;
-  directWrites(socket);
+  const socket = transportSocket((onread) => net.connect({ host, port, family, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000, autoSelectFamily: family === 0, onread }));
   await new Promise<void>((resolve, reject) => {
     const onAbort = () => {
       socket.destroy();
@@ -67,6 +68,31 @@ export async function connectTcp(cfg: ResolvedHost, signal?: AbortSignal): Promi
   });
   socket.on('error', () => {}); // later errors surface through ssh2's own handler
   return { stream: socket, describe: `${host} port ${port}`, dispose: () => socket.destroy() };
+}
+
+/**
+ * A socket for an SSH connection, made by `make` with the `onread` given: it reads into
+ * reused memory (read-arena.ts), its writableLength counts each byte until Node is done
+ * with the memory (ssh2 may cut outgoing packets from memory it reuses,
+ * patches/README.md), and lone packets go straight to the kernel (`directWrites`).
+ */
+function transportSocket(make: (onread: net.OnReadOpts) => net.Socket): net.Socket {
+  tuneAllocator();
+  const arena = new ReadArena();
+  const socket = make(arena.onread);
+  arena.attach(socket);
+  (socket as net.Socket & { ssh2ReuseWrites?: boolean }).ssh2ReuseWrites = true;
+  directWrites(socket);
+  return socket;
+}
+
+/**
+ * An SSH transport on descriptor `fd`, a connected stream socket of this process (the
+ * inner end of a ProxyJump hop's socketpair, forward/hop-carrier.ts), made as a TCP
+ * connection's is.
+ */
+export function fdTransportSocket(fd: number): net.Socket {
+  return transportSocket((onread) => new net.Socket({ fd, readable: true, writable: true, onread } as net.SocketConstructorOpts));
 }
 
 /**
