@@ -69,9 +69,9 @@ static napi_value sendv(napi_env env, napi_callback_info info) {
 
 /*
  * socketpair(): two connected AF_UNIX stream sockets, close-on-exec, as [fd, fd]; throws
- * with the errno's name when none can be made. A ProxyJump hop's channel is joined to
+ * with strerror's words when none can be made. A ProxyJump hop's channel is joined to
  * one (as a forward joins a local socket), and the inner connection runs on the other
- * (src/ssh/hop-pair.ts): both then have a descriptor for the native paths.
+ * (src/forward/hop-carrier.ts): both then have a descriptor for the native paths.
  */
 static napi_value make_socketpair(napi_env env, napi_callback_info info) {
   (void)info;

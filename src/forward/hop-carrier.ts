@@ -12,11 +12,20 @@
  * 2.4 for an upload, at the same speed. On loopback an upload through the pair is
  * slower (~270 against ~380 MiB/s; OpenSSH 210–280): not explained yet.
  */
+import { closeSync } from 'node:fs';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { fdTransportSocket, type HopCarrier } from '../ssh/transport.js';
 import { socketPair } from '../ssh/sendv.js';
 import { SOCKET_HIGH_WATER_MARK, joinStreams } from './pipe.js';
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
 
 /** Hops carried over a socketpair (tests, diagnostics). */
 export const hopCounters = { paired: 0 };
@@ -37,11 +46,21 @@ export const carryHop: HopCarrier = (channel, describe) => {
     return undefined; // out of descriptors: the channel carries it, as before
   }
   const [outerFd, innerFd] = fds;
-  // allowHalfOpen: the hop's EOF reaches the inner connection as its socket's EOF, and
-  // the inner side's end goes to the hop as an EOF, each on its own (an SSH transport
-  // that ends is done; joinStreams then settles and closes the channel).
-  const outer = new net.Socket({ fd: outerFd, readable: true, writable: true, allowHalfOpen: true, highWaterMark: SOCKET_HIGH_WATER_MARK } as net.SocketConstructorOpts);
-  const inner = fdTransportSocket(innerFd);
+  let outer: net.Socket | undefined;
+  let inner: net.Socket;
+  try {
+    // allowHalfOpen: the hop's EOF reaches the inner connection as its socket's EOF, and
+    // the inner side's end goes to the hop as an EOF, each on its own (an SSH transport
+    // that ends is done; joinStreams then settles and closes the channel).
+    outer = new net.Socket({ fd: outerFd, readable: true, writable: true, allowHalfOpen: true, highWaterMark: SOCKET_HIGH_WATER_MARK } as net.SocketConstructorOpts);
+    inner = fdTransportSocket(innerFd);
+  } catch {
+    // Node could not open a descriptor as a socket: none of them is used.
+    if (outer) outer.destroy();
+    else closeQuietly(outerFd);
+    closeQuietly(innerFd);
+    return undefined;
+  }
   inner.on('error', () => {}); // ssh2's own handler reports what matters
   const join = joinStreams(outer, channel);
   hopCounters.paired++;

@@ -202,9 +202,10 @@ class SocketSink implements ChannelSink, NativeSink {
 
 /**
  * Sends `data` to `socket`'s descriptor now, if nothing is queued for the socket (its
- * bytes must not overtake those: `writesPending`). Returns how many bytes the kernel took, or -1 when
- * this is not possible (no addon, no descriptor, bytes queued in Node): the caller
- * writes the rest through the socket, as a copy if `data` is a view of reused memory.
+ * bytes must not overtake those: `writesPending`). Returns how many bytes the kernel
+ * took, or -1 when this is not possible (no addon, no descriptor, bytes queued): the
+ * caller writes the rest through the socket, as a copy if `data` is a view of reused
+ * memory.
  */
 export function sendNow(socket: Socket, data: Uint8Array): number {
   if (socket.destroyed || socket.writableEnded || writesPending(socket)) return -1;
