@@ -11,6 +11,7 @@
  * first 128 MiB download (OpenSSH's two processes: 1.96), 2.10 to 1.40 in use, 3.5 to
  * 2.4 for an upload, at the same speed. On loopback an upload through the pair is
  * slower (~270 against ~380 MiB/s; OpenSSH 210–280): not explained yet.
+ * Off with BURROW_NO_HOP_PAIR=1.
  */
 import { closeSync } from 'node:fs';
 import net from 'node:net';
@@ -32,7 +33,8 @@ export const hopCounters = { paired: 0 };
 
 /**
  * Joins `channel` to one end of a new socketpair and returns the other as the inner
- * connection's transport; undefined without the addon or when no pair can be made.
+ * connection's transport; undefined without the addon, when no pair can be made, or
+ * with BURROW_NO_HOP_PAIR set.
  *
  * @example
  * const pool = new SessionPool({ resolve, carryHop });
@@ -40,7 +42,7 @@ export const hopCounters = { paired: 0 };
 export const carryHop: HopCarrier = (channel, describe) => {
   let fds: [number, number];
   try {
-    if (socketPair === undefined) return undefined;
+    if (socketPair === undefined || process.env.BURROW_NO_HOP_PAIR) return undefined;
     fds = socketPair();
   } catch {
     return undefined; // out of descriptors: the channel carries it, as before
