@@ -15,8 +15,7 @@
  */
 import { closeSync } from 'node:fs';
 import net from 'node:net';
-import { Duplex } from 'node:stream';
-import { fdTransportSocket, type HopCarrier } from '../ssh/transport.js';
+import { destroyHop, fdTransportSocket, type HopCarrier } from '../ssh/transport.js';
 import { socketPair } from '../ssh/sendv.js';
 import { SOCKET_HIGH_WATER_MARK, joinStreams } from './pipe.js';
 
@@ -72,9 +71,7 @@ export const carryHop: HopCarrier = (channel, describe) => {
     dispose() {
       inner.destroy();
       join.destroy();
-      // ssh2's Channel.destroy() only asks the hop to close (and waits for an answer a
-      // dead link never brings): the stream's own destroy ends it here, at once.
-      Duplex.prototype.destroy.call(channel);
+      destroyHop(channel);
     },
   };
 };

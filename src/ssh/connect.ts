@@ -3,7 +3,7 @@
  * through the previous ProxyJump hop), then the SSH handshake with host-key checking
  * and authentication. Every failure becomes a BurrowError with the phase it arose in.
  */
-import { Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { defaultAlgorithms, KINDS, type AlgorithmKind } from '../config/ssh-config/algorithms.js';
 import type { ResolvedHost } from '../config/types.js';
@@ -11,7 +11,7 @@ import { BurrowError, isBurrowError } from '../errors.js';
 import { createAuth } from './auth.js';
 import { createHostVerifier, preferredHostKeyAlgorithms, type HostKeyPolicy } from './hostkeys/index.js';
 import { installNativeTx } from './native-tx.js';
-import { connectTcp, spawnProxyCommand, type Transport } from './transport.js';
+import { connectTcp, destroyHop, spawnProxyCommand, type Transport } from './transport.js';
 import type { SessionOptions } from './session.js';
 
 const { Client } = ssh2;
@@ -30,12 +30,7 @@ export async function openTransport(opts: SessionOptions): Promise<Transport> {
     (stream as Duplex & { ssh2Carrier?: boolean }).ssh2Carrier = true;
     const carried = opts.carryHop?.(stream, describe);
     if (carried) return carried;
-    // ssh2's Channel.destroy() only asks the hop to close (and waits for its answer, which
-    // a dead link never brings); the stream's own destroy also ends it here, at once.
-    const dispose = () => {
-      stream.destroy();
-      Duplex.prototype.destroy.call(stream);
-    };
+    const dispose = () => destroyHop(stream);
     stream.once('end', dispose); // the far end's sshd hung up (the hop sends EOF, waits for our close): an SSH transport never half-closes
     // A channel's writableLength counts each byte until ssh2 has copied it into the hop's
     // packets: the inner connection may cut its packets from reused memory (patches/README.md).

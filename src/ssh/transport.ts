@@ -28,6 +28,16 @@ export interface Transport {
  */
 export type HopCarrier = (channel: Duplex, describe: string) => Transport | undefined;
 
+/**
+ * Ends a hop's channel at once. ssh2's Channel.destroy() only asks the hop to close (and
+ * waits for its answer, which a dead link never brings); the stream's own destroy ends it
+ * here too.
+ */
+export function destroyHop(channel: Duplex): void {
+  channel.destroy();
+  Duplex.prototype.destroy.call(channel);
+}
+
 function connectError(e: NodeJS.ErrnoException, host: string, port: number): BurrowError {
   const where = `${host} port ${port}`;
   switch (e.code) {

@@ -7,27 +7,22 @@
  * other than sent, and how many Conns became sockets with writes still queued.
  */
 import net from 'node:net';
-import { createHash } from 'node:crypto';
 import { startForward } from '../../src/forward/index.js';
 import { connCounters } from '../../src/forward/conn.js';
 import { Session } from '../../src/ssh/session.js';
 import { startSshd } from '../helpers/sshd.js';
 import { sshdConfig } from '../helpers/config.js';
-import { MiB, connect, random, send, sha256, startTarget } from './util.js';
+import { MiB, connect, random, receive, send, sha256, startTarget } from './util.js';
 
 const REPS = 6;
 const lateMs = (): number => 100 + Math.random() * 200;
 
 /** Reads `s` from `lateMs()` on, to its end; resolves with the sha256 of what came. */
-function readLate(s: net.Socket): Promise<string> {
+async function readLate(s: net.Socket): Promise<string> {
+  // Paused first: `receive`'s 'data' listener then leaves it paused until the resume.
   s.pause();
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    s.on('data', (c: Buffer) => h.update(c));
-    s.once('end', () => resolve(h.digest('hex')));
-    s.once('error', reject);
-    setTimeout(() => s.resume(), lateMs());
-  });
+  setTimeout(() => s.resume(), lateMs());
+  return (await receive(s)).hash;
 }
 
 const sshd = await startSshd();
