@@ -18,7 +18,7 @@ import { cryptoStatus } from '../src/ssh/crypto-status.js';
 import { bulk, concurrent, connLatency, stalled, type Metrics, type Target } from './cases/traffic.js';
 import { coldStart, combineWindows, type ColdStart } from './cases/coldstart.js';
 import { IDLE_SHARE } from './lib/quiet.js';
-import { createDelayedPair, createLoopbackNs, hostBuffers, hostCongestionControl, SERVER_ADDR, TUNED_BUFFERS } from './lib/netns.js';
+import { createDelayedPair, createLoopbackNs, hostBuffers, hostCongestionControl, SERVER_ADDR, TUNED_BUFFERS, type LoopbackNs } from './lib/netns.js';
 import { freePort } from './lib/ports.js';
 import { watchProbeRtt } from './lib/probe-rtt.js';
 import { cleanupAll, installSignalHandlers, run, startDaemon } from './lib/proc.js';
@@ -318,8 +318,8 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
 
 /**
  * The loopback downloads again, on a namespace's own `lo`: once under the host's TCP
- * congestion control and once under the other of BBR and CUBIC, nothing else changed.
- * With BBR, which paces each socket by TCP's own timer where there is no `fq` qdisc (as
+ * congestion control and once under another (BBR, or CUBIC or else Reno), nothing else
+ * changed. With BBR, which paces each socket by TCP's own timer where there is no `fq` qdisc (as
  * on `lo`), sshd's socket is paced ~4x slower serving burrow than serving OpenSSH's
  * client, and burrow's loopback downloads trail (bench/HISTORY.md, session 49); these
  * groups show it in every full run. The `loopback` group above stays the host's own.
@@ -334,19 +334,16 @@ async function congestionControls(tools: Tools, opts: Options): Promise<void> {
   );
   if (!cases.length) return;
   const host = await hostCongestionControl();
-  for (const cc of [host, host === 'cubic' ? 'bbr' : 'cubic']) {
-    let ns;
-    try {
-      ns = await createLoopbackNs(cc);
-    } catch (err) {
-      // An explanation, not a target: a kernel without the other algorithm skips it.
-      console.log(`\n== loopback in a namespace, ${cc}: skipped (${err instanceof Error ? err.message : String(err)})`);
-      continue;
-    }
+  // The other algorithm: CUBIC, or else Reno, the other that does not pace. A namespace
+  // may only take an algorithm the host allows (`tcp_allowed_congestion_control`), and
+  // some hosts allow Reno but not CUBIC.
+  for (const choices of [[host], host === 'cubic' ? ['bbr'] : ['cubic', 'reno']]) {
+    const ns = await firstLoopbackNs(choices);
+    if (ns === undefined) continue;
     try {
       const site = await loopbackSite(tools, ns.prefix);
       try {
-        const group = `loopback in a namespace, congestion control ${ns.cc}${cc === host ? " (the host's)" : ''}`;
+        const group = `loopback in a namespace, congestion control ${ns.cc}${ns.cc === host ? " (the host's)" : ''}`;
         const peers = pickPeers(Object.values(PEERS), opts).filter((p) => SSH_PEERS.includes(p.id));
         await runGroup(group, peers, site.env, site.planFor, site.target, cases, opts.reps);
       } finally {
@@ -356,6 +353,19 @@ async function congestionControls(tools: Tools, opts: Options): Promise<void> {
       await ns.stop();
     }
   }
+}
+
+/** A loopback namespace under the first of `choices` this host lets one take, if any. */
+async function firstLoopbackNs(choices: string[]): Promise<LoopbackNs | undefined> {
+  for (const cc of choices) {
+    try {
+      return await createLoopbackNs(cc);
+    } catch (err) {
+      // An explanation, not a target: a kernel without the other algorithm skips it.
+      console.log(`\n== loopback in a namespace, ${cc}: skipped (${err instanceof Error ? err.message : String(err)})`);
+    }
+  }
+  return undefined;
 }
 
 async function delayed(tools: Tools, opts: Options, rttMs: number): Promise<void> {
