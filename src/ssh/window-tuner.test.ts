@@ -179,12 +179,25 @@ test('a long fat path: the window grows until the path is full, and a fixed wind
   assert.ok(nth(tuned.rates, 0) >= 0.9 * 200 * MiB, `tuned ${(nth(tuned.rates, 0) / MiB).toFixed(1)} MiB/s`);
 });
 
-test('a long fat path at 100 ms: once the sender has shown room past what default buffers carry, the window grows in steps of half its size', () => {
+test('a long fat path at 100 ms: once the sender has shown room past what default buffers carry, the window doubles at each step', () => {
   options(true);
   const r = simulate({ rttMs: 100, phases: [{ ms: 1000, rate: perMs(700) }, { ms: 4000, rate: perMs(700) }] }, 1000);
   // With steps of +1 MiB all the way to 8 MiB the window was at 7 MiB after a second.
   assert.ok(nth(r.sizes, 0) >= 10 * MiB, `window after 1 s ${(nth(r.sizes, 0) / MiB).toFixed(1)} MiB`);
   assert.ok(nth(r.rates, 1) >= 0.9 * 550 * MiB, `${(nth(r.rates, 1) / MiB).toFixed(1)} MiB/s`);
+});
+
+test("a first transfer on a long fat path: the interval right after a growth counts as window-limited on the mean of the two windows, so the window doubles at every step", () => {
+  options(true);
+  const phases = Array.from({ length: 4 }, () => ({ ms: 250, rate: perMs(550) }));
+  const r = simulate({ rttMs: 50, phases }, 250);
+  // Growing x1.5 every other step (the interval after a growth judged on the new
+  // window alone), 750 ms in read 302 MiB/s, with the window at 25 MiB.
+  assert.ok(nth(r.rates, 2) >= 0.8 * 550 * MiB, `${(nth(r.rates, 2) / MiB).toFixed(1)} MiB/s from 500 to 750 ms`);
+  assert.ok(nth(r.rates, 3) >= 0.95 * 550 * MiB, `${(nth(r.rates, 3) / MiB).toFixed(1)} MiB/s from 750 ms to 1 s`);
+  // Then it holds near what moves (27.5 MiB a round trip) instead of growing on.
+  const settled = simulate({ rttMs: 50, phases: [{ ms: 4000, rate: perMs(550) }] }, 1000);
+  assert.ok(nth(settled.sizes, 0) <= 1.5 * 27.5 * MiB, `window ${(nth(settled.sizes, 0) / MiB).toFixed(1)} MiB after 4 s`);
 });
 
 test('loopback (below 5 ms): the window stays at its initial size', () => {
