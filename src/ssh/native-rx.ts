@@ -45,13 +45,20 @@ interface Addon {
   setPump(h: Handle, recipient: number, pump: object, api: object): boolean;
   clearPump(h: Handle, recipient: number): void;
   stop(h: Handle): void;
+  /** The nap after a large read that emptied the socket (rx-loop.c), in ms; 0: none. */
+  setNap(ms: number): void;
+  /** Naps taken so far, every loop together. */
+  naps(): number;
 }
 type Handle = { readonly __rxLoop: unique symbol };
 
 const addon: Addon | undefined = (() => {
   if (process.env.BURROW_NO_NATIVE_RX) return undefined;
   try {
-    return createRequire(import.meta.url)('../../native/build/Release/rx_loop.node') as Addon;
+    const a = createRequire(import.meta.url)('../../native/build/Release/rx_loop.node') as Addon;
+    // BURROW_NO_RX_NAP=1: the loop reads each time the socket is readable (A/Bs).
+    if (process.env.BURROW_NO_RX_NAP) a.setNap(0);
+    return a;
   } catch {
     return undefined;
   }
@@ -62,10 +69,19 @@ export const nativeRxAvailable = addon !== undefined;
 
 /**
  * Loops started, bytes their sinks took, reports of those bytes (each a call into
- * JavaScript), and calls that said only that upload pumps got 16 more window adjusts
- * from the loop; all connections together (tests, diagnostics).
+ * JavaScript), calls that said only that upload pumps got 16 more window adjusts
+ * from the loop, and naps after large reads (rx-loop.c); all connections together
+ * (tests, diagnostics).
  */
-export const nativeRxCounters = { started: 0, bytes: 0, reports: 0, pumpPulses: 0 };
+export const nativeRxCounters = {
+  started: 0,
+  bytes: 0,
+  reports: 0,
+  pumpPulses: 0,
+  get naps(): number {
+    return addon?.naps() ?? 0;
+  },
+};
 
 /** ssh2's AES-GCM decipher as patched (patches/README.md, `[native rx]`). */
 interface Decipher {

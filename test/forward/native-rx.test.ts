@@ -3,6 +3,7 @@
  * that renegotiates keys every MiB: the loop hands back at each KEXINIT and starts again
  * on the new keys; a reader that stops makes the loop hold a channel's bytes, and an EOF
  * behind them makes it let go of the sink; a stalled reader holds up only its own channel.
+ * The loop naps after large reads that emptied the socket, through the key exchanges too.
  * Whatever the path, every byte arrives intact and in order. The window adjusts are sealed
  * natively (src/ssh/native-tx.ts): sshd checks each one's tag, and ends the connection at
  * one sealed with the wrong key or IV, or sent during a key exchange.
@@ -32,7 +33,7 @@ after(async () => {
 
 test('-L downloads through the native loop while sshd rekeys every MiB: fast and stopping readers, intact', async (t) => {
   const { fwd, port } = await forwardToTarget(t, opener, down);
-  const { started, bytes, reports } = nativeRxCounters;
+  const { started, bytes, reports, naps } = nativeRxCounters;
   const { adjusts, adjustsDirect } = nativeTxCounters;
   const [fast, slow1, slow2] = await Promise.all([1, 2, 3].map(() => connect({ host: '127.0.0.1', port })));
   for (const s of [fast!, slow1!, slow2!]) s.end();
@@ -42,10 +43,11 @@ test('-L downloads through the native loop while sshd rekeys every MiB: fast and
     assert.equal(got.hash, downHash);
   }
   assert.equal(fwd.stats.bytesIn, 3 * down.length);
-  t.diagnostic(`loop started ${nativeRxCounters.started - started} times, carried ${nativeRxCounters.bytes - bytes} of ${3 * down.length} bytes in ${nativeRxCounters.reports - reports} reports; ${nativeTxCounters.adjusts - adjusts} window adjusts sealed natively, ${nativeTxCounters.adjustsDirect - adjustsDirect} sent straight to the socket`);
+  t.diagnostic(`loop started ${nativeRxCounters.started - started} times, carried ${nativeRxCounters.bytes - bytes} of ${3 * down.length} bytes in ${nativeRxCounters.reports - reports} reports, napped ${nativeRxCounters.naps - naps} times; ${nativeTxCounters.adjusts - adjusts} window adjusts sealed natively, ${nativeTxCounters.adjustsDirect - adjustsDirect} sent straight to the socket`);
   // 72 MiB at a key exchange per MiB: the loop let go at each and took over again.
   assert.ok(nativeRxCounters.started - started > 10, `the loop started ${nativeRxCounters.started - started} times`);
   assert.ok(nativeRxCounters.bytes - bytes > down.length, `the loop carried ${nativeRxCounters.bytes - bytes} bytes`);
+  assert.ok(nativeRxCounters.naps > naps, 'the loop never napped after a large read');
   // 72 MiB through 2 MiB windows or more takes at least 36 adjusts: all but those made
   // during a key exchange (ssh2 queues them) were sealed here, under some 70 keys.
   assert.ok(nativeTxCounters.adjusts - adjusts > 36, `${nativeTxCounters.adjusts - adjusts} window adjusts sealed natively`);
