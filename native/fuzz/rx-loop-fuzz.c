@@ -18,7 +18,9 @@
  *    stops the loop with -EBADMSG, after all the packets before it and none after;
  *  - with the random quiets JavaScript hands back, every byte a sink took has been
  *    reported before JavaScript gets another message, an eviction or the timer's
- *    turn, the timer is armed while bytes wait, and clearSink returns the rest.
+ *    turn, the timer is armed while bytes wait, and clearSink returns the rest;
+ *  - the SSH socket is polled, or a nap (after a large read) is armed to poll it again;
+ *    a nap ends before the next bytes are read, and a stop closes it.
  *
  * Build and run: native/fuzz/run.sh check (gcc, ASan+UBSan, a fixed-seed run of
  * 6,000 inputs and the fixed cases) or native/fuzz/run.sh fuzz SECONDS (libFuzzer).
@@ -180,14 +182,38 @@ static uv_handle_t *closing[MAX_SINKS + 8];
 static uv_close_cb closing_cb[MAX_SINKS + 8];
 static int nclosing;
 int uv_poll_init(uv_loop_t *l, uv_poll_t *h, int fd) { (void)l; (void)fd; h->flags = 0; return 0; }
-int uv_poll_start(uv_poll_t *h, int ev, uv_poll_cb cb) { (void)h; (void)ev; (void)cb; return 0; }
-int uv_poll_stop(uv_poll_t *h) { (void)h; return 0; }
-/* The loop's one timer: armed until it fires (sinks_turn) or is closed. */
+/* The SSH socket's poll, and whether it is on (a nap stops it). */
+static uv_poll_t *ssh_poll;
+static int ssh_polled;
+int uv_poll_start(uv_poll_t *h, int ev, uv_poll_cb cb) {
+  (void)ev;
+  if (cb == ssh_cb) {
+    CHECK(ssh_poll == NULL || ssh_poll == h);
+    ssh_poll = h;
+    ssh_polled = 1;
+  }
+  return 0;
+}
+int uv_poll_stop(uv_poll_t *h) {
+  if (h == ssh_poll) ssh_polled = 0;
+  return 0;
+}
+/* The loop's report timer: armed until it fires (sinks_turn) or is closed. */
 static uv_timer_t *armed;
 static uv_timer_cb armed_cb;
+/* Its nap timer: armed while the socket is not polled, until it fires (feed) or is closed. */
+static uv_timer_t *nap_armed;
+static uv_timer_cb nap_armed_cb;
+static uint64_t T_nap;
 int uv_timer_init(uv_loop_t *l, uv_timer_t *t) { (void)l; (void)t; return 0; }
 int uv_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout, uint64_t repeat) {
-  (void)timeout;
+  if (cb == nap_cb) {
+    CHECK(repeat == 0 && timeout > 0 && nap_armed == NULL && !ssh_polled);
+    nap_armed = t;
+    nap_armed_cb = cb;
+    T_nap++;
+    return 0;
+  }
   CHECK(repeat == 0 && armed == NULL); /* one shot, armed once at a time */
   armed = t;
   armed_cb = cb;
@@ -198,6 +224,8 @@ void uv_handle_set_data(uv_handle_t *h, void *d) { h->data = d; }
 void *uv_handle_get_data(const uv_handle_t *h) { return h->data; }
 void uv_close(uv_handle_t *h, uv_close_cb cb) {
   if (h == (uv_handle_t *)armed) armed = NULL;
+  if (h == (uv_handle_t *)nap_armed) nap_armed = NULL;
+  if (h == (uv_handle_t *)ssh_poll) ssh_poll = NULL, ssh_polled = 0;
   for (int i = 0; i < nclosing; i++) CHECK(closing[i] != h); /* closed twice */
   CHECK(nclosing < MAX_SINKS + 8);
   closing[nclosing] = h;
@@ -583,6 +611,8 @@ static void sinks_turn(int fire) {
     Sink *s = S.rx->sinks[i];
     if (s->wpolling) sink_cb(&s->wpoll, 0, UV_WRITABLE);
   }
+  /* a napping loop polls its socket again when the nap ends */
+  CHECK(!S.running || ssh_polled || nap_armed != NULL);
   /* bytes left unreported wait for the timer */
   for (int i = 0; S.running && i < S.rx->nsinks; i++) CHECK(S.rx->sinks[i]->received == 0 || armed != NULL);
   if (armed != NULL && S.running && fire) { /* REPORT_MS later: every byte the sinks took is reported */
@@ -612,6 +642,13 @@ static void feed(size_t chunk) {
     start_loop();
     if (S.failed) return;
   }
+  if (nap_armed != NULL) { /* the nap ends first: the bytes below arrive after it */
+    uv_timer_t *t = nap_armed;
+    nap_armed = NULL;
+    nap_armed_cb(t);
+    CHECK(ssh_polled);
+  }
+  CHECK(ssh_polled);
   if (S.wpos + chunk < S.min_feed_to) chunk = S.min_feed_to - S.wpos;
   if (chunk > S.ct_len - S.wpos) chunk = S.ct_len - S.wpos;
   S.min_feed_to = 0;
@@ -735,6 +772,9 @@ static void run_input(const uint8_t *data, size_t size) {
   for (int i = 0; i < NREC; i++) exp[i] = S.ch[i].exp, exp_cap[i] = S.ch[i].exp_cap;
   memset(&S, 0, sizeof S);
   armed = NULL;
+  nap_armed = NULL;
+  ssh_poll = NULL;
+  ssh_polled = 0;
   S.ct = ct, S.ct_cap = ct_cap, S.pk = pk, S.pk_cap = pk_cap;
   for (int i = 0; i < NREC; i++) S.ch[i].exp = exp[i], S.ch[i].exp_cap = exp_cap[i];
   nvals = 0;
@@ -964,10 +1004,10 @@ int main(int argc, char **argv) {
     }
     LLVMFuzzerTestOneInput(buf, len);
   }
-  printf("rx-loop-fuzz: %llu inputs, %llu packets, %llu sink bytes, %llu evictions, %llu js payloads, %llu holds, %llu restarts, %llu bad packets, %llu sinks cleared with bytes unreported, %llu timers\n",
+  printf("rx-loop-fuzz: %llu inputs, %llu packets, %llu sink bytes, %llu evictions, %llu js payloads, %llu holds, %llu restarts, %llu bad packets, %llu sinks cleared with bytes unreported, %llu timers, %llu naps\n",
          (unsigned long long)T_inputs, (unsigned long long)T_packets, (unsigned long long)T_sink,
          (unsigned long long)T_evict, (unsigned long long)T_js, (unsigned long long)T_hold,
-         (unsigned long long)T_restart, (unsigned long long)T_bad, (unsigned long long)T_unreported, (unsigned long long)T_timer);
+         (unsigned long long)T_restart, (unsigned long long)T_bad, (unsigned long long)T_unreported, (unsigned long long)T_timer, (unsigned long long)T_nap);
   return 0;
 }
 #endif

@@ -16,13 +16,13 @@ test('rx-loop.c under its fuzz harness: fixed cases and 6000 seeded inputs, no b
   const r = spawnSync('bash', [script, 'check'], { encoding: 'utf8', timeout: 300_000 });
   const out = `${r.stdout}\n${r.stderr}`;
   assert.equal(r.status, 0, `run.sh check failed (status ${r.status}, signal ${r.signal}):\n${out.slice(-4000)}`);
-  const m = /rx-loop-fuzz: (\d+) inputs, (\d+) packets, (\d+) sink bytes, (\d+) evictions, (\d+) js payloads, (\d+) holds, (\d+) restarts, (\d+) bad packets/.exec(r.stdout);
+  const m = /rx-loop-fuzz: (\d+) inputs, (\d+) packets, (\d+) sink bytes, (\d+) evictions, (\d+) js payloads, (\d+) holds, (\d+) restarts, (\d+) bad packets, .*, (\d+) naps/.exec(r.stdout);
   assert.ok(m, `no summary line:\n${out.slice(-4000)}`);
   t.diagnostic(m[0]);
-  const [inputs, packets, sinkBytes, evictions, js, holds, restarts, bad] = m.slice(1).map(Number);
+  const [inputs, packets, sinkBytes, evictions, js, holds, restarts, bad, naps] = m.slice(1).map(Number);
   assert.ok(inputs! > 6000, `${inputs} inputs`); // the fixed cases and 6000 seeded inputs
   // each path was taken (the run did not pass for want of getting anywhere)
-  for (const [name, n] of Object.entries({ packets, sinkBytes, evictions, js, holds, restarts, bad })) {
+  for (const [name, n] of Object.entries({ packets, sinkBytes, evictions, js, holds, restarts, bad, naps })) {
     assert.ok(n! > 0, `${name}: ${n}`);
   }
 });
