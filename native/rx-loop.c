@@ -691,8 +691,9 @@ static napi_value start(napi_env env, napi_callback_info info) {
   uv_timer_init(loop, &rx->timer);
   uv_unref((uv_handle_t *)&rx->timer);
   rx->timer.data = rx;
+  /* Not unref'd, unlike the report timer: while it runs the socket's poll is stopped,
+     and a download under way must keep the event loop alive as the poll did. */
   uv_timer_init(loop, &rx->nap);
-  uv_unref((uv_handle_t *)&rx->nap);
   rx->nap.data = rx;
   rx->handles = 3;
   uv_poll_start(&rx->poll, UV_READABLE, ssh_cb);

@@ -19,8 +19,9 @@
  *  - with the random quiets JavaScript hands back, every byte a sink took has been
  *    reported before JavaScript gets another message, an eviction or the timer's
  *    turn, the timer is armed while bytes wait, and clearSink returns the rest;
- *  - the SSH socket is polled, or a nap (after a large read) is armed to poll it again;
- *    a nap ends before the next bytes are read, and a stop closes it.
+ *  - the SSH socket is polled, or a nap (after a large read) is armed to poll it again,
+ *    on a timer that keeps Node's event loop alive; a nap ends before the next bytes
+ *    are read, and a stop closes it.
  *
  * Build and run: native/fuzz/run.sh check (gcc, ASan+UBSan, a fixed-seed run of
  * 6,000 inputs and the fixed cases) or native/fuzz/run.sh fuzz SECONDS (libFuzzer).
@@ -182,6 +183,10 @@ static uv_handle_t *closing[MAX_SINKS + 8];
 static uv_close_cb closing_cb[MAX_SINKS + 8];
 static int nclosing;
 int uv_poll_init(uv_loop_t *l, uv_poll_t *h, int fd) { (void)l; (void)fd; h->flags = 0; return 0; }
+/* Handles unref'd since the loop started: the nap's timer may not be one (while it runs,
+   nothing else of the loop's keeps Node's event loop alive). */
+static uv_handle_t *unrefd[8];
+static int nunrefd;
 /* The SSH socket's poll, and whether it is on (a nap stops it). */
 static uv_poll_t *ssh_poll;
 static int ssh_polled;
@@ -209,6 +214,7 @@ int uv_timer_init(uv_loop_t *l, uv_timer_t *t) { (void)l; (void)t; return 0; }
 int uv_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout, uint64_t repeat) {
   if (cb == nap_cb) {
     CHECK(repeat == 0 && timeout > 0 && nap_armed == NULL && !ssh_polled);
+    for (int i = 0; i < nunrefd; i++) CHECK(unrefd[i] != (uv_handle_t *)t);
     nap_armed = t;
     nap_armed_cb = cb;
     T_nap++;
@@ -219,7 +225,10 @@ int uv_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout, uint64_t rep
   armed_cb = cb;
   return 0;
 }
-void uv_unref(uv_handle_t *h) { (void)h; }
+void uv_unref(uv_handle_t *h) {
+  CHECK(nunrefd < 8);
+  unrefd[nunrefd++] = h;
+}
 void uv_handle_set_data(uv_handle_t *h, void *d) { h->data = d; }
 void *uv_handle_get_data(const uv_handle_t *h) { return h->data; }
 void uv_close(uv_handle_t *h, uv_close_cb cb) {
@@ -570,6 +579,7 @@ napi_status napi_call_function(napi_env e, napi_value recv, napi_value fn, size_
 static int sshfd[2] = {-1, -1};
 
 static void start_loop(void) {
+  nunrefd = 0;
   CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sshfd) == 0);
   CHECK(fcntl(sshfd[0], F_SETFL, O_NONBLOCK) == 0);
   size_t mark = nvals;
