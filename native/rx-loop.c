@@ -38,8 +38,10 @@
  * read 876 / 870 MiB/s against 784 / 781 (OpenSSH 901 / 982; bench/HISTORY.md,
  * session 56). A nap lasts 1-2 ms (libuv's timers count whole ms), in which the kernel
  * queues what arrives: ~2 MB at 1 GB/s, within the receive buffer Linux sizes for such
- * a rate. The connection's other messages wait as long, only while a download runs.
- * Off with setNap(0) (BURROW_NO_RX_NAP=1, native-rx.ts).
+ * a rate. Only on TCP: a unix socket's buffer is fixed and small (~208 KiB), and a `-J`
+ * hop's socketpair (src/forward/hop-carrier.ts) held to that per nap carried a loopback
+ * download at 188 MiB/s instead of ~500. The connection's other messages wait as long,
+ * only while a download runs. Off with setNap(0) (BURROW_NO_RX_NAP=1, native-rx.ts).
  *
  * It stops (and hands back the undecrypted rest) on EOF or an error of the SSH
  * socket, on a bad packet, after IDLE_READS reads without sink data or pump credits (an
@@ -77,6 +79,10 @@
 #define PULSE_CREDITS 16
 /* A read at least this large that emptied the socket is followed by a nap (above). */
 #define NAP_READ (64 * 1024)
+/* Whether a loop on descriptor `fd` may nap: a TCP socket's (the fuzz harness says yes). */
+#ifndef NAP_ELIGIBLE
+#define NAP_ELIGIBLE(fd) tcp_socket(fd)
+#endif
 
 /* The nap in ms (0: none), and naps taken, every loop together (setNap, naps). */
 static int nap_ms = 1;
@@ -119,6 +125,7 @@ struct Rx {
   uv_poll_t poll;
   int fd; /* a dup of the SSH socket's descriptor */
   int polling, stopped, in_js, stop_req, handles, idle;
+  int may_nap; /* a TCP socket (NAP_ELIGIBLE) */
   uint64_t sunk; /* sink bytes so far */
   EVP_CIPHER_CTX *ctx;
   unsigned char *buf;
@@ -490,9 +497,17 @@ static void nap_cb(uv_timer_t *t) {
   if (!rx->stopped) uv_poll_start(&rx->poll, UV_READABLE, ssh_cb);
 }
 
+/* An IPv4 or IPv6 socket: the loop's descriptor is a stream socket, so TCP. */
+static int tcp_socket(int fd) {
+  struct sockaddr_storage a;
+  socklen_t len = sizeof a;
+  if (getsockname(fd, (struct sockaddr *)&a, &len) != 0) return 0;
+  return a.ss_family == AF_INET || a.ss_family == AF_INET6;
+}
+
 /* After a large read that emptied the socket: no polling for nap_ms. */
 static void take_nap(Rx *rx) {
-  if (nap_ms <= 0 || rx->napping) return;
+  if (nap_ms <= 0 || !rx->may_nap || rx->napping) return;
   uv_poll_stop(&rx->poll);
   rx->napping = 1;
   naps_taken++;
@@ -677,6 +692,7 @@ static napi_value start(napi_env env, napi_callback_info info) {
   rx->ctx = ctx;
   rx->buf = buf;
   rx->fd = dfd;
+  rx->may_nap = NAP_ELIGIBLE(dfd);
   rx->report = tdata;
   rx->report_cap = tlen / REPORT_W;
   napi_create_reference(env, argv[5], 1, &rx->on_payload);
@@ -823,6 +839,20 @@ static napi_value set_nap(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* mayNap(fd): whether a loop on `fd` would nap (tests). */
+static napi_value may_nap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "rx-loop: mayNap(fd)");
+    return NULL;
+  }
+  napi_value r;
+  napi_get_boolean(env, NAP_ELIGIBLE(fd), &r);
+  return r;
+}
+
 /* naps(): naps taken so far, every loop together (tests, diagnostics). */
 static napi_value naps(napi_env env, napi_callback_info info) {
   (void)info;
@@ -835,7 +865,7 @@ NAPI_MODULE_INIT() {
   static const struct {
     const char *name;
     napi_callback fn;
-  } api[] = {{"start", start}, {"setSink", set_sink}, {"clearSink", clear_sink}, {"setPump", set_pump}, {"clearPump", clear_pump}, {"stop", stop}, {"setNap", set_nap}, {"naps", naps}};
+  } api[] = {{"start", start}, {"setSink", set_sink}, {"clearSink", clear_sink}, {"setPump", set_pump}, {"clearPump", clear_pump}, {"stop", stop}, {"setNap", set_nap}, {"naps", naps}, {"mayNap", may_nap}};
   for (size_t i = 0; i < sizeof api / sizeof api[0]; i++) {
     napi_value fn;
     napi_create_function(env, api[i].name, NAPI_AUTO_LENGTH, api[i].fn, NULL, &fn);

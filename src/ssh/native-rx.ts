@@ -49,6 +49,8 @@ interface Addon {
   setNap(ms: number): void;
   /** Naps taken so far, every loop together. */
   naps(): number;
+  /** Whether a loop on descriptor `fd` would nap (a TCP socket's). */
+  mayNap(fd: number): boolean;
 }
 type Handle = { readonly __rxLoop: unique symbol };
 
@@ -82,6 +84,11 @@ export const nativeRxCounters = {
     return addon?.naps() ?? 0;
   },
 };
+
+/** Whether the receive loop would nap on descriptor `fd` (TCP only; tests). */
+export function loopMayNap(fd: number): boolean | undefined {
+  return addon?.mayNap(fd);
+}
 
 /** ssh2's AES-GCM decipher as patched (patches/README.md, `[native rx]`). */
 interface Decipher {
