@@ -319,10 +319,10 @@ async function loopback(tools: Tools, opts: Options): Promise<void> {
 /**
  * The loopback downloads again, on a namespace's own `lo`: once under the host's TCP
  * congestion control and once under another (BBR, or CUBIC or else Reno), nothing else
- * changed. With BBR, which paces each socket by TCP's own timer where there is no `fq` qdisc (as
- * on `lo`), sshd's socket is paced ~4x slower serving burrow than serving OpenSSH's
- * client, and burrow's loopback downloads trail (bench/HISTORY.md, session 49); these
- * groups show it in every full run. The `loopback` group above stays the host's own.
+ * changed. With BBR, which paces each socket by TCP's own timer where there is no `fq`
+ * qdisc (as on `lo`), sshd's socket is paced ~4x slower serving burrow than serving
+ * OpenSSH's client, and burrow's loopback downloads trail (bench/HISTORY.md, session 49);
+ * these groups show it in every full run. The `loopback` group above stays the host's own.
  */
 async function congestionControls(tools: Tools, opts: Options): Promise<void> {
   const bytes = loopbackBytes(opts);
@@ -361,7 +361,7 @@ async function firstLoopbackNs(choices: string[]): Promise<LoopbackNs | undefine
     try {
       return await createLoopbackNs(cc);
     } catch (err) {
-      // An explanation, not a target: a kernel without the other algorithm skips it.
+      // An explanation, not a target: an algorithm the host refuses is skipped.
       console.log(`\n== loopback in a namespace, ${cc}: skipped (${err instanceof Error ? err.message : String(err)})`);
     }
   }

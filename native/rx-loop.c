@@ -41,7 +41,9 @@
  * a rate. Only on TCP: a unix socket's buffer is fixed and small (~208 KiB), and a `-J`
  * hop's socketpair (src/forward/hop-carrier.ts) held to that per nap carried a loopback
  * download at 188 MiB/s instead of ~500. The connection's other messages wait as long,
- * only while a download runs. Off with setNap(0) (BURROW_NO_RX_NAP=1, native-rx.ts).
+ * only while a download runs. At ~24 MiB/s (100 ms, default buffers) a nap seldom saves
+ * a wake-up and adds a timer's: ~0.1 CPU-s/GiB more there (HISTORY, session 56; a gate on
+ * the rate would spare it). Off with setNap(0) (BURROW_NO_RX_NAP=1, native-rx.ts).
  *
  * It stops (and hands back the undecrypted rest) on EOF or an error of the SSH
  * socket, on a bad packet, after IDLE_READS reads without sink data or pump credits (an
