@@ -41,9 +41,10 @@
  * a rate. Only on TCP: a unix socket's buffer is fixed and small (~208 KiB), and a `-J`
  * hop's socketpair (src/forward/hop-carrier.ts) held to that per nap carried a loopback
  * download at 188 MiB/s instead of ~500. The connection's other messages wait as long,
- * only while a download runs. At ~24 MiB/s (100 ms, default buffers) a nap seldom saves
- * a wake-up and adds a timer's: ~0.1 CPU-s/GiB more there (HISTORY, session 56; a gate on
- * the rate would spare it). Off with setNap(0) (BURROW_NO_RX_NAP=1, native-rx.ts).
+ * only while a download runs. Only at NAP_RATE (256 MB/s) or more since the last large
+ * read that emptied the socket: at ~24 MiB/s (100 ms, default buffers) a nap seldom saved
+ * a wake-up and added a timer's, ~0.1 CPU-s/GiB (HISTORY, session 56). Off with
+ * setNap(0) (BURROW_NO_RX_NAP=1, native-rx.ts).
  *
  * It stops (and hands back the undecrypted rest) on EOF or an error of the SSH
  * socket, on a bad packet, after IDLE_READS reads without sink data or pump credits (an
@@ -81,6 +82,8 @@
 #define PULSE_CREDITS 16
 /* A read at least this large that emptied the socket is followed by a nap (above). */
 #define NAP_READ (64 * 1024)
+/* ...and only at a rate of at least this many bytes per ms since the last such read. */
+#define NAP_RATE (256 * 1024)
 /* Whether a loop on descriptor `fd` may nap: a TCP socket's (the fuzz harness says yes). */
 #ifndef NAP_ELIGIBLE
 #define NAP_ELIGIBLE(fd) tcp_socket(fd)
@@ -124,6 +127,7 @@ struct Rx {
   int timing;
   uv_timer_t nap; /* the socket's poll starts again when it fires */
   int napping;
+  uint64_t read_total, mark_bytes, mark_ms; /* bytes read; at the last large read that emptied the socket, and when */
   uv_poll_t poll;
   int fd; /* a dup of the SSH socket's descriptor */
   int polling, stopped, in_js, stop_req, handles, idle;
@@ -507,9 +511,14 @@ static int tcp_socket(int fd) {
   return a.ss_family == AF_INET || a.ss_family == AF_INET6;
 }
 
-/* After a large read that emptied the socket: no polling for nap_ms. */
+/* After a large read that emptied the socket: no polling for nap_ms, if the bytes have
+   come fast since the last such read (within the same ms counts as fast). */
 static void take_nap(Rx *rx) {
-  if (nap_ms <= 0 || !rx->may_nap || rx->napping) return;
+  uint64_t now = uv_now(rx->poll.loop), bytes = rx->read_total - rx->mark_bytes;
+  int fast = now <= rx->mark_ms || bytes >= (now - rx->mark_ms) * NAP_RATE;
+  rx->mark_bytes = rx->read_total;
+  rx->mark_ms = now;
+  if (!fast || nap_ms <= 0 || !rx->may_nap || rx->napping) return;
   uv_poll_stop(&rx->poll);
   rx->napping = 1;
   naps_taken++;
@@ -539,6 +548,7 @@ static void ssh_cb(uv_poll_t *h, int status, int events) {
       return;
     }
     rx->have += (size_t)n;
+    rx->read_total += (uint64_t)n;
     uint64_t sunk = rx->sunk, credited = rx->credited;
     int r = process(rx);
     if (r != 0) {

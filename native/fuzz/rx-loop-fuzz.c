@@ -213,6 +213,8 @@ static uv_timer_t *nap_armed;
 static uv_timer_cb nap_armed_cb;
 static uint64_t T_nap;
 int uv_timer_init(uv_loop_t *l, uv_timer_t *t) { (void)l; (void)t; return 0; }
+/* The loop's clock stands still: every large read that empties the socket comes "fast". */
+uint64_t uv_now(const uv_loop_t *l) { (void)l; return 0; }
 int uv_timer_start(uv_timer_t *t, uv_timer_cb cb, uint64_t timeout, uint64_t repeat) {
   if (cb == nap_cb) {
     CHECK(repeat == 0 && timeout > 0 && nap_armed == NULL && !ssh_polled);
