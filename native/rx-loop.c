@@ -126,7 +126,6 @@ struct Rx {
   uv_timer_t timer; /* REPORT_MS after bytes were left unreported */
   int timing;
   uv_timer_t nap; /* the socket's poll starts again when it fires */
-  int napping;
   uint64_t read_total, mark_bytes, mark_ms; /* bytes read; at the last large read that emptied the socket, and when */
   uv_poll_t poll;
   int fd; /* a dup of the SSH socket's descriptor */
@@ -499,7 +498,6 @@ static void sink_cb(uv_poll_t *h, int status, int events) {
 
 static void nap_cb(uv_timer_t *t) {
   Rx *rx = (Rx *)t->data;
-  rx->napping = 0;
   if (!rx->stopped) uv_poll_start(&rx->poll, UV_READABLE, ssh_cb);
 }
 
@@ -512,15 +510,16 @@ static int tcp_socket(int fd) {
 }
 
 /* After a large read that emptied the socket: no polling for nap_ms, if the bytes have
-   come fast since the last such read (within the same ms counts as fast). */
+   come fast since the last such read (within the same ms counts as fast). Called from
+   the socket's poll, so never during a nap (the poll is stopped then). */
 static void take_nap(Rx *rx) {
+  if (nap_ms <= 0 || !rx->may_nap) return;
   uint64_t now = uv_now(rx->poll.loop), bytes = rx->read_total - rx->mark_bytes;
   int fast = now <= rx->mark_ms || bytes >= (now - rx->mark_ms) * NAP_RATE;
   rx->mark_bytes = rx->read_total;
   rx->mark_ms = now;
-  if (!fast || nap_ms <= 0 || !rx->may_nap || rx->napping) return;
+  if (!fast) return;
   uv_poll_stop(&rx->poll);
-  rx->napping = 1;
   naps_taken++;
   uv_timer_start(&rx->nap, nap_cb, (uint64_t)nap_ms, 0);
 }
@@ -838,12 +837,17 @@ static napi_value stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* setNap(ms): the nap after a large read that emptied the socket; 0: none. */
-static napi_value set_nap(napi_env env, napi_callback_info info) {
+/* The one int32 argument of setNap and mayNap into `out`; false when there is none. */
+static bool int32_arg(napi_env env, napi_callback_info info, int32_t *out) {
   size_t argc = 1;
   napi_value argv[1];
+  return napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && napi_get_value_int32(env, argv[0], out) == napi_ok;
+}
+
+/* setNap(ms): the nap after a large read that emptied the socket; 0: none. */
+static napi_value set_nap(napi_env env, napi_callback_info info) {
   int32_t ms;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &ms) != napi_ok || ms < 0) {
+  if (!int32_arg(env, info, &ms) || ms < 0) {
     napi_throw_type_error(env, NULL, "rx-loop: setNap(ms)");
     return NULL;
   }
@@ -853,10 +857,8 @@ static napi_value set_nap(napi_env env, napi_callback_info info) {
 
 /* mayNap(fd): whether a loop on `fd` would nap (tests). */
 static napi_value may_nap(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
   int32_t fd;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
+  if (!int32_arg(env, info, &fd)) {
     napi_throw_type_error(env, NULL, "rx-loop: mayNap(fd)");
     return NULL;
   }
