@@ -9,8 +9,9 @@
  * native receive loop or pump (they need a descriptor). At 50 ms through a jump host
  * (bench/HISTORY.md, session 55) burrow's CPU per GiB fell from 2.95 to 1.65 for the
  * first 128 MiB download (OpenSSH's two processes: 1.96), 2.10 to 1.40 in use, 3.5 to
- * 2.4 for an upload, at the same speed. On loopback an upload through the pair is
- * slower (~270 against ~380 MiB/s; OpenSSH 210–280): not explained yet.
+ * 2.4 for an upload, at the same speed. On loopback an upload through the pair read
+ * ~270 against ~380 MiB/s in session 55, 291 against 307 in 8 interleaved reps in
+ * session 56, with slow outliers on the pair (128, 208; OpenSSH 210–280): not explained.
  * Off with BURROW_NO_HOP_PAIR=1.
  */
 import { closeSync } from 'node:fs';
